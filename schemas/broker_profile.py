@@ -1,0 +1,76 @@
+"""Kafka client settings per broker: every tansu workaround lives here and nowhere else.
+
+Pure data (keyword arguments for aiokafka and Faust) so both halves of framegate share it
+without importing each other.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class BrokerProfile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    #: tansu makes a group join wait half the session timeout: keep sessions short.
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+    #: tansu does not answer a waiting fetch early: a long wait is pure latency.
+    fetch_max_wait_ms: int
+    #: tansu's idempotent/transactional producer support is broken: at-least-once only.
+    enable_idempotence: bool
+    #: tansu auto-creates topics with 4 partitions: create them explicitly instead.
+    auto_create_topics: bool
+    #: tansu's latest-offset answer is wrong for multi-record batches: changelogs need
+    #: single-record batches (Faust table recovery otherwise under-counts).
+    single_record_changelog_batches: bool
+    max_poll_interval_ms: int = 3_600_000
+    rebalance_timeout_ms: int = 30_000
+
+    def consumer_kwargs(self, bootstrap: str, group_id: str | None, **extra: Any) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": self.session_timeout_ms,
+            "heartbeat_interval_ms": self.heartbeat_interval_ms,
+            "fetch_max_wait_ms": self.fetch_max_wait_ms,
+            "max_poll_interval_ms": self.max_poll_interval_ms,
+            "rebalance_timeout_ms": self.rebalance_timeout_ms,
+        }
+        kwargs.update(extra)
+        return kwargs
+
+    def producer_kwargs(self, bootstrap: str, **extra: Any) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "acks": "all",
+            "enable_idempotence": self.enable_idempotence,
+            "linger_ms": 2,
+        }
+        kwargs.update(extra)
+        return kwargs
+
+
+BROKER_PROFILES: dict[str, BrokerProfile] = {
+    "tansu": BrokerProfile(
+        name="tansu",
+        session_timeout_ms=6_000,
+        heartbeat_interval_ms=1_000,
+        fetch_max_wait_ms=10,
+        enable_idempotence=False,
+        auto_create_topics=False,
+        single_record_changelog_batches=True,
+    ),
+    "kafka": BrokerProfile(
+        name="kafka",
+        session_timeout_ms=30_000,
+        heartbeat_interval_ms=3_000,
+        fetch_max_wait_ms=100,
+        enable_idempotence=False,
+        auto_create_topics=False,
+        single_record_changelog_batches=False,
+    ),
+}

@@ -1,0 +1,73 @@
+"""Topic names (the external contract) and their partition counts."""
+
+from dataclasses import dataclass
+
+from schemas.enums import RouteLane
+
+DEFAULT_PREFIX = "framegate."
+
+
+@dataclass(frozen=True)
+class Topics:
+    """All topic names under one configurable prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    @property
+    def tasks_requested(self) -> str:
+        return f"{self.prefix}tasks.requested"
+
+    @property
+    def tasks_accepted(self) -> str:
+        return f"{self.prefix}tasks.accepted"
+
+    @property
+    def tasks_rejected(self) -> str:
+        return f"{self.prefix}tasks.rejected"
+
+    def lane(self, lane: RouteLane | str) -> str:
+        return f"{self.prefix}lane.{RouteLane(lane).value}"
+
+    @property
+    def events_task(self) -> str:
+        return f"{self.prefix}events.task"
+
+    @property
+    def events_lane(self) -> str:
+        return f"{self.prefix}events.lane"
+
+    @property
+    def events_memory(self) -> str:
+        return f"{self.prefix}events.memory"
+
+    @property
+    def audit_deadletter(self) -> str:
+        return f"{self.prefix}audit.deadletter"
+
+    def partitions(self) -> dict[str, int]:
+        """Every topic framegate uses, with its partition count.
+
+        Lane topics have 2 partitions so two workers of a group can share a lane; the event
+        logs have 1 so their order is total, which keeps replayed admission deterministic.
+        """
+        counts = {
+            self.tasks_requested: 3,
+            self.tasks_accepted: 1,
+            self.tasks_rejected: 1,
+            self.events_task: 1,
+            self.events_lane: 1,
+            self.events_memory: 1,
+            self.audit_deadletter: 1,
+        }
+        counts.update({self.lane(lane): 2 for lane in RouteLane})
+        return counts
+
+    def audited(self) -> list[str]:
+        """Topics the audit sink copies into ClickHouse."""
+        return [
+            self.events_task,
+            self.events_lane,
+            self.events_memory,
+            self.tasks_accepted,
+            self.tasks_rejected,
+        ]

@@ -1,0 +1,1 @@
+"""framegate's streaming half: admission, lane-state projection, audit sink, gateway, CLI."""

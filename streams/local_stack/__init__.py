@@ -1,0 +1,1 @@
+"""The embedded stack: a Kafka-protocol broker process and topic administration."""

@@ -1,0 +1,36 @@
+"""Creates every framegate topic with its partition count; safe to run again."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas.topics import Topics
+
+
+async def create_topics(bootstrap: str, topics: Topics, replication: int = 1) -> dict[str, str]:
+    """Returns topic -> `created` | `exists`. Existing topics are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = topics.partitions()
+        missing = [NewTopic(name, n, replication) for name, n in wanted.items() if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another creator won the race; the outcome is the same
+        return {name: ("exists" if name in existing else "created") for name in wanted}
+    finally:
+        await admin.close()
+
+
+async def describe_partitions(bootstrap: str, names: list[str]) -> dict[str, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+        return {d["topic"]: len(d["partitions"]) for d in described}
+    finally:
+        await admin.close()
