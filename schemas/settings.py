@@ -37,6 +37,41 @@ class Settings(BaseSettings):
     startup_timeout_s: float = Field(default=30.0, gt=0)
     request_timeout_s: float = Field(default=30.0, gt=0)
 
+    # --- gpu lanes (gpu_consumers) ---------------------------------------------------------
+    model_dir: Path = Field(
+        default=Path(".framegate/models"),
+        description="Diffusers-format model directories: `<model_dir>/anisora`, `<model_dir>/phr00t`.",
+    )
+    artifact_dir: Path = Field(default=Path(".framegate/artifacts"), description="Where mp4s go.")
+    lane_worker_id: str | None = Field(default=None, description="Default: <lane>-<host>-<pid>.")
+    lane_device: Literal["auto", "cpu", "cuda"] = "auto"
+    lane_torch_threads: int = Field(default=1, ge=1, description="torch intra-op threads on CPU.")
+    lane_heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    lane_metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Prometheus port on bind_host; None: off."
+    )
+    lane_memory_reserve_gib: float = Field(
+        default=2.0, ge=0, description="Free memory kept in reserve above a model's need."
+    )
+    lane_need_gib_anisora: float = Field(default=0.0, ge=0, description="Memory to load anisora.")
+    lane_need_gib_phr00t: float = Field(default=0.0, ge=0, description="Memory to load phr00t.")
+    lane_max_load_failures: int = Field(
+        default=3, ge=1, description="Consecutive load failures before the lane reports unavailable."
+    )
+    lane_gpu_session_quota: int = Field(default=1, ge=1, description="Concurrent jobs per worker.")
+    lane_shared_fallback_enabled: bool = True
+    lane_max_sequence_length: int = Field(default=512, ge=8, le=512)
+    lane_done_catchup_timeout_s: float = Field(
+        default=10.0, gt=0, description="Max wait to read events.task up to its end before a job."
+    )
+    # Test/demo seams (real code paths, off by default): slow each denoising step, or raise a
+    # CUDA OOM at the pipeline boundary for tasks whose id starts with a prefix.
+    lane_step_delay_s: float = Field(default=0.0, ge=0, le=60)
+    lane_fault_oom_task_prefix: str | None = None
+    lane_fault_oom_attempts: int = Field(
+        default=1, ge=1, description="How many attempts of a matching task raise the injected OOM."
+    )
+
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
     def topics(self) -> Topics:
