@@ -72,6 +72,29 @@ class Settings(BaseSettings):
         default=1, ge=1, description="How many attempts of a matching task raise the injected OOM."
     )
 
+    # --- gateway (streams/gateway) -------------------------------------------------------
+    gateway_port: int = Field(default=8080, ge=1, le=65535, description="HTTP port on bind_host.")
+    gateway_keys_file: Path | None = Field(
+        default=None,
+        description="JSON file of hashed API keys (`framegate gateway keys add`); "
+        "default: data_dir/gateway/keys.json. Missing or empty: every request gets 401.",
+    )
+    gateway_decision_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="Bounded wait for the admission decision."
+    )
+    gateway_publish_timeout_s: float = Field(
+        default=5.0, gt=0, le=120, description="Bounded wait for the broker to take a request."
+    )
+    gateway_retry_after_s: int = Field(
+        default=5, ge=1, le=3600, description="Retry-After of the gateway's own 503s."
+    )
+    gateway_max_inflight: int = Field(
+        default=1000, ge=1, description="Requests waiting for a decision at once; beyond: 503."
+    )
+    gateway_tracked_tasks: int = Field(
+        default=100_000, ge=1, description="Task statuses kept in memory for GET /v1/tasks/{id}."
+    )
+
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
     def topics(self) -> Topics:
@@ -90,6 +113,12 @@ class Settings(BaseSettings):
         if self.clickhouse_dsn:
             return self.clickhouse_dsn
         return f"chdb://{self.resolved_data_dir / 'clickhouse'}"
+
+    @property
+    def resolved_gateway_keys_file(self) -> Path:
+        if self.gateway_keys_file is not None:
+            return self.gateway_keys_file.expanduser().resolve()
+        return self.resolved_data_dir / "gateway" / "keys.json"
 
 
 def load_settings(**overrides: object) -> Settings:
