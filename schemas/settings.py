@@ -95,6 +95,18 @@ class Settings(BaseSettings):
         default=100_000, ge=1, description="Task statuses kept in memory for GET /v1/tasks/{id}."
     )
 
+    # --- audit (ClickHouse sink, dashboards, report) ----------------------------------------
+    audit_database: str = Field(default="framegate", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    audit_group_id: str = Field(default="framegate-audit", description="Sink consumer group.")
+    audit_batch_max_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    audit_batch_max_seconds: float = Field(default=1.0, gt=0, le=300)
+    audit_heartbeat_ttl_days: int = Field(default=14, ge=1, le=3650)
+    audit_retry_initial_s: float = Field(default=0.5, gt=0)
+    audit_retry_max_s: float = Field(default=30.0, gt=0)
+    audit_metrics_port: int = Field(default=0, ge=0, le=65535, description="0: no /metrics server.")
+    audit_report_dir: Path | None = Field(default=None, description="Default: data_dir/report.")
+    audit_report_hours: float = Field(default=24.0, gt=0, description="Time range of the report.")
+
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
     def topics(self) -> Topics:
@@ -119,6 +131,10 @@ class Settings(BaseSettings):
         if self.gateway_keys_file is not None:
             return self.gateway_keys_file.expanduser().resolve()
         return self.resolved_data_dir / "gateway" / "keys.json"
+
+    @property
+    def resolved_report_dir(self) -> Path:
+        return (self.audit_report_dir or self.resolved_data_dir / "report").expanduser().resolve()
 
 
 def load_settings(**overrides: object) -> Settings:
