@@ -35,7 +35,9 @@ class VideoGenerationConstraints(BaseModel):
         """(field, message) pairs for a request's steps/cfg; empty when they comply."""
         found: list[tuple[str, str]] = []
         if steps != self.fixed_steps:
-            found.append(("steps", f"{self.model.value} requires steps={self.fixed_steps}, got {steps}"))
+            found.append(
+                ("steps", f"{self.model.value} requires steps={self.fixed_steps}, got {steps}")
+            )
         if self.fixed_cfg is not None and cfg is not None and not math.isclose(cfg, self.fixed_cfg):
             found.append(("cfg", f"{self.model.value} requires cfg={self.fixed_cfg}, got {cfg}"))
         return found

@@ -62,12 +62,19 @@ class AdmissionDecision(Envelope):
     reason: Literal["depth", "wait", "preempted", "stale_signal", "missing_signal"] | None = None
     errors: list[FieldError] = Field(default_factory=list, max_length=64)
     source: SourceRecord | None = None
-    replayed: bool = Field(default=False, description="True when re-sent for a task already decided.")
+    replayed: bool = Field(
+        default=False, description="True when re-sent for a task already decided."
+    )
 
     @model_validator(mode="after")
     def _outcome_shape(self) -> Self:
         if self.outcome is DecisionOutcome.accepted:
-            if self.task_id is None or self.lane is None or self.lane_mode is None or self.request is None:
+            if (
+                self.task_id is None
+                or self.lane is None
+                or self.lane_mode is None
+                or self.request is None
+            ):
                 raise ValueError("an accepted decision needs task_id, lane, lane_mode and request")
             if self.code is not None or self.status is not None:
                 raise ValueError("an accepted decision carries no problem code/status")
@@ -76,6 +83,12 @@ class AdmissionDecision(Envelope):
                 raise ValueError("a rejected decision needs status, code and title")
             if self.status != self.code.status:
                 raise ValueError(f"code {self.code.value} implies status {self.code.status}")
-            if self.code is RejectionCode.malformed_request and self.task_id is None and self.source is None:
-                raise ValueError("an unparseable record must carry its source topic/partition/offset")
+            if (
+                self.code is RejectionCode.malformed_request
+                and self.task_id is None
+                and self.source is None
+            ):
+                raise ValueError(
+                    "an unparseable record must carry its source topic/partition/offset"
+                )
         return self

@@ -4,14 +4,24 @@ from typing import Self
 
 from pydantic import AwareDatetime, Field, NonNegativeInt, model_validator
 
-from schemas.enums import Availability, FallbackReason, LaneEventType, LaneKey, LaneMode, ModelName, RouteLane
+from schemas.enums import (
+    Availability,
+    FallbackReason,
+    LaneEventType,
+    LaneKey,
+    LaneMode,
+    ModelName,
+    RouteLane,
+)
 from schemas.envelope import Envelope, WireModel
 from schemas.limits import Identity, NonNegFloat
 
 #: The seed's lane state transitions (`ready -> cold`, `ready|cold -> unavailable`,
 #: `unavailable -> ready`); staying put is always allowed. `cold -> ready` is a lane warming up.
 AVAILABILITY_TRANSITIONS: dict[Availability, frozenset[Availability]] = {
-    Availability.ready: frozenset({Availability.ready, Availability.cold, Availability.unavailable}),
+    Availability.ready: frozenset(
+        {Availability.ready, Availability.cold, Availability.unavailable}
+    ),
     Availability.cold: frozenset({Availability.cold, Availability.ready, Availability.unavailable}),
     Availability.unavailable: frozenset({Availability.unavailable, Availability.ready}),
 }
@@ -39,19 +49,25 @@ class VideoExecutionLane(WireModel):
     fallback_reason: FallbackReason | None = None
     updated_at: AwareDatetime
     served_models: tuple[ModelName, ...] = Field(
-        default=(), description="Models the lane's workers serve; in dedicated mode exactly its own."
+        default=(),
+        description="Models the lane's workers serve; in dedicated mode exactly its own.",
     )
 
     @model_validator(mode="after")
     def _seed_rules(self) -> Self:
         _check_mode_reason(self.mode, self.fallback_reason)
-        if self.mode is LaneMode.dedicated and self.served_models not in ((), (ModelName(self.lane_key.value),)):
+        if self.mode is LaneMode.dedicated and self.served_models not in (
+            (),
+            (ModelName(self.lane_key.value),),
+        ):
             raise ValueError("in dedicated mode a lane maps to its one heavy model only")
         return self
 
     def with_availability(self, availability: Availability, at: AwareDatetime) -> Self:
         if availability not in AVAILABILITY_TRANSITIONS[self.availability]:
-            raise ValueError(f"illegal lane transition {self.availability.value} -> {availability.value}")
+            raise ValueError(
+                f"illegal lane transition {self.availability.value} -> {availability.value}"
+            )
         return self.model_copy(update={"availability": availability, "updated_at": at})
 
 
@@ -95,7 +111,12 @@ class LaneEvent(Envelope):
         if self.lane_key is RouteLane.shared and self.mode is not None:
             raise ValueError("the shared lane has no routing mode")
         if self.event_type is LaneEventType.heartbeat:
-            if self.worker_id is None or self.availability is None or self.warm is None or self.host is None:
+            if (
+                self.worker_id is None
+                or self.availability is None
+                or self.warm is None
+                or self.host is None
+            ):
                 raise ValueError("a heartbeat needs worker_id, availability, warm and host")
         elif self.mode is None and self.availability is None:
             raise ValueError("a lane_state event changes mode or availability")

@@ -12,7 +12,9 @@ MAX_ID_CHARS = 128
 
 TaskId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"),
+    StringConstraints(
+        min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
+    ),
 ]
 Identity = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
 ShortText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]

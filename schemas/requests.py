@@ -30,7 +30,9 @@ class GenerationRequest(WireModel):
     cfg: float | None = Field(default=None, ge=0.0, le=20.0, strict=True)
     width: int = Field(ge=16, le=1920, strict=True, description="Pixels; a multiple of 16.")
     height: int = Field(ge=16, le=1920, strict=True, description="Pixels; a multiple of 16.")
-    num_frames: int = Field(ge=1, le=241, strict=True, description="Of the form 4k+1 (1, 5, 9, ..., 81, ...).")
+    num_frames: int = Field(
+        ge=1, le=241, strict=True, description="Of the form 4k+1 (1, 5, 9, ..., 81, ...)."
+    )
     fps: int = Field(ge=1, le=60, strict=True)
     priority: Priority = Priority.standard
     encoding_profile: EncodingProfile = EncodingProfile.h264_high
@@ -50,7 +52,9 @@ class GenerationRequest(WireModel):
             problems.append(f"num_frames must be of the form {FRAME_STRIDE}k+1")
         if self.type is TaskType.image_to_video and self.input_image is None:
             problems.append("input_image is required for image_to_video")
-        problems += [msg for _, msg in MODEL_CONSTRAINTS[self.model].violations(self.steps, self.cfg)]
+        problems += [
+            msg for _, msg in MODEL_CONSTRAINTS[self.model].violations(self.steps, self.cfg)
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     # --- local stack / addresses ----------------------------------------------------------
     data_dir: Path = Field(default=Path(".framegate"), description="Root of local state.")
     kafka_bootstrap: str = Field(default="127.0.0.1:19092", description="host:port[,host:port]")
-    broker_port: int = Field(default=19092, ge=1, le=65535, description="Port of `framegate broker`.")
+    broker_port: int = Field(
+        default=19092, ge=1, le=65535, description="Port of `framegate broker`."
+    )
     broker_profile: Literal["tansu", "kafka"] = "tansu"
     topic_prefix: str = DEFAULT_PREFIX
     clickhouse_dsn: str | None = Field(
@@ -56,7 +58,9 @@ class Settings(BaseSettings):
     lane_need_gib_anisora: float = Field(default=0.0, ge=0, description="Memory to load anisora.")
     lane_need_gib_phr00t: float = Field(default=0.0, ge=0, description="Memory to load phr00t.")
     lane_max_load_failures: int = Field(
-        default=3, ge=1, description="Consecutive load failures before the lane reports unavailable."
+        default=3,
+        ge=1,
+        description="Consecutive load failures before the lane reports unavailable.",
     )
     lane_gpu_session_quota: int = Field(default=1, ge=1, description="Concurrent jobs per worker.")
     lane_shared_fallback_enabled: bool = True

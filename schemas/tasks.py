@@ -2,7 +2,7 @@
 
 from typing import Literal, Self
 
-from pydantic import AwareDatetime, Field, NonNegativeInt, model_validator
+from pydantic import AwareDatetime, NonNegativeInt, model_validator
 
 from schemas.enums import RouteLane, TaskErrorCode, TaskStatus
 from schemas.envelope import Envelope, WireModel
@@ -46,7 +46,9 @@ class GenerationTask(WireModel):
             raise ValueError("updated_at is before created_at")
         return self
 
-    def transition(self, status: TaskStatus, at: AwareDatetime, error_msg: str | None = None) -> Self:
+    def transition(
+        self, status: TaskStatus, at: AwareDatetime, error_msg: str | None = None
+    ) -> Self:
         if not can_transition(self.status, status):
             raise ValueError(f"illegal transition {self.status.value} -> {status.value}")
         return self.model_copy(update={"status": status, "updated_at": at, "error_msg": error_msg})
@@ -76,5 +78,3 @@ class TaskEvent(Envelope):
     @property
     def task_id(self) -> str:
         return self.task.id
-
-

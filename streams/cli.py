@@ -21,7 +21,9 @@ from schemas.enums import RouteLane
 from schemas.settings import load_settings
 
 console = Console()
-app = typer.Typer(help="framegate: admission, GPU lanes and audit for video generation.", no_args_is_help=True)
+app = typer.Typer(
+    help="framegate: admission, GPU lanes and audit for video generation.", no_args_is_help=True
+)
 schemas_app = typer.Typer(help="Message contracts.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 lane_app = typer.Typer(help="Run a lane worker, or degrade/restore a lane.", no_args_is_help=True)
@@ -60,11 +62,15 @@ def broker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with LocalBroker(port=port or settings.broker_port, host=settings.bind_host) as local:
-        console.print(f"broker listening on [bold]{local.bootstrap}[/] (pid {local.pid}, memory storage)")
+        console.print(
+            f"broker listening on [bold]{local.bootstrap}[/] (pid {local.pid}, memory storage)"
+        )
         if create_topics:
             result = asyncio.run(create(local.bootstrap, settings.topics))
-            console.print(f"topics: {sum(v == 'created' for v in result.values())} created, "
-                          f"{sum(v == 'exists' for v in result.values())} already there")
+            console.print(
+                f"topics: {sum(v == 'created' for v in result.values())} created, "
+                f"{sum(v == 'exists' for v in result.values())} already there"
+            )
         while not stop.wait(0.5):
             if local.process is None or local.process.poll() is not None:
                 console.print("[red]broker exited unexpectedly[/]")
@@ -96,6 +102,14 @@ def lane_run(lane: RouteLane) -> None:
 def models_build_tiny(directory: Path) -> None:
     """Write tiny random-weight diffusers models for both lanes into DIRECTORY (offline)."""
     _exec_gpu_consumers("models", "build-tiny", str(directory))
+
+
+@app.command()
+def demo() -> None:
+    """Start the embedded stack and play the scenario that shows the whole contract."""
+    from streams.demo.run import run_demo
+
+    raise typer.Exit(run_demo(load_settings(), console))
 
 
 def main() -> None:

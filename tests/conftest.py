@@ -6,7 +6,6 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,4 +74,3 @@ def clickhouse_database(clickhouse_client: Any) -> Iterator[str]:
         yield name
     finally:
         clickhouse_client.command(f"DROP DATABASE IF EXISTS {name}")
-

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -15,12 +17,13 @@ async def create_topics(bootstrap: str, topics: Topics, replication: int = 1) ->
     try:
         existing = set(await admin.list_topics())
         wanted = topics.partitions()
-        missing = [NewTopic(name, n, replication) for name, n in wanted.items() if name not in existing]
+        missing = [
+            NewTopic(name, n, replication) for name, n in wanted.items() if name not in existing
+        ]
         if missing:
-            try:
+            # another creator may win the race; the outcome is the same
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another creator won the race; the outcome is the same
         return {name: ("exists" if name in existing else "created") for name in wanted}
     finally:
         await admin.close()

@@ -1,0 +1,108 @@
+"""Every message type through the real broker, read back intact by a consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import BaseModel
+
+from schemas import Topics
+from schemas.broker_profile import BROKER_PROFILES
+from schemas.wire import decode
+from streams.local_stack.broker import free_port, port_open
+from streams.local_stack.topics import create_topics, describe_partitions
+from tests import factories
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+PROFILE = BROKER_PROFILES["tansu"]
+
+
+async def _round_trip(bootstrap: str, topics: Topics) -> None:
+    messages: list[BaseModel] = factories.one_of_each()
+    topic = topics.events_memory  # one partition: order is total
+    producer = AIOKafkaProducer(**PROFILE.producer_kwargs(bootstrap))
+    await producer.start()
+    try:
+        for message in messages:
+            await producer.send_and_wait(
+                topic, key=type(message).__name__.encode(), value=message.model_dump_json().encode()
+            )
+    finally:
+        await producer.stop()
+
+    group = f"{topics.prefix}roundtrip"
+    consumer = AIOKafkaConsumer(topic, **PROFILE.consumer_kwargs(bootstrap, group))
+    await consumer.start()
+    try:
+        received = []
+        async with asyncio.timeout(30):
+            while len(received) < len(messages):
+                batch = await consumer.getmany(timeout_ms=200)
+                received += [record for records in batch.values() for record in records]
+        await consumer.commit()
+        committed = await consumer.committed(TopicPartition(topic, 0))
+    finally:
+        await consumer.stop()
+
+    assert committed == len(messages)
+    for original, record in zip(messages, received, strict=True):
+        assert record.key == type(original).__name__.encode()
+        assert decode(type(original), record.value) == original
+
+    # a new consumer of the same group starts after the committed offset: nothing is redelivered
+    again = AIOKafkaConsumer(topic, **PROFILE.consumer_kwargs(bootstrap, group))
+    await again.start()
+    try:
+        await again.getmany(timeout_ms=500)
+        position = await again.position(TopicPartition(topic, 0))
+    finally:
+        await again.stop()
+    assert position == len(messages)
+
+
+def test_every_message_type_round_trips(kafka_bootstrap: str, topics: Topics) -> None:
+    asyncio.run(_round_trip(kafka_bootstrap, topics))
+
+
+def test_topics_created_with_partition_counts_and_idempotent(kafka_bootstrap: str) -> None:
+    fresh = Topics(prefix="idem.")
+    first = asyncio.run(create_topics(kafka_bootstrap, fresh))
+    second = asyncio.run(create_topics(kafka_bootstrap, fresh))
+    assert set(first.values()) == {"created"}
+    assert set(second.values()) == {"exists"}
+    wanted = fresh.partitions()
+    assert asyncio.run(describe_partitions(kafka_bootstrap, list(wanted))) == wanted
+
+
+def test_cli_broker_starts_creates_topics_and_stops_on_sigterm(tmp_path: object) -> None:
+    port = free_port()
+    env = {**os.environ, "FRAMEGATE_BROKER_PORT": str(port), "FRAMEGATE_TOPIC_PREFIX": "cli."}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "broker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(lambda: port_open("127.0.0.1", port), timeout_s=30, what="broker port")
+        counts = Topics(prefix="cli.").partitions()
+        wait_until(
+            lambda: asyncio.run(describe_partitions(f"127.0.0.1:{port}", list(counts))) == counts,
+            timeout_s=30,
+            interval_s=0.5,
+            what="topics created",
+        )
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, output
+    assert "broker stopped" in output
+    assert not port_open("127.0.0.1", port)
