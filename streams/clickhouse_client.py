@@ -24,4 +24,6 @@ def connect(dsn: str) -> Client:
         return clickhouse_connect.get_client(dsn=dsn)
     if scheme in ("http", "https", "clickhouse", "clickhouses"):
         return clickhouse_connect.get_client(dsn=dsn)
-    raise ClickHouseDsnError(f"unsupported ClickHouse DSN scheme {scheme!r} (use chdb:// or http(s)://)")
+    raise ClickHouseDsnError(
+        f"unsupported ClickHouse DSN scheme {scheme!r} (use chdb:// or http(s)://)"
+    )
