@@ -99,6 +99,25 @@ class Settings(BaseSettings):
         default=100_000, ge=1, description="Task statuses kept in memory for GET /v1/tasks/{id}."
     )
 
+    # --- admission (streams/admission) -----------------------------------------------------
+    admission_app_id: str | None = Field(
+        default=None, description="Faust app id = consumer group; default: <topic_prefix>admission."
+    )
+    admission_web_port: int = Field(default=6066, ge=1, le=65535, description="/metrics on bind_host.")
+    admission_heartbeat_stale_s: float = Field(
+        default=15.0, gt=0, description="Older heartbeats are unknown signals: admission fails closed."
+    )
+    admission_critical_producers: list[str] = Field(
+        default_factory=list, description="Producer identities allowed to submit `critical` (JSON list)."
+    )
+    admission_cold_start_s: float = Field(default=20.0, ge=0, description="Time-to-ready of a cold lane.")
+    admission_default_service_s: float = Field(
+        default=0.0, ge=0, description="Service time before any `done` was observed; 0: unknown."
+    )
+    admission_service_window: int = Field(default=20, ge=1, le=10_000, description="`done` events averaged.")
+    admission_retry_after_s: int = Field(default=30, ge=1, le=3600)
+    admission_rebuild_timeout_s: float = Field(default=60.0, gt=0, description="Bound on start-up replay.")
+
     # --- audit (ClickHouse sink, dashboards, report) ----------------------------------------
     audit_database: str = Field(default="framegate", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
     audit_group_id: str = Field(default="framegate-audit", description="Sink consumer group.")
@@ -119,6 +138,10 @@ class Settings(BaseSettings):
     @property
     def broker(self) -> BrokerProfile:
         return BROKER_PROFILES[self.broker_profile]
+
+    @property
+    def resolved_admission_app_id(self) -> str:
+        return self.admission_app_id or f"{self.topic_prefix}admission"
 
     @property
     def resolved_data_dir(self) -> Path:
