@@ -19,6 +19,7 @@ from rich.console import Console
 
 from schemas.enums import RouteLane
 from schemas.settings import load_settings
+from streams.gateway.cli import gateway_app
 
 console = Console()
 app = typer.Typer(
@@ -32,6 +33,8 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(topics_app, name="topics")
 app.add_typer(lane_app, name="lane")
 app.add_typer(models_app, name="models")
+
+app.add_typer(gateway_app, name="gateway")
 
 
 def _exec_gpu_consumers(*args: str) -> None:

@@ -1,0 +1,1 @@
+"""HTTP gateway: authenticated `POST /v1/tasks` onto `tasks.requested`, answered by admission."""
