@@ -1,0 +1,1 @@
+"""Audit: every framegate event into ClickHouse, dashboards over it, and a static report."""

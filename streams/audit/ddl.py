@@ -1,0 +1,192 @@
+"""The audit schema as versioned DDL. Every statement is idempotent (IF NOT EXISTS / OR REPLACE).
+
+Because each statement can run again safely, `migrate` re-asserts the whole schema on every run
+(a table dropped by hand comes back) and `schema_migrations` records which versions were applied.
+Later versions append statements; released versions are never edited.
+
+Every event table is a `ReplacingMergeTree` whose ORDER BY ends in `event_id`: a redelivered copy
+of an event has the same sorting key, so copies collapse on merge; exact queries use FINAL or
+`uniqExact(event_id)`. ORDER BY runs from low to high cardinality (enum, enum, time, id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: Tables written by the sink, in the order `rows.TABLE_COLUMNS` lists them.
+TASK_EVENTS = "task_events"
+ADMISSION_DECISIONS = "admission_decisions"
+LANE_EVENTS = "lane_events"
+MEMORY_EVENTS = "memory_events"
+REJECTS = "audit_rejects"
+TASKS_CURRENT = "tasks_current"
+SCHEMA_MIGRATIONS = "schema_migrations"
+
+_TS = "DateTime64(3, 'UTC')"
+_ENUM = "LowCardinality(String)"
+_OPT_ENUM = "LowCardinality(Nullable(String))"
+#: Where each row came from in Kafka, and when ClickHouse got it (the lag benchmark reads it).
+_PROVENANCE = f"""
+    kafka_topic {_ENUM},
+    kafka_partition UInt32,
+    kafka_offset UInt64,
+    ingested_at {_TS} DEFAULT now64(3)"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    #: database, heartbeat TTL days -> statements
+    statements: Callable[[str, int], list[str]]
+
+
+def _v1_tables(db: str, heartbeat_ttl_days: int) -> list[str]:
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {db}.{TASK_EVENTS} (
+    event_id UUID,
+    occurred_at {_TS},
+    schema_version UInt16,
+    task_id String,
+    model {_ENUM},
+    task_type {_ENUM},
+    status {_ENUM},
+    error_msg Nullable(String),
+    created_at {_TS},
+    updated_at {_TS},
+    lane {_OPT_ENUM},
+    error_code {_OPT_ENUM},
+    worker_id Nullable(String),
+    attempt UInt32,
+    artifact_path Nullable(String),
+    duration_seconds Nullable(Float64),
+    artifact_write_ms Nullable(Float64),{_PROVENANCE}
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (model, status, occurred_at, event_id)""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.{ADMISSION_DECISIONS} (
+    event_id UUID,
+    occurred_at {_TS},
+    schema_version UInt16,
+    outcome {_ENUM},
+    task_id Nullable(String),
+    model {_OPT_ENUM},
+    priority {_OPT_ENUM},
+    lane {_OPT_ENUM},
+    lane_mode {_OPT_ENUM},
+    queue_depth Nullable(UInt32),
+    estimated_wait_seconds Nullable(Float64),
+    time_to_ready_seconds Nullable(Float64),
+    degraded_parameters Array(LowCardinality(String)),
+    degraded_requested Array(String),
+    degraded_granted Array(String),
+    status Nullable(UInt16),
+    code {_OPT_ENUM},
+    title Nullable(String),
+    detail Nullable(String),
+    retry_after_seconds Nullable(UInt32),
+    reason {_OPT_ENUM},
+    errors String COMMENT 'JSON array of {{loc, msg, type}}',
+    request String COMMENT 'the admitted GenerationRequest as JSON (empty when none)',
+    source_topic Nullable(String),
+    source_partition Nullable(UInt32),
+    source_offset Nullable(UInt64),
+    replayed Bool,{_PROVENANCE}
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (outcome, occurred_at, event_id)""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.{LANE_EVENTS} (
+    event_id UUID,
+    occurred_at {_TS},
+    schema_version UInt16,
+    event_type {_ENUM},
+    lane_key {_ENUM},
+    mode {_OPT_ENUM},
+    fallback_reason {_OPT_ENUM},
+    availability {_OPT_ENUM},
+    warm Nullable(Bool),
+    worker_id Nullable(String),
+    served_model {_OPT_ENUM},
+    load1 Nullable(Float64),
+    cpu_cores Nullable(UInt32),
+    host_artifact_write_ms Nullable(Float64),
+    gpu_sessions_in_use Nullable(UInt32),
+    gpu_session_quota Nullable(UInt32),
+    shared_fallback_enabled Nullable(Bool),
+    vram_used_gib Nullable(Float64),
+    vram_total_gib Nullable(Float64),
+    rss_gib Nullable(Float64),
+    gpu_sessions_quota_exhausted Nullable(Bool),
+    note Nullable(String),{_PROVENANCE}
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (lane_key, event_type, occurred_at, event_id)
+TTL toDateTime(occurred_at) + INTERVAL {heartbeat_ttl_days} DAY DELETE WHERE event_type = 'heartbeat'""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.{MEMORY_EVENTS} (
+    event_id UUID,
+    occurred_at {_TS},
+    schema_version UInt16,
+    event_type {_ENUM},
+    task_id Nullable(String),
+    model {_OPT_ENUM},
+    lane_mode {_ENUM},
+    lane {_OPT_ENUM},
+    value Nullable(Float64) COMMENT 'numeric value: GiB, queue depth or seconds (see value_unit)',
+    value_text Nullable(String) COMMENT 'the value when a producer sent a string',
+    value_unit {_OPT_ENUM},
+    reason {_OPT_ENUM},
+    timestamp {_TS},
+    worker_id Nullable(String),{_PROVENANCE}
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (event_type, lane_mode, occurred_at, event_id)""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.{REJECTS} (
+    event_id UUID COMMENT 'derived from topic/partition/offset, so redelivery collapses',
+    received_at {_TS},
+    source_topic {_ENUM},
+    source_partition UInt32,
+    source_offset UInt64,
+    error_kind {_ENUM},
+    error String,
+    payload String COMMENT 'raw bytes as text (invalid UTF-8 replaced), truncated',
+    payload_bytes UInt32,
+    ingested_at {_TS} DEFAULT now64(3)
+) ENGINE = ReplacingMergeTree
+ORDER BY (source_topic, source_partition, source_offset, event_id)""",
+        # A view, not a table: it is exact under duplicates (argMax ignores copies) and needs no
+        # second write path. Ties on updated_at break on occurred_at, then on terminal status.
+        f"""CREATE OR REPLACE VIEW {db}.{TASKS_CURRENT} AS
+SELECT
+    task_id,
+    argMax(model, k) AS model,
+    argMax(task_type, k) AS task_type,
+    argMax(status, k) AS status,
+    argMax(error_code, k) AS error_code,
+    argMax(error_msg, k) AS error_msg,
+    argMax(lane, k) AS lane,
+    argMax(worker_id, k) AS worker_id,
+    argMax(artifact_path, k) AS artifact_path,
+    argMax(duration_seconds, k) AS duration_seconds,
+    max(attempt) AS attempts,
+    min(created_at) AS created_at,
+    max(updated_at) AS updated_at,
+    count() AS events
+FROM (
+    SELECT *, (updated_at, occurred_at, status IN ('done', 'failed')) AS k
+    FROM {db}.{TASK_EVENTS}
+)
+GROUP BY task_id""",
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "audit tables and tasks_current view", _v1_tables),)
+
+
+def migrations_table(db: str) -> str:
+    return f"""CREATE TABLE IF NOT EXISTS {db}.{SCHEMA_MIGRATIONS} (
+    version UInt32,
+    name String,
+    applied_at {_TS} DEFAULT now64(3)
+) ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version"""

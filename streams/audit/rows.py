@@ -1,0 +1,201 @@
+"""Message -> ClickHouse row, one mapper per table. Pure: no Kafka, no ClickHouse, no clock.
+
+`to_row` decodes a record's bytes with the contract of its topic and returns the table and row;
+anything that does not decode, or does not fit a column, becomes a row of the rejects table
+instead (see `deadletter`), so one bad record never blocks the sink.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from schemas.decisions import AdmissionDecision
+from schemas.lane import LaneEvent
+from schemas.memory import MemoryDiagnosticEvent
+from schemas.tasks import TaskEvent
+from schemas.topics import Topics
+from schemas.wire import decode
+from streams.audit import ddl
+from streams.audit.deadletter import reject_row
+
+_PROVENANCE = ("kafka_topic", "kafka_partition", "kafka_offset")
+
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    ddl.TASK_EVENTS: (
+        "event_id", "occurred_at", "schema_version", "task_id", "model", "task_type", "status",
+        "error_msg", "created_at", "updated_at", "lane", "error_code", "worker_id", "attempt",
+        "artifact_path", "duration_seconds", "artifact_write_ms", *_PROVENANCE,
+    ),
+    ddl.ADMISSION_DECISIONS: (
+        "event_id", "occurred_at", "schema_version", "outcome", "task_id", "model", "priority",
+        "lane", "lane_mode", "queue_depth", "estimated_wait_seconds", "time_to_ready_seconds",
+        "degraded_parameters", "degraded_requested", "degraded_granted", "status", "code",
+        "title", "detail", "retry_after_seconds", "reason", "errors", "request", "source_topic",
+        "source_partition", "source_offset", "replayed", *_PROVENANCE,
+    ),
+    ddl.LANE_EVENTS: (
+        "event_id", "occurred_at", "schema_version", "event_type", "lane_key", "mode",
+        "fallback_reason", "availability", "warm", "worker_id", "served_model", "load1",
+        "cpu_cores", "host_artifact_write_ms", "gpu_sessions_in_use", "gpu_session_quota",
+        "shared_fallback_enabled", "vram_used_gib", "vram_total_gib", "rss_gib",
+        "gpu_sessions_quota_exhausted", "note", *_PROVENANCE,
+    ),
+    ddl.MEMORY_EVENTS: (
+        "event_id", "occurred_at", "schema_version", "event_type", "task_id", "model",
+        "lane_mode", "lane", "value", "value_text", "value_unit", "reason", "timestamp",
+        "worker_id", *_PROVENANCE,
+    ),
+    ddl.REJECTS: (
+        "event_id", "received_at", "source_topic", "source_partition", "source_offset",
+        "error_kind", "error", "payload", "payload_bytes",
+    ),
+}
+
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+
+
+class RowError(ValueError):
+    """A schema-valid message that still cannot be stored (a number beyond its column)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    topic: str
+    partition: int
+    offset: int
+
+    def columns(self) -> list[Any]:
+        return [self.topic, self.partition, self.offset]
+
+
+@dataclass(frozen=True)
+class MappedRow:
+    table: str
+    row: list[Any]
+    #: `occurred_at` of the event (None for rejects): the sink's lag metric reads it.
+    occurred_at: datetime | None
+
+
+def _val(enum_or_none: Any) -> Any:
+    return None if enum_or_none is None else getattr(enum_or_none, "value", enum_or_none)
+
+
+def _uint(value: int | None, limit: int, name: str) -> int | None:
+    if value is not None and value > limit:
+        raise RowError(f"{name}={value} exceeds the column's maximum {limit}")
+    return value
+
+
+def task_event_row(event: TaskEvent, source: Source) -> list[Any]:
+    task = event.task
+    return [
+        event.event_id, event.occurred_at, event.schema_version, task.id, task.model, task.type,
+        task.status.value, task.error_msg, task.created_at, task.updated_at, _val(event.lane),
+        _val(event.error_code), event.worker_id, _uint(event.attempt, UINT32_MAX, "attempt"),
+        event.artifact_path, event.duration_seconds, event.artifact_write_ms, *source.columns(),
+    ]
+
+
+def admission_decision_row(decision: AdmissionDecision, source: Source) -> list[Any]:
+    src = decision.source
+    return [
+        decision.event_id, decision.occurred_at, decision.schema_version, decision.outcome.value,
+        decision.task_id, _val(decision.model), _val(decision.priority), _val(decision.lane),
+        _val(decision.lane_mode), _uint(decision.queue_depth, UINT32_MAX, "queue_depth"),
+        decision.estimated_wait_seconds, decision.time_to_ready_seconds,
+        [d.parameter for d in decision.degradations],
+        [d.requested for d in decision.degradations],
+        [d.granted for d in decision.degradations],
+        decision.status, _val(decision.code), decision.title, decision.detail,
+        _uint(decision.retry_after_seconds, UINT32_MAX, "retry_after_seconds"),
+        decision.reason,
+        json.dumps([e.model_dump(mode="json") for e in decision.errors]),
+        decision.request.model_dump_json() if decision.request is not None else "",
+        src.topic if src else None,
+        _uint(src.partition, UINT32_MAX, "source.partition") if src else None,
+        _uint(src.offset, UINT64_MAX, "source.offset") if src else None,
+        decision.replayed, *source.columns(),
+    ]
+
+
+def lane_event_row(event: LaneEvent, source: Source) -> list[Any]:
+    host = event.host
+    return [
+        event.event_id, event.occurred_at, event.schema_version, event.event_type.value,
+        event.lane_key.value, _val(event.mode), _val(event.fallback_reason),
+        _val(event.availability), event.warm, event.worker_id, _val(event.served_model),
+        host.load1 if host else None,
+        _uint(host.cpu_cores, UINT32_MAX, "cpu_cores") if host else None,
+        host.artifact_write_ms if host else None,
+        _uint(host.gpu_sessions_in_use, UINT32_MAX, "gpu_sessions_in_use") if host else None,
+        _uint(host.gpu_session_quota, UINT32_MAX, "gpu_session_quota") if host else None,
+        host.shared_fallback_enabled if host else None,
+        host.vram_used_gib if host else None, host.vram_total_gib if host else None,
+        host.rss_gib if host else None, event.gpu_sessions_quota_exhausted, event.note,
+        *source.columns(),
+    ]
+
+
+def memory_event_row(event: MemoryDiagnosticEvent, source: Source) -> list[Any]:
+    numeric = isinstance(event.value, int | float) and not isinstance(event.value, bool)
+    return [
+        event.event_id, event.occurred_at, event.schema_version, event.event_type.value,
+        event.task_id, _val(event.model), event.lane_mode.value, _val(event.lane),
+        float(event.value) if numeric else None,  # type: ignore[arg-type]
+        event.value if isinstance(event.value, str) else None,
+        event.value_unit, _val(event.reason), event.timestamp or event.occurred_at,
+        event.worker_id, *source.columns(),
+    ]
+
+
+@dataclass(frozen=True)
+class Route:
+    table: str
+    model: type[BaseModel]
+    mapper: Callable[[Any, Source], list[Any]]
+
+
+def routes(topics: Topics) -> dict[str, Route]:
+    """Topic -> (table, contract, mapper) for every topic the sink audits."""
+    decisions = Route(ddl.ADMISSION_DECISIONS, AdmissionDecision, admission_decision_row)
+    return {
+        topics.events_task: Route(ddl.TASK_EVENTS, TaskEvent, task_event_row),
+        topics.events_lane: Route(ddl.LANE_EVENTS, LaneEvent, lane_event_row),
+        topics.events_memory: Route(ddl.MEMORY_EVENTS, MemoryDiagnosticEvent, memory_event_row),
+        topics.tasks_accepted: decisions,
+        topics.tasks_rejected: decisions,
+    }
+
+
+def to_row(
+    route_map: dict[str, Route], source: Source, payload: bytes | None, received_at: datetime
+) -> MappedRow:
+    """Never raises for bad input: what cannot be stored becomes a rejects row."""
+    route = route_map.get(source.topic)
+    if route is None:
+        return MappedRow(
+            ddl.REJECTS, reject_row(source, payload, "unknown_topic", "no audit route", received_at), None
+        )
+    if payload is None:
+        return MappedRow(
+            ddl.REJECTS, reject_row(source, payload, "empty", "record has no value", received_at), None
+        )
+    try:
+        message = decode(route.model, payload)
+    except ValueError as exc:  # pydantic's ValidationError and PayloadTooLarge are ValueErrors
+        kind = "too_large" if type(exc).__name__ == "PayloadTooLarge" else "invalid"
+        return MappedRow(ddl.REJECTS, reject_row(source, payload, kind, str(exc), received_at), None)
+    try:
+        row = route.mapper(message, source)
+    except RowError as exc:
+        return MappedRow(
+            ddl.REJECTS, reject_row(source, payload, "unstorable", str(exc), received_at), None
+        )
+    return MappedRow(route.table, row, getattr(message, "occurred_at", None))
