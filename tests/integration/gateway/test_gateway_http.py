@@ -1,0 +1,238 @@
+"""The gateway on the real broker: decisions mirrored, auth first and never failing open."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from schemas.topics import Topics
+from streams.gateway.problems import Problem
+from streams.gateway.responses import TaskAccepted
+from streams.gateway.status import TaskStatusView
+from tests.integration.gateway.decider import TestDecider
+from tests.integration.gateway.server import gateway_settings, make_keys, serve
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+PROBLEM = Problem.model_json_schema()
+ACCEPTED = TaskAccepted.model_json_schema()
+STATUS = TaskStatusView.model_json_schema()
+
+
+def body(**overrides: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "task_id": f"gw-{uuid.uuid4().hex[:12]}",
+        "model": "phr00t",
+        "prompt": "a lighthouse at dusk",
+        "input_image": "file:///images/lighthouse.png",
+        "steps": 4,
+        "cfg": 1.0,
+        "width": 832,
+        "height": 480,
+        "num_frames": 81,
+        "fps": 16,
+    }
+    fields.update(overrides)
+    return fields
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    doc = response.json()
+    jsonschema.validate(doc, PROBLEM)
+    assert doc["status"] == status and doc["code"] == code, doc
+    if status == 503:
+        assert int(response.headers["Retry-After"]) >= 0
+    return doc
+
+
+def auth_matrix(base: str, keys: dict[str, str], valid_status: int, valid_code: str) -> None:
+    """Missing, wrong and insufficient keys are refused before anything else looks at the request."""
+    url = f"{base}/v1/tasks"
+    good = body()
+    assert_problem(httpx.post(url, json=good), 401, "unauthorized")
+    assert_problem(
+        httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}),
+        401,
+        "unauthorized",
+    )
+    assert_problem(httpx.post(url, content=b"x" * 200_000), 401, "unauthorized")
+    assert_problem(
+        httpx.post(url, json=good, headers=bearer("fgk.submitter.wrongwrongwrongwrong")),
+        401,
+        "unauthorized",
+    )
+    assert_problem(
+        httpx.post(url, json=good, headers={"Authorization": "Basic dXNlcjpwYXNz"}),
+        401,
+        "unauthorized",
+    )
+    assert_problem(httpx.post(url, json=good, headers=bearer(keys["reader"])), 403, "forbidden")
+    assert_problem(
+        httpx.post(url, json=body(priority="critical"), headers=bearer(keys["submit"])),
+        403,
+        "priority_not_authorised",
+    )
+    assert_problem(httpx.get(f"{base}/v1/tasks/{good['task_id']}"), 401, "unauthorized")
+    response = httpx.post(url, json=good, headers=bearer(keys["submit"]), timeout=30)
+    assert_problem(response, valid_status, valid_code)
+
+
+def test_accepted_request_gets_202_with_lane_and_status(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    keys = make_keys(tmp_path / "keys.json")
+    settings = gateway_settings(kafka_bootstrap, topics, tmp_path / "keys.json")
+    with (
+        TestDecider(kafka_bootstrap, topics, "accept", frozenset({"ops-console"})) as decider,
+        serve(settings) as base,
+    ):
+        sent = body(producer="someone-else")
+        response = httpx.post(
+            f"{base}/v1/tasks", json=sent, headers=bearer(keys["submit"]), timeout=30
+        )
+        assert response.status_code == 202, response.text
+        accepted = response.json()
+        jsonschema.validate(accepted, ACCEPTED)
+        assert accepted["task_id"] == sent["task_id"] and accepted["lane"] == "phr00t"
+        assert accepted["lane_mode"] == "dedicated"
+        # the producer identity is the key's, whatever the body claimed
+        assert accepted["producer"] == "batch-producer" == accepted["request"]["producer"]
+        assert response.headers["Location"] == f"/v1/tasks/{sent['task_id']}"
+
+        def status_known() -> bool:
+            got = httpx.get(f"{base}{accepted['status_url']}", headers=bearer(keys["reader"]))
+            return got.status_code == 200
+
+        wait_until(status_known, timeout_s=20, what="task status")
+        status = httpx.get(
+            f"{base}/v1/tasks/{sent['task_id']}", headers=bearer(keys["reader"])
+        ).json()
+        jsonschema.validate(status, STATUS)
+        assert status["status"] == "pending" and status["lane"] == "phr00t"
+        assert_problem(
+            httpx.get(f"{base}/v1/tasks/nope-{uuid.uuid4().hex}", headers=bearer(keys["reader"])),
+            404,
+            "not_found",
+        )
+
+        critical = httpx.post(
+            f"{base}/v1/tasks",
+            json=body(priority="critical"),
+            headers=bearer(keys["critical"]),
+            timeout=30,
+        )
+        assert critical.status_code == 202, critical.text
+        assert critical.json()["priority"] == "critical"
+        assert critical.json()["producer"] == "ops-console"
+
+        invalid = httpx.post(f"{base}/v1/tasks", json=body(steps=8), headers=bearer(keys["submit"]))
+        doc = assert_problem(invalid, 422, "validation_error")
+        assert doc["errors"] and "steps=4" in doc["errors"][0]["msg"]
+        assert_problem(
+            httpx.post(f"{base}/v1/tasks", json=body(extra=1), headers=bearer(keys["submit"])),
+            422,
+            "validation_error",
+        )
+        assert_problem(
+            httpx.post(f"{base}/v1/tasks", content=b"[1,", headers=bearer(keys["submit"])),
+            422,
+            "malformed_request",
+        )
+        assert_problem(
+            httpx.post(
+                f"{base}/v1/tasks",
+                content=b"{" + b" " * 70_000 + b"}",
+                headers=bearer(keys["submit"]),
+            ),
+            422,
+            "malformed_request",
+        )
+        # refused requests never reached Kafka: only the two accepted task_ids were decided
+        assert sorted(decider.seen) == sorted([sent["task_id"], critical.json()["task_id"]])
+
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'framegate_gateway_decisions_total{code="",outcome="accepted"} 2.0' in metrics
+        assert "framegate_gateway_auth_failures_total" in metrics
+
+
+def test_auth_matrix_under_an_overloaded_lane(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    keys = make_keys(tmp_path / "keys.json")
+    settings = gateway_settings(kafka_bootstrap, topics, tmp_path / "keys.json")
+    with TestDecider(kafka_bootstrap, topics, "overload") as decider, serve(settings) as base:
+        auth_matrix(base, keys, 503, "queue_overloaded")
+        response = httpx.post(
+            f"{base}/v1/tasks", json=body(), headers=bearer(keys["submit"]), timeout=30
+        )
+        doc = assert_problem(response, 503, "queue_overloaded")
+        assert response.headers["Retry-After"] == "30" and doc["retry_after_seconds"] == 30
+        assert (
+            doc["lane"] == "shared"
+            and doc["lane_mode"] == "degraded_shared"
+            and doc["queue_depth"] == 25
+        )
+        assert len(decider.seen) == 2  # only the two authorised submissions were published
+
+
+def test_auth_matrix_with_the_broker_down(tmp_path: Path) -> None:
+    from streams.local_stack.broker import free_port
+
+    keys = make_keys(tmp_path / "keys.json")
+    settings = gateway_settings(
+        f"127.0.0.1:{free_port()}", Topics(), tmp_path / "keys.json", gateway_publish_timeout_s=1.0
+    )
+    with serve(settings, ready_feed=False) as base:
+        health = httpx.get(f"{base}/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        auth_matrix(base, keys, 503, "broker_unavailable")
+
+
+def test_decision_timeout_is_a_documented_503(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    keys = make_keys(tmp_path / "keys.json")
+    settings = gateway_settings(
+        kafka_bootstrap,
+        topics,
+        tmp_path / "keys.json",
+        gateway_decision_timeout_s=1.0,
+        gateway_max_inflight=1,
+    )
+    with TestDecider(kafka_bootstrap, topics, "silent") as decider, serve(settings) as base:
+        first: dict[str, httpx.Response] = {}
+        waiting = threading.Thread(
+            target=lambda: first.setdefault(
+                "r",
+                httpx.post(
+                    f"{base}/v1/tasks", json=body(), headers=bearer(keys["submit"]), timeout=30
+                ),
+            )
+        )
+        waiting.start()
+        wait_until(
+            lambda: "framegate_gateway_inflight_requests 1.0" in httpx.get(f"{base}/metrics").text,
+            timeout_s=10,
+            what="first request in flight",
+        )
+        second = httpx.post(
+            f"{base}/v1/tasks", json=body(), headers=bearer(keys["submit"]), timeout=30
+        )
+        assert_problem(second, 503, "gateway_overloaded")
+        waiting.join(30)
+        doc = assert_problem(first["r"], 503, "decision_timeout")
+        assert doc["task_id"] == decider.seen[0]
+        assert "framegate_gateway_decision_timeouts_total 1.0" in httpx.get(f"{base}/metrics").text
