@@ -109,6 +109,6 @@ def build_tiny_models(directory: Path, seed: int = 0) -> dict[ModelName, Path]:
             transformer=transformer,
         )
         target = directory / model.value
-        pipe.save_pretrained(target)
+        pipe.save_pretrained(target)  # type: ignore[attr-defined]
         written[model] = target
     return written

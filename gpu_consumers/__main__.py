@@ -1,0 +1,60 @@
+"""`python -m gpu_consumers lane <anisora|phr00t|shared>` and `... models build-tiny DIR`.
+
+`framegate lane <lane>` and `framegate models build-tiny DIR` re-exec into this entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from schemas.enums import RouteLane
+from schemas.settings import load_settings
+
+
+def _run_lane(lane: RouteLane) -> int:
+    from gpu_consumers.worker import LaneWorker
+
+    worker = LaneWorker(lane, load_settings())
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await worker.run(stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _build_tiny(directory: Path) -> int:
+    from gpu_consumers.tiny_models import build_tiny_models
+
+    for model, path in build_tiny_models(directory).items():
+        print(f"{model.value}: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gpu_consumers")
+    sub = parser.add_subparsers(dest="command", required=True)
+    lane = sub.add_parser("lane", help="run a lane worker")
+    lane.add_argument("lane", choices=[lane.value for lane in RouteLane])
+    models = sub.add_parser("models", help="model directories")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    tiny = models_sub.add_parser("build-tiny", help="write tiny random-weight models (offline)")
+    tiny.add_argument("directory", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "lane":
+        return _run_lane(RouteLane(args.lane))
+    return _build_tiny(args.directory)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""`TaskEvent` builders for the lifecycle a worker publishes on `events.task` (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.decisions import AdmissionDecision
+from schemas.enums import RouteLane, TaskErrorCode, TaskStatus
+from schemas.limits import MAX_TEXT_CHARS
+from schemas.tasks import GenerationTask, TaskEvent
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """Who is running which item, and the how-manieth time."""
+
+    decision: AdmissionDecision
+    lane: RouteLane
+    worker_id: str
+    attempt: int
+
+    @property
+    def task_id(self) -> str:
+        assert self.decision.task_id is not None  # accepted decisions always carry one
+        return self.decision.task_id
+
+
+def _task(ctx: TaskContext, status: TaskStatus, now: datetime, error_msg: str | None) -> GenerationTask:
+    request = ctx.decision.request
+    assert request is not None
+    created = min(request.submitted_at, now)  # a skewed producer clock must not break the model
+    return GenerationTask(
+        id=ctx.task_id,
+        model=request.model.value,
+        type=request.type.value,
+        status=status,
+        error_msg=error_msg,
+        created_at=created,
+        updated_at=now,
+    )
+
+
+def processing(ctx: TaskContext, now: datetime) -> TaskEvent:
+    return TaskEvent(
+        occurred_at=now,
+        task=_task(ctx, TaskStatus.processing, now, None),
+        lane=ctx.lane,
+        worker_id=ctx.worker_id,
+        attempt=ctx.attempt,
+    )
+
+
+def done(
+    ctx: TaskContext, now: datetime, artifact_path: str, duration_seconds: float, artifact_write_ms: float
+) -> TaskEvent:
+    return TaskEvent(
+        occurred_at=now,
+        task=_task(ctx, TaskStatus.done, now, None),
+        lane=ctx.lane,
+        worker_id=ctx.worker_id,
+        attempt=ctx.attempt,
+        artifact_path=artifact_path,
+        duration_seconds=duration_seconds,
+        artifact_write_ms=artifact_write_ms,
+    )
+
+
+def failed(
+    ctx: TaskContext,
+    now: datetime,
+    code: TaskErrorCode,
+    error_msg: str,
+    duration_seconds: float | None = None,
+) -> TaskEvent:
+    message = (error_msg or code.value)[:MAX_TEXT_CHARS]
+    return TaskEvent(
+        occurred_at=now,
+        task=_task(ctx, TaskStatus.failed, now, message),
+        lane=ctx.lane,
+        worker_id=ctx.worker_id,
+        attempt=ctx.attempt,
+        error_code=code,
+        duration_seconds=duration_seconds,
+    )
+
+
+def failed_unparseable(
+    task_id: str, lane: RouteLane, worker_id: str, now: datetime, error_msg: str
+) -> TaskEvent:
+    """A work item that is not a valid accepted decision: failed, so it is not lost silently."""
+    return TaskEvent(
+        occurred_at=now,
+        task=GenerationTask(
+            id=task_id,
+            model="unknown",
+            type="unknown",
+            status=TaskStatus.failed,
+            error_msg=error_msg[:MAX_TEXT_CHARS] or "invalid work item",
+            created_at=now,
+            updated_at=now,
+        ),
+        lane=lane,
+        worker_id=worker_id,
+        error_code=TaskErrorCode.invalid_job,
+    )

@@ -1,0 +1,283 @@
+"""The lane worker: an aiokafka consumer-group member of `framegate-lane-<lane>`.
+
+One job at a time. The job runs on a single worker thread, so the event loop keeps the group
+membership (aiokafka heartbeats) and lane heartbeats going for jobs of any length. The item's
+offset is committed only after its terminal task event is published (at-least-once); the task
+ledger makes a redelivered, already finished task a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from pydantic import ValidationError
+
+from gpu_consumers import task_events
+from gpu_consumers.fault_injection import OomFaultInjector
+from gpu_consumers.heartbeat import heartbeat_event
+from gpu_consumers.host_pressure import host_pressure
+from gpu_consumers.job_runner import JobReport, JobRunner, served_models
+from gpu_consumers.lane_status import LaneStatus
+from gpu_consumers.memory_events import queue_timeout
+from gpu_consumers.memory_guard import MemoryGuard
+from gpu_consumers.metrics import WorkerMetrics
+from gpu_consumers.model_slot import LoadBudget, ModelSlot
+from gpu_consumers.pipelines import LoadedPipeline, RunOptions, load_pipeline, resolve_device
+from gpu_consumers.queue_wait import expired
+from gpu_consumers.task_events import TaskContext
+from gpu_consumers.task_ledger import TaskLedger
+from schemas.decisions import AdmissionDecision
+from schemas.enums import DecisionOutcome, LaneMode, ModelName, RouteLane, TaskErrorCode, TaskStatus
+from schemas.envelope import Envelope, utc_now
+from schemas.lane import LaneEvent
+from schemas.limits import MAX_ID_CHARS
+from schemas.memory import MemoryDiagnosticEvent
+from schemas.settings import Settings
+from schemas.tasks import TaskEvent
+from schemas.wire import PayloadTooLarge, decode
+
+log = logging.getLogger(__name__)
+
+
+def group_id(lane: RouteLane) -> str:
+    return f"framegate-lane-{lane.value}"
+
+
+def default_worker_id(lane: RouteLane) -> str:
+    return f"{lane.value}-{socket.gethostname()}-{os.getpid()}"[:MAX_ID_CHARS]
+
+
+class LaneWorker:
+    def __init__(
+        self, lane: RouteLane, settings: Settings, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.lane = lane
+        self.settings = settings
+        self.clock = clock
+        self.worker_id = settings.lane_worker_id or default_worker_id(lane)
+        self.topics = settings.topics
+        self.device = resolve_device(settings.lane_device)
+        if self.device == "cpu":
+            import torch
+
+            torch.set_num_threads(settings.lane_torch_threads)
+        self.guard = MemoryGuard(use_cuda=self.device == "cuda")
+        self.status = LaneStatus(max_load_failures=settings.lane_max_load_failures)
+        self.metrics = WorkerMetrics(lane)
+        model_dir = settings.model_dir.expanduser().resolve()
+
+        def loader(model: ModelName) -> LoadedPipeline:
+            return load_pipeline(model, model_dir / model.value, self.device)
+
+        budget = LoadBudget(
+            need_gib={
+                ModelName.anisora: settings.lane_need_gib_anisora,
+                ModelName.phr00t: settings.lane_need_gib_phr00t,
+            },
+            reserve_gib=settings.lane_memory_reserve_gib,
+        )
+        self.slot = ModelSlot(self.guard, budget, loader, self.status)
+        faults = None
+        if settings.lane_fault_oom_task_prefix:
+            faults = OomFaultInjector(settings.lane_fault_oom_task_prefix, settings.lane_fault_oom_attempts)
+        self.runner = JobRunner(
+            lane=lane,
+            worker_id=self.worker_id,
+            slot=self.slot,
+            guard=self.guard,
+            artifact_dir=Path(settings.artifact_dir),
+            options=RunOptions(settings.lane_max_sequence_length, settings.lane_step_delay_s),
+            emit=self._emit_from_thread,
+            clock=clock,
+            faults=faults,
+        )
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lane-{lane.value}")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self.jobs_run = 0
+        self.items_seen = 0
+
+    # --- publishing ---------------------------------------------------------------------------
+    async def publish(self, event: Envelope) -> None:
+        assert self._producer is not None
+        if isinstance(event, TaskEvent):
+            topic, key = self.topics.events_task, event.task_id
+        elif isinstance(event, MemoryDiagnosticEvent):
+            topic, key = self.topics.events_memory, self.lane.value
+        elif isinstance(event, LaneEvent):
+            topic, key = self.topics.events_lane, self.lane.value
+        else:  # pragma: no cover - a programming error, not input
+            raise TypeError(f"no topic for {type(event).__name__}")
+        await self._producer.send_and_wait(topic, event.to_wire(), key=key.encode())
+
+    def _emit_from_thread(self, event: Envelope) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(self.publish(event), self._loop).result(timeout=60)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        broker, bootstrap = self.settings.broker, self.settings.kafka_bootstrap
+        # linger 0: each event is its own batch (tansu's end offset is wrong for multi-record
+        # batches, and the task ledger's catch-up relies on it).
+        self._producer = AIOKafkaProducer(**broker.producer_kwargs(bootstrap, linger_ms=0))
+        ledger = TaskLedger(self.topics.events_task, broker.consumer_kwargs(bootstrap, None))
+        consumer = AIOKafkaConsumer(
+            self.topics.lane(self.lane), **broker.consumer_kwargs(bootstrap, group_id(self.lane))
+        )
+        if self.settings.lane_metrics_port is not None:
+            self.metrics.serve(self.settings.bind_host, self.settings.lane_metrics_port)
+        await self._producer.start()
+        heartbeats = asyncio.create_task(self._heartbeats(stop), name="lane-heartbeats")
+        try:
+            await ledger.start()
+            await self._warm_up()
+            await consumer.start()
+            log.info("worker %s serving %s", self.worker_id, self.topics.lane(self.lane))
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=1)
+                for tp, messages in batches.items():
+                    for message in messages:
+                        await self._handle(consumer, ledger, tp, message)
+        finally:
+            heartbeats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeats
+            await consumer.stop()
+            await ledger.stop()
+            await self._producer.stop()
+            self._executor.shutdown(wait=True)
+
+    async def _warm_up(self) -> None:
+        """Load the lane's model (the shared lane: the first one) so the lane reports ready."""
+        first = served_models(self.lane)[0]
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self.slot.acquire, first)
+        except Exception as exc:  # keep serving: jobs retry the load and fail with a clear code
+            log.error("warm-up load of %s failed: %s", first.value, exc)
+
+    async def _heartbeats(self, stop: asyncio.Event) -> None:
+        interval = self.settings.lane_heartbeat_interval_s
+        while not stop.is_set():
+            try:
+                host = host_pressure(
+                    self.status.view(),
+                    self.guard.measure(),
+                    self.settings.lane_gpu_session_quota,
+                    self.settings.lane_shared_fallback_enabled,
+                )
+                await self.publish(heartbeat_event(self.lane, self.worker_id, self.status.view(), host, self.clock()))
+            except (KafkaError, OSError, ValidationError) as exc:
+                log.warning("heartbeat not sent: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    # --- one work item ------------------------------------------------------------------------
+    async def _handle(
+        self, consumer: AIOKafkaConsumer, ledger: TaskLedger, tp: TopicPartition, message: ConsumerRecord
+    ) -> None:
+        self.items_seen += 1
+        decision = await self._parse(message)
+        if decision is not None:
+            await self._process(ledger, decision)
+        try:
+            await consumer.commit({tp: message.offset + 1})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The partition moved to another member mid-job: it redelivers, the ledger dedupes.
+            log.warning("commit of %s@%d failed: %s", tp, message.offset, exc)
+
+    async def _parse(self, message: ConsumerRecord) -> AdmissionDecision | None:
+        """A runnable accepted decision, or None after publishing why it cannot run."""
+        problem: str
+        try:
+            decision = decode(AdmissionDecision, message.value or b"")
+        except (ValidationError, PayloadTooLarge) as exc:
+            problem = f"work item is not a valid AdmissionDecision: {exc}"
+        else:
+            if decision.outcome is not DecisionOutcome.accepted or decision.request is None:
+                problem = "work item is not an accepted decision"
+            elif decision.lane is not self.lane:
+                problem = f"work item for lane {decision.lane} arrived on lane {self.lane.value}"
+            elif decision.request.task_id != decision.task_id:
+                problem = "work item task_id differs from its request's task_id"
+            else:
+                return decision
+        key = (message.key or b"").decode("utf-8", "replace")
+        log.warning("unrunnable item at %s@%d (key %r): %s", message.topic, message.offset, key, problem[:300])
+        try:
+            event = task_events.failed_unparseable(key, self.lane, self.worker_id, self.clock(), problem)
+        except ValidationError:
+            return None  # no usable task id to report against; the record stays in the topic
+        await self.publish(event)
+        return None
+
+    async def _process(self, ledger: TaskLedger, decision: AdmissionDecision) -> None:
+        task_id = decision.task_id
+        assert task_id is not None and decision.request is not None
+        while not await ledger.catch_up(self.settings.lane_done_catchup_timeout_s):
+            # Fail closed: never run a task without knowing whether it already finished.
+            log.warning("task ledger not caught up yet; holding %s", task_id)
+        if task_id in ledger.ended:
+            log.info("task %s already finished (redelivery); not re-running", task_id)
+            return
+        now = self.clock()
+        ctx = TaskContext(decision, self.lane, self.worker_id, ledger.starts[task_id])
+        waited = expired(decision, now)
+        if waited is not None:
+            await self.publish(
+                queue_timeout(
+                    lane=self.lane, lane_mode=decision.lane_mode or LaneMode.degraded_shared,
+                    worker_id=self.worker_id, now=now, waited_s=waited, model=decision.request.model,
+                    task_id=task_id,
+                )
+            )
+            await self._terminal(
+                ledger,
+                task_events.failed(
+                    ctx, now, TaskErrorCode.queue_overloaded,
+                    f"waited {waited:.1f}s in the degraded queue (limit 30s); not run",
+                ),
+            )
+            return
+        started = task_events.processing(ctx, now)
+        await self.publish(started)
+        ledger.record(started)
+        self.status.job_started()
+        self.metrics.busy.labels(self.lane.value).set(1)
+        report: JobReport = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.runner.run, decision, ctx
+        )
+        self.jobs_run += 1
+        self._observe(report)
+        await self._terminal(ledger, report.terminal)
+
+    async def _terminal(self, ledger: TaskLedger, event: TaskEvent) -> None:
+        await self.publish(event)
+        ledger.record(event)
+
+    def _observe(self, report: JobReport) -> None:
+        event = report.terminal
+        write_ms = report.artifact.write_ms if report.artifact else None
+        self.status.job_finished(write_ms)
+        lane = self.lane.value
+        self.metrics.busy.labels(lane).set(0)
+        code = event.error_code.value if event.error_code else ""
+        self.metrics.jobs.labels(lane, event.task.status.value, code).inc()
+        if event.duration_seconds is not None and event.task.status is TaskStatus.done:
+            self.metrics.job_seconds.labels(lane).observe(event.duration_seconds)
+        if write_ms is not None:
+            self.metrics.artifact_write_ms.labels(lane).set(write_ms)
+        if report.oom_retries:
+            self.metrics.oom_retries.labels(lane).inc(report.oom_retries)
+        value, unit = self.guard.measure().headline()
+        self.metrics.memory_gib.labels(lane, unit).set(value)

@@ -1,0 +1,166 @@
+"""Drives lane workers against the real broker: work items in, lifecycle events out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from schemas import (
+    AdmissionDecision,
+    DecisionOutcome,
+    GenerationRequest,
+    LaneEvent,
+    LaneMode,
+    MemoryDiagnosticEvent,
+    ModelName,
+    RouteLane,
+    TaskEvent,
+    TaskStatus,
+    TaskType,
+    Topics,
+)
+from schemas.broker_profile import BROKER_PROFILES
+from schemas.envelope import utc_now
+from schemas.settings import Settings, load_settings
+from schemas.wire import decode
+
+PROFILE = BROKER_PROFILES["tansu"]
+STEPS = {ModelName.anisora: 8, ModelName.phr00t: 4}
+
+
+def lane_settings(bootstrap: str, topics: Topics, model_dir: Path, artifact_dir: Path, **extra: Any) -> Settings:
+    return load_settings(
+        kafka_bootstrap=bootstrap,
+        topic_prefix=topics.prefix,
+        model_dir=model_dir,
+        artifact_dir=artifact_dir,
+        lane_heartbeat_interval_s=0.5,
+        lane_max_sequence_length=32,
+        lane_memory_reserve_gib=0.0,
+        **extra,
+    )
+
+
+def work_item(
+    model: ModelName,
+    lane: RouteLane,
+    *,
+    task_id: str | None = None,
+    lane_mode: LaneMode = LaneMode.dedicated,
+    occurred_at: datetime | None = None,
+    width: int = 32,
+    height: int = 32,
+    num_frames: int = 9,
+    **request_fields: Any,
+) -> AdmissionDecision:
+    task_id = task_id or f"task-{uuid.uuid4().hex[:12]}"
+    request = GenerationRequest(
+        task_id=task_id,
+        model=model,
+        type=TaskType.text_to_video,
+        prompt="a paper boat drifting on a pond",
+        steps=STEPS[model],
+        cfg=1.0,
+        width=width,
+        height=height,
+        num_frames=num_frames,
+        fps=8,
+        seed=7,
+        **request_fields,
+    )
+    fields: dict[str, Any] = {}
+    if occurred_at is not None:
+        fields["occurred_at"] = occurred_at
+    return AdmissionDecision(
+        outcome=DecisionOutcome.accepted,
+        task_id=task_id,
+        model=model,
+        priority=request.priority,
+        lane=lane,
+        lane_mode=lane_mode,
+        request=request,
+        **fields,
+    )
+
+
+@dataclass
+class Observed:
+    """Every event a test has seen so far, decoded."""
+
+    tasks: list[TaskEvent] = field(default_factory=list)
+    memory: list[MemoryDiagnosticEvent] = field(default_factory=list)
+    lanes: list[LaneEvent] = field(default_factory=list)
+
+    def statuses(self, task_id: str) -> list[TaskStatus]:
+        return [e.task.status for e in self.tasks if e.task_id == task_id]
+
+    def terminal(self, task_id: str) -> list[TaskEvent]:
+        return [e for e in self.tasks if e.task_id == task_id and e.task.status in (TaskStatus.done, TaskStatus.failed)]
+
+    def ended(self, task_ids: list[str]) -> bool:
+        return all(self.terminal(t) for t in task_ids)
+
+
+@contextlib.asynccontextmanager
+async def observing(bootstrap: str, topics: Topics) -> AsyncIterator[Observed]:
+    """Reads events.task/memory/lane from the beginning while the body runs."""
+    consumer = AIOKafkaConsumer(
+        topics.events_task, topics.events_memory, topics.events_lane,
+        **PROFILE.consumer_kwargs(bootstrap, None),
+    )
+    await consumer.start()
+    seen = Observed()
+
+    async def follow() -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=100)
+            for messages in batches.values():
+                for m in messages:
+                    assert m.value is not None
+                    if m.topic == topics.events_task:
+                        seen.tasks.append(decode(TaskEvent, m.value))
+                    elif m.topic == topics.events_memory:
+                        seen.memory.append(decode(MemoryDiagnosticEvent, m.value))
+                    else:
+                        seen.lanes.append(decode(LaneEvent, m.value))
+
+    task = asyncio.create_task(follow())
+    try:
+        yield seen
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await consumer.stop()
+
+
+async def publish_items(bootstrap: str, topics: Topics, items: list[AdmissionDecision]) -> None:
+    producer = AIOKafkaProducer(**PROFILE.producer_kwargs(bootstrap))
+    await producer.start()
+    try:
+        for item in items:
+            assert item.lane is not None and item.task_id is not None
+            await producer.send_and_wait(topics.lane(item.lane), item.to_wire(), key=item.task_id.encode())
+    finally:
+        await producer.stop()
+
+
+async def publish_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None) -> None:
+    producer = AIOKafkaProducer(**PROFILE.producer_kwargs(bootstrap))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def now() -> datetime:
+    return utc_now()
