@@ -19,6 +19,7 @@ from rich.console import Console
 
 from schemas.enums import RouteLane
 from schemas.settings import load_settings
+from streams.audit.commands import audit_app, audit_sink_command, report_command
 from streams.gateway.cli import gateway_app
 
 console = Console()
@@ -35,6 +36,9 @@ app.add_typer(lane_app, name="lane")
 app.add_typer(models_app, name="models")
 
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(audit_app, name="audit")
+app.command("audit-sink")(audit_sink_command)
+app.command("report")(report_command)
 
 
 def _exec_gpu_consumers(*args: str) -> None:
