@@ -244,15 +244,15 @@ def _custom_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         for name, sub in body_schema.pop("$defs", {}).items():
             components.setdefault(name, sub)
         components["GenerationRequestBody"] = body_schema
-        for path in spec["paths"].values():
-            for operation in path.values():
+        for route, operations in spec["paths"].items():
+            for operation in operations.values():
                 for status, resp in operation.get("responses", {}).items():
                     content = resp.get("content", {})
                     if (
                         status.isdigit()
                         and int(status) >= 400
                         and "application/json" in content
-                        and "/healthz" not in str(operation.get("operationId", ""))
+                        and route.startswith("/v1/")
                     ):
                         content[problems.PROBLEM_MEDIA_TYPE] = content.pop("application/json")
                     if status == "503":
