@@ -105,17 +105,16 @@ class JobRunner:
     def _generate(
         self, ctx: TaskContext, request: GenerationRequest, lane_mode: LaneMode, started: float
     ) -> JobReport:
-        acquired = self.slot.acquire(request.model)
-        if acquired.swap is not None:
+        swap = self.slot.make_room(request.model)
+        if swap is not None:
             # A swap is a cleanup of its own: report what the unloaded model left behind.
             self.emit(
                 memory_event(
-                    MemoryEventType.memory_cleanup, acquired.swap.after, lane=self.lane, lane_mode=lane_mode,
-                    worker_id=self.worker_id, now=self.clock(), model=acquired.swap.unloaded,
-                    task_id=ctx.task_id,
+                    MemoryEventType.memory_cleanup, swap.after, lane=self.lane, lane_mode=lane_mode,
+                    worker_id=self.worker_id, now=self.clock(), model=swap.unloaded, task_id=ctx.task_id,
                 )
             )
-        loaded = acquired.pipeline
+        loaded = self.slot.acquire(request.model)
         retries = 0
         current = request
         while True:

@@ -33,12 +33,6 @@ class Swap:
     after: MemorySnapshot
 
 
-@dataclass(frozen=True)
-class Acquired:
-    pipeline: LoadedPipeline
-    swap: Swap | None = None
-
-
 class ModelSlot:
     def __init__(
         self,
@@ -58,15 +52,20 @@ class ModelSlot:
     def current(self) -> ModelName | None:
         return self._loaded.model if self._loaded else None
 
-    def acquire(self, model: ModelName) -> Acquired:
-        """The pipeline for `model`, loading it (after unloading another) if needed."""
+    def make_room(self, model: ModelName) -> Swap | None:
+        """Unload whatever other model is held (fully, with cleanup) before `model` may load."""
+        if self._loaded is None or self._loaded.model is model:
+            return None
+        previous = self._loaded.model
+        swap = Swap(previous, self.unload())
+        self.swaps += 1
+        return swap
+
+    def acquire(self, model: ModelName) -> LoadedPipeline:
+        """The pipeline for `model`: the held one, or loaded now if memory allows."""
         if self._loaded is not None and self._loaded.model is model:
-            return Acquired(self._loaded)
-        swap: Swap | None = None
-        if self._loaded is not None:
-            previous = self._loaded.model
-            swap = Swap(previous, self.unload())
-            self.swaps += 1
+            return self._loaded
+        self.make_room(model)
         snapshot = self._guard.measure()
         need = self._budget.need_gib.get(model, 0.0)
         if not load_allowed(snapshot.free_gib, need, self._budget.reserve_gib):
@@ -81,7 +80,7 @@ class ModelSlot:
             self._status.load_failed(str(exc))
             raise
         self._status.loaded(model)
-        return Acquired(self._loaded, swap)
+        return self._loaded
 
     def unload(self) -> MemorySnapshot:
         """Drop the only reference to the pipeline, free, and measure what is left."""

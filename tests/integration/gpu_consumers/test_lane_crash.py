@@ -1,0 +1,148 @@
+"""kill -9 mid-job: another member of the group completes the task; exactly one `done`.
+
+Also: an item whose task already has a `done` on events.task (crash after publishing, before
+committing) is committed without running again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gpu_consumers.worker import LaneWorker
+from schemas import ModelName, RouteLane, TaskStatus, Topics
+from schemas.envelope import utc_now
+from schemas.tasks import GenerationTask, TaskEvent
+from tests.integration.gpu_consumers.gpu_lane_harness import (
+    lane_settings,
+    observing,
+    publish_items,
+    publish_raw,
+    work_item,
+)
+from tests.waiting import async_wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def spawn_worker(
+    lane: RouteLane, worker_id: str, bootstrap: str, topics: Topics, model_dir: Path, tmp: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "FRAMEGATE_KAFKA_BOOTSTRAP": bootstrap,
+        "FRAMEGATE_TOPIC_PREFIX": topics.prefix,
+        "FRAMEGATE_MODEL_DIR": str(model_dir),
+        "FRAMEGATE_ARTIFACT_DIR": str(tmp / "artifacts"),
+        "FRAMEGATE_LANE_WORKER_ID": worker_id,
+        "FRAMEGATE_LANE_HEARTBEAT_INTERVAL_S": "0.5",
+        "FRAMEGATE_LANE_MAX_SEQUENCE_LENGTH": "32",
+        "FRAMEGATE_LANE_MEMORY_RESERVE_GIB": "0",
+        # Slow steps make "mid-job" a wide window: 8 steps x 0.5 s for anisora.
+        "FRAMEGATE_LANE_STEP_DELAY_S": "0.5",
+    }
+    log = open(tmp / f"{worker_id}.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpu_consumers", "lane", lane.value],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    log.close()
+    return proc
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:  # stop only what this test started, by pid
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def test_kill_9_mid_job_another_worker_completes_it_once(
+    kafka_bootstrap: str, topics: Topics, tiny_model_dir: Path, tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    lane = RouteLane.anisora
+    workers = {
+        wid: spawn_worker(lane, wid, kafka_bootstrap, topics, tiny_model_dir, tmp_path)
+        for wid in ("worker-a", "worker-b")
+    }
+    processes.extend(workers.values())
+    item = work_item(ModelName.anisora, lane)
+    task_id = str(item.task_id)
+
+    async def scenario() -> None:
+        async with observing(kafka_bootstrap, topics) as seen:
+            await async_wait_until(
+                lambda: {e.worker_id for e in seen.lanes if e.warm} == set(workers), 90,
+                what="both workers warm",
+            )
+            await publish_items(kafka_bootstrap, topics, [item])
+            await async_wait_until(lambda: TaskStatus.processing in seen.statuses(task_id), 60,
+                                   what="processing")
+            victim = seen.tasks[-1].worker_id
+            assert victim in workers
+            os.kill(workers[victim].pid, signal.SIGKILL)
+            workers[victim].wait(10)
+            await async_wait_until(lambda: bool(seen.terminal(task_id)), 90, what="done after the kill")
+            survivor = next(w for w in workers if w != victim)
+            # Stop the survivor cleanly: nothing it still does may add a second terminal event.
+            os.kill(workers[survivor].pid, signal.SIGTERM)
+            await asyncio.to_thread(workers[survivor].wait, 30)
+            terminal_count = len(seen.terminal(task_id))
+            assert terminal_count == 1
+
+        events = [e for e in seen.tasks if e.task_id == task_id]
+        assert [e.task.status for e in events] == [TaskStatus.processing, TaskStatus.processing, TaskStatus.done]
+        assert events[0].worker_id == victim and events[1].worker_id == survivor
+        assert events[1].attempt == 1  # the ledger saw the first start
+        assert events[2].worker_id == survivor
+        assert events[2].artifact_path
+        assert workers[survivor].returncode == 0
+
+    asyncio.run(scenario())
+
+
+def test_item_of_an_already_done_task_is_committed_not_rerun(
+    kafka_bootstrap: str, topics: Topics, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    lane = RouteLane.phr00t
+    settings = lane_settings(kafka_bootstrap, topics, tiny_model_dir, tmp_path / "artifacts")
+    finished, fresh = work_item(ModelName.phr00t, lane), work_item(ModelName.phr00t, lane)
+    now = utc_now()
+    earlier_done = TaskEvent(
+        task=GenerationTask(
+            id=str(finished.task_id), model="phr00t", type="text_to_video", status=TaskStatus.done,
+            created_at=now, updated_at=now,
+        ),
+        lane=lane, worker_id="crashed-after-publish", artifact_path="/tmp/earlier.mp4",
+    )
+
+    async def scenario() -> None:
+        worker = LaneWorker(lane, settings)
+        stop = asyncio.Event()
+        async with observing(kafka_bootstrap, topics) as seen:
+            key = str(finished.task_id).encode()
+            await publish_raw(kafka_bootstrap, topics.events_task, earlier_done.to_wire(), key)
+            running = asyncio.create_task(worker.run(stop))
+            await publish_items(kafka_bootstrap, topics, [finished, fresh])
+            await async_wait_until(lambda: bool(seen.terminal(str(fresh.task_id))), 60, what="fresh done")
+            await async_wait_until(lambda: worker.items_seen == 2, 30, what="both items handled")
+            stop.set()
+            await running
+        assert seen.statuses(str(finished.task_id)) == [TaskStatus.done]  # only the earlier one
+        assert seen.statuses(str(fresh.task_id)) == [TaskStatus.processing, TaskStatus.done]
+        assert worker.jobs_run == 1
+
+    asyncio.run(scenario())
