@@ -195,10 +195,24 @@ def test_grafana_provisions_the_clickhouse_plugin_and_dashboards() -> None:
             dashboards += sorted(host_dir.glob("*.json"))
     assert dashboards, "no provisioned dashboard file"
     for dashboard in dashboards:
-        used = set(re.findall(r'"uid":\s*"([^"]+)"', dashboard.read_text())) & {
-            "framegate-clickhouse"
-        }
-        assert used <= datasource_uids and json.loads(dashboard.read_text())["panels"]
+        content = json.loads(dashboard.read_text())
+        used = _clickhouse_datasource_uids(content)
+        assert content["panels"] and used, f"{dashboard.name} has no ClickHouse panels"
+        assert used <= datasource_uids, f"{dashboard.name} uses unprovisioned datasources {used}"
+
+
+def _clickhouse_datasource_uids(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        ds = node.get("datasource")
+        if isinstance(ds, dict) and ds.get("type") == "grafana-clickhouse-datasource":
+            found.add(str(ds.get("uid")))
+        for value in node.values():
+            found |= _clickhouse_datasource_uids(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _clickhouse_datasource_uids(value)
+    return found
 
 
 def test_dockerfile_pins_torch_with_a_cuda_build_arg() -> None:
