@@ -82,7 +82,7 @@ def _plot(res: PanelResult, path: Path, tr: TimeRange) -> None:
             name = f"{label} {column}".strip() if several_values else (label or column)
             ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=name)
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
-        ax.set_xlim(tr.start.replace(tzinfo=None), tr.end.replace(tzinfo=None))
+        ax.set_xlim(mdates.date2num(tr.start), mdates.date2num(tr.end))
         ax.set_xlabel("UTC")
         ax.set_ylabel(_UNIT_LABELS.get(p.unit, ""))
         ax.grid(alpha=0.3)

@@ -1,4 +1,4 @@
-"""One realistic pipeline run, loaded once per module through the real broker and sink into chDB."""
+"""One realistic pipeline run, loaded once per test package through the real broker and sink into chDB."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from tests.integration.audit import scenario
 from tests.integration.audit.harness import running, sink_config
 from tests.waiting import async_wait_until
 
+POISON: list[tuple[str, bytes | None]] = [("events_task", b"{'status': 'done'")]
+
 
 @dataclass(frozen=True)
 class Loaded:
@@ -32,7 +34,7 @@ def total_rows(client: Any, db: str) -> int:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def loaded_pipeline(kafka_bootstrap: str, clickhouse_client: Any, clickhouse_dsn: str) -> Iterator[Loaded]:
     from streams.local_stack.topics import create_topics
 
@@ -43,11 +45,13 @@ def loaded_pipeline(kafka_bootstrap: str, clickhouse_client: Any, clickhouse_dsn
     run = scenario.build()
 
     async def load() -> None:
-        await scenario.publish(kafka_bootstrap, topics, run.messages)
+        # one record from a broken producer: the pipeline run keeps going, the record is kept
+        await scenario.publish(kafka_bootstrap, topics, run.messages, POISON)
         sink = AuditSink(sink_config(kafka_bootstrap, topics, clickhouse_dsn, db))
         async with running(sink):
             await async_wait_until(
-                lambda: total_rows(clickhouse_client, db) >= len(run.messages),
+                lambda: total_rows(clickhouse_client, db) >= len(run.messages)
+                and int(clickhouse_client.query(f"SELECT count() FROM {db}.audit_rejects").result_rows[0][0]) == 1,
                 timeout_s=60, interval_s=0.2, what="scenario rows in ClickHouse",
             )
 

@@ -88,6 +88,7 @@ class _Builder:
     def __init__(self, start: datetime) -> None:
         self.s = Scenario()
         self.t = start
+        self.availability: dict[RouteLane, Availability] = {}
 
     def tick(self, seconds: float) -> datetime:
         self.t += timedelta(seconds=seconds)
@@ -95,6 +96,7 @@ class _Builder:
 
     def lane_state(self, lane: RouteLane, mode: LaneMode | None, availability: Availability,
                    reason: FallbackReason | None = None) -> None:
+        self.availability[lane] = availability
         self.s.add("events_lane", lane.value, LaneEvent(
             event_type=LaneEventType.lane_state, lane_key=lane, mode=mode, availability=availability,
             fallback_reason=reason, warm=availability is Availability.ready, occurred_at=self.t,
@@ -102,9 +104,10 @@ class _Builder:
 
     def heartbeats(self, load: float, write_ms: float) -> None:
         for i, lane in enumerate(RouteLane):
+            availability = self.availability.get(lane, Availability.ready)
             self.s.add("events_lane", lane.value, LaneEvent(
                 event_type=LaneEventType.heartbeat, lane_key=lane, worker_id=f"{lane.value}-w1",
-                availability=Availability.ready, warm=True,
+                availability=availability, warm=availability is Availability.ready,
                 served_model=ModelName.phr00t if lane is not RouteLane.anisora else ModelName.anisora,
                 host=_host(load + i * 0.3, write_ms + i * 5, 20.0 + 4 * i, i % 2),
                 occurred_at=self.t,

@@ -44,7 +44,10 @@ def test_every_scenario_event_lands_once_with_its_fields(loaded_pipeline: Loaded
     for table, n in _expected_per_table(loaded_pipeline.scenario).items():
         assert _scalar(client, f"SELECT count() FROM {db}.{table} FINAL") == n, table
         assert _scalar(client, f"SELECT uniqExact(event_id) FROM {db}.{table}") == n, table
-    assert _scalar(client, f"SELECT count() FROM {db}.audit_rejects") == 0
+    rejects = client.query(f"SELECT source_topic, source_offset, error_kind, payload FROM {db}.audit_rejects").result_rows
+    assert len(rejects) == 1 and rejects[0][0].endswith("events.task") and rejects[0][2] == "invalid"
+    assert rejects[0][1] == loaded_pipeline.scenario.count("events_task")  # published after the others
+    assert rejects[0][3] == "{'status': 'done'"
 
     overloaded = client.query(
         f"SELECT status, lane, lane_mode, max(queue_depth), countIf(reason = 'depth') "
