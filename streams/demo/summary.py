@@ -55,15 +55,20 @@ def summarise(dsn: str, database: str, phases: dict[str, list[str]]) -> DemoSumm
     try:
         db = database
         summary = DemoSummary()
-        # the latest decision per task: a preempted task was first accepted, then refused
+        # A task's final decision: a refusal wins, since the only decision that follows an
+        # acceptance is a preemption (decisions of one batch can share a millisecond).
         latest = f"""
-            SELECT task_id, argMax(outcome, occurred_at) AS outcome, argMax(code, occurred_at) AS code,
-                   argMax(reason, occurred_at) AS reason, argMax(lane, occurred_at) AS lane
+            SELECT task_id,
+                   if(countIf(outcome = 'rejected') > 0, 'rejected', 'accepted') AS final_outcome,
+                   anyIf(code, outcome = 'rejected') AS final_code,
+                   anyIf(reason, outcome = 'rejected') AS final_reason,
+                   anyIf(lane, outcome = 'accepted') AS accepted_lane
             FROM {db}.admission_decisions FINAL
             WHERE task_id IS NOT NULL AND NOT replayed
             GROUP BY task_id"""
         for outcome, code, reason, n in client.query(
-            f"SELECT outcome, code, reason, count() FROM ({latest}) GROUP BY outcome, code, reason"
+            f"SELECT final_outcome, final_code, final_reason, count() FROM ({latest}) "
+            "GROUP BY final_outcome, final_code, final_reason"
         ).result_rows:
             if outcome == "accepted":
                 summary.accepted += n
@@ -107,8 +112,8 @@ def summarise(dsn: str, database: str, phases: dict[str, list[str]]) -> DemoSumm
         }
         for phase, task_ids in phases.items():
             rows = client.query(
-                f"SELECT lane, count() FROM ({latest}) WHERE outcome = 'accepted' AND task_id IN {{ids:Array(String)}} "
-                "GROUP BY lane",
+                f"SELECT accepted_lane, count() FROM ({latest}) "
+                "WHERE final_outcome = 'accepted' AND task_id IN {ids:Array(String)} GROUP BY accepted_lane",
                 parameters={"ids": task_ids},
             ).result_rows
             summary.lanes_by_phase[phase] = {str(lane): int(n) for lane, n in rows}
