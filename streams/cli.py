@@ -105,6 +105,44 @@ def lane_run(lane: RouteLane) -> None:
     _exec_gpu_consumers("lane", lane.value)
 
 
+@app.command()
+def admission(
+    loglevel: Annotated[str, typer.Option(help="Faust worker log level.")] = "info",
+) -> None:
+    """Run the Faust admission agent (tasks.requested -> accepted/lane/rejected) until SIGTERM."""
+    from streams.admission.agent import run
+
+    run(load_settings(), loglevel=loglevel)
+
+
+@lane_app.command("degrade")
+def lane_degrade(
+    lane: str,
+    reason: Annotated[str, typer.Option(help="capacity | quota | manual")],
+) -> None:
+    """Route LANE's model to the shared lane (publishes a lane_state event)."""
+    _lane_command(lane, "degraded_shared", reason)
+
+
+@lane_app.command("restore")
+def lane_restore(lane: str) -> None:
+    """Route LANE's model back to its dedicated lane (publishes a lane_state event)."""
+    _lane_command(lane, "dedicated", None)
+
+
+def _lane_command(lane: str, mode: str, reason: str | None) -> None:
+    from schemas.enums import FallbackReason, LaneMode
+    from streams.admission.operator import LaneCommandError, run_lane_command
+
+    try:
+        why = FallbackReason(reason) if reason is not None else None
+        result = asyncio.run(run_lane_command(load_settings(), lane, LaneMode(mode), why))
+    except (LaneCommandError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    console.print(result.message)
+
+
 @models_app.command("build-tiny")
 def models_build_tiny(directory: Path) -> None:
     """Write tiny random-weight diffusers models for both lanes into DIRECTORY (offline)."""

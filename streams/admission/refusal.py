@@ -1,0 +1,21 @@
+"""`Refusal`: what a rule says when it refuses; `decide` turns it into a problem document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from schemas import RejectionCode
+
+Reason = Literal["depth", "wait", "preempted", "stale_signal", "missing_signal"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: RejectionCode
+    title: str
+    detail: str
+    reason: Reason | None = None
+    #: For queue refusals: the depth or the wait (seconds) that breached the policy.
+    value: float | None = None
+    value_unit: str | None = None
