@@ -1,0 +1,140 @@
+"""Runs the real admission agent (`python -m streams.cli admission`) and talks to it over Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import BaseModel
+
+from schemas import AdmissionDecision, HostPressure, LaneEvent, LaneEventType, RouteLane, Topics
+from streams.local_stack.broker import free_port
+from tests.waiting import wait_until
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def agent_env(bootstrap: str, topics: Topics, data_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEGATE_")}
+    env.update(
+        FRAMEGATE_KAFKA_BOOTSTRAP=bootstrap,
+        FRAMEGATE_TOPIC_PREFIX=topics.prefix,
+        FRAMEGATE_DATA_DIR=str(data_dir),
+        FRAMEGATE_ADMISSION_WEB_PORT=str(port),
+        FRAMEGATE_ADMISSION_HEARTBEAT_STALE_S="600",
+        FRAMEGATE_ADMISSION_CRITICAL_PRODUCERS='["ops"]',
+        HF_HUB_OFFLINE="1",
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Agent:
+    bootstrap: str
+    topics: Topics
+    data_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return agent_env(self.bootstrap, self.topics, self.data_dir, self.port, **self.extra_env)
+
+    def start(self, timeout_s: float = 60.0) -> Agent:
+        log = open(self.data_dir / "agent.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "admission", "--loglevel", "warning"],
+            env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        wait_until(lambda: self.metric("framegate_admission_ready") == 1.0, timeout_s, 0.2,
+                   what="admission agent ready")
+        return self
+
+    def metrics_text(self) -> str:
+        assert self.process is not None and self.process.poll() is None, "agent exited"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as r:
+                return str(r.read().decode())
+        except OSError:
+            return ""
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        prefix = f"{name}{{{want}}}" if labels else name
+        for line in self.metrics_text().splitlines():
+            if line.startswith(prefix + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout_s)
+
+
+def heartbeat(lane: RouteLane, when: datetime | None = None, worker: str = "test-worker") -> LaneEvent:
+    return LaneEvent(
+        event_type=LaneEventType.heartbeat, lane_key=lane, worker_id=worker, availability="ready",
+        warm=True, host=HostPressure(load1=0.1, cpu_cores=2), occurred_at=when or datetime.now(UTC),
+    )
+
+
+async def publish(bootstrap: str, records: Iterable[tuple[str, bytes, bytes | None, int | None, int | None]]) -> None:
+    """(topic, value, key, partition, timestamp_ms) each, in order, acknowledged."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(t, v, key=k, partition=p, timestamp_ms=ts) for t, v, k, p, ts in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def publish_events(bootstrap: str, topic: str, events: Iterable[BaseModel], key: str) -> None:
+    asyncio.run(publish(bootstrap, [(topic, e.model_dump_json().encode(), key.encode(), 0, None)
+                                    for e in events]))
+
+
+async def collect(bootstrap: str, topics: list[str], count: int, timeout_s: float = 60.0) -> list[Any]:
+    """The first `count` JSON values of `topics` (in per-topic log order), failing after `timeout_s`."""
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                fetch_max_wait_ms=10, enable_auto_commit=False)
+    await consumer.start()
+    found: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(found) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {len(found)} of {count} records on {topics}")
+            batch = await consumer.getmany(timeout_ms=200)
+            for tp in sorted(batch, key=lambda tp: (tp.topic, tp.partition)):
+                found.extend((tp.topic, json.loads(r.value)) for r in batch[tp])
+    finally:
+        await consumer.stop()
+    return found
+
+
+def decisions(bootstrap: str, topics: Topics, count: int, timeout_s: float = 60.0) -> list[AdmissionDecision]:
+    got = asyncio.run(collect(bootstrap, [topics.tasks_accepted, topics.tasks_rejected], count, timeout_s))
+    return [AdmissionDecision.model_validate(value) for _, value in got]
