@@ -27,6 +27,6 @@ def heartbeat_event(
         worker_id=worker_id,
         served_model=status.served_model,
         host=host,
-        gpu_sessions_quota_exhausted=status.sessions_in_use >= host.gpu_session_quota,
+        gpu_sessions_quota_exhausted=host.gpu_sessions_in_use >= host.gpu_session_quota,
         note=note,
     )

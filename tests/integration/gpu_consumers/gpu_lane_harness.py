@@ -142,13 +142,18 @@ async def observing(bootstrap: str, topics: Topics) -> AsyncIterator[Observed]:
         await consumer.stop()
 
 
-async def publish_items(bootstrap: str, topics: Topics, items: list[AdmissionDecision]) -> None:
+async def publish_items(
+    bootstrap: str, topics: Topics, items: list[AdmissionDecision], partition: int | None = None
+) -> None:
+    """`partition` pins every item to one partition, so one worker sees them in this order."""
     producer = AIOKafkaProducer(**PROFILE.producer_kwargs(bootstrap))
     await producer.start()
     try:
         for item in items:
             assert item.lane is not None and item.task_id is not None
-            await producer.send_and_wait(topics.lane(item.lane), item.to_wire(), key=item.task_id.encode())
+            await producer.send_and_wait(
+                topics.lane(item.lane), item.to_wire(), key=item.task_id.encode(), partition=partition
+            )
     finally:
         await producer.stop()
 
