@@ -38,6 +38,12 @@ class LoadedPipeline:
     load_seconds: float
 
 
+def import_stack() -> None:
+    """Import torch + diffusers + the Wan pipeline now (seconds), not inside the first job."""
+    import diffusers.pipelines.wan.pipeline_wan_i2v  # noqa: F401
+    import transformers  # noqa: F401
+
+
 def resolve_device(setting: str) -> str:
     if setting != "auto":
         return setting

@@ -9,6 +9,7 @@ ledger makes a redelivered, already finished task a no-op.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -32,7 +33,13 @@ from gpu_consumers.memory_events import queue_timeout
 from gpu_consumers.memory_guard import MemoryGuard
 from gpu_consumers.metrics import WorkerMetrics
 from gpu_consumers.model_slot import LoadBudget, ModelSlot
-from gpu_consumers.pipelines import LoadedPipeline, RunOptions, load_pipeline, resolve_device
+from gpu_consumers.pipelines import (
+    LoadedPipeline,
+    RunOptions,
+    import_stack,
+    load_pipeline,
+    resolve_device,
+)
 from gpu_consumers.queue_wait import expired
 from gpu_consumers.task_events import TaskContext
 from gpu_consumers.task_ledger import TaskLedger
@@ -72,6 +79,8 @@ class LaneWorker:
 
             torch.set_num_threads(settings.lane_torch_threads)
         self.guard = MemoryGuard(use_cuda=self.device == "cuda")
+        import_stack()
+        self.guard.freeze_baseline()
         self.status = LaneStatus(max_load_failures=settings.lane_max_load_failures)
         self.metrics = WorkerMetrics(lane)
         model_dir = settings.model_dir.expanduser().resolve()
@@ -104,6 +113,7 @@ class LaneWorker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lane-{lane.value}")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._pending: list[concurrent.futures.Future[None]] = []
         self.jobs_run = 0
         self.items_seen = 0
 
@@ -121,8 +131,10 @@ class LaneWorker:
         await self._producer.send_and_wait(topic, event.to_wire(), key=key.encode())
 
     def _emit_from_thread(self, event: Envelope) -> None:
+        """Memory events from the job thread: sent while the job goes on (not waited on there);
+        `_process` awaits them all before the terminal event, so none is lost to a commit."""
         assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(self.publish(event), self._loop).result(timeout=60)
+        self._pending.append(asyncio.run_coroutine_threadsafe(self.publish(event), self._loop))
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -258,6 +270,8 @@ class LaneWorker:
             self._executor, self.runner.run, decision, ctx
         )
         self.jobs_run += 1
+        pending, self._pending = self._pending, []
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in pending))
         self._observe(report)
         await self._terminal(ledger, report.terminal)
 

@@ -1,0 +1,119 @@
+"""Lane worker throughput vs a bare loop over the same pipeline, in one process run.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/worker_throughput.py --jobs 50
+
+Starts a local tansu broker, builds the tiny models, then:
+1. bare loop: load phr00t once, N x (pipeline call + mp4 export) back to back;
+2. worker: a `phr00t` LaneWorker in this process, N accepted items on `lane.phr00t`, timed from
+   the first `processing` event to the last `done` (the group join is not counted).
+Prints the throughput ratio (target >= 0.9), per-job overhead in ms, and memory (RSS after
+cleanup) after the first few jobs vs after N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from gpu_consumers.artifacts import write_mp4
+from gpu_consumers.memory_guard import MemoryGuard
+from gpu_consumers.pipelines import RunOptions, load_pipeline, run_pipeline
+from gpu_consumers.tiny_models import build_tiny_models
+from gpu_consumers.worker import LaneWorker
+from schemas import LaneMode, MemoryEventType, ModelName, RouteLane, TaskStatus, Topics
+from schemas.settings import load_settings
+from streams.local_stack.broker import LocalBroker, free_port
+from streams.local_stack.topics import create_topics
+from tests.integration.gpu_consumers.gpu_lane_harness import observing, publish_items, work_item
+
+SEQ = 32
+
+
+def bare_loop(model_dir: Path, out: Path, jobs: int) -> tuple[float, float]:
+    """Seconds for N pipeline calls, and for N pipeline calls + mp4 export."""
+    loaded = load_pipeline(ModelName.phr00t, model_dir / "phr00t", "cpu")
+    options = RunOptions(max_sequence_length=SEQ)
+    requests = [work_item(ModelName.phr00t, RouteLane.phr00t).request for _ in range(jobs + 1)]
+    run_pipeline(loaded, "warm", requests[-1], options)  # first call pays one-off setup
+    pipeline_s = export_s = 0.0
+    for i, request in enumerate(requests[:jobs]):
+        assert request is not None
+        t0 = time.perf_counter()
+        frames = run_pipeline(loaded, f"bare-{i}", request, options)
+        t1 = time.perf_counter()
+        write_mp4(frames, out / f"bare-{i}.mp4", request.fps, request.encoding_profile)
+        t2 = time.perf_counter()
+        pipeline_s += t1 - t0
+        export_s += t2 - t1
+    return pipeline_s, pipeline_s + export_s
+
+
+async def worker_run(bootstrap: str, topics: Topics, model_dir: Path, out: Path, jobs: int) -> tuple[float, list[float]]:
+    settings = load_settings(
+        kafka_bootstrap=bootstrap, topic_prefix=topics.prefix, model_dir=model_dir, artifact_dir=out,
+        lane_max_sequence_length=SEQ, lane_memory_reserve_gib=0.0,
+    )
+    worker = LaneWorker(RouteLane.phr00t, settings)
+    stop = asyncio.Event()
+    items = [work_item(ModelName.phr00t, RouteLane.phr00t, lane_mode=LaneMode.dedicated) for _ in range(jobs)]
+    ids = [str(i.task_id) for i in items]
+    async with observing(bootstrap, topics) as seen:
+        running = asyncio.create_task(worker.run(stop))
+        deadline = time.monotonic() + 60
+        while not any(e.warm for e in seen.lanes) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        await publish_items(bootstrap, topics, items)
+        while not seen.ended(ids) and not running.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        stop.set()
+        await running
+    starts = [e.occurred_at for e in seen.tasks if e.task.status is TaskStatus.processing]
+    ends = [e.occurred_at for e in seen.tasks if e.task.status is TaskStatus.done]
+    assert len(ends) == jobs, f"only {len(ends)} of {jobs} done"
+    rss = [float(m.value) for m in seen.memory  # type: ignore[arg-type]
+           if m.event_type is MemoryEventType.memory_cleanup]
+    return (max(ends) - min(starts)).total_seconds(), rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=50)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        build_tiny_models(tmp / "models")
+        (tmp / "bare").mkdir()
+        pipeline_s, bare_s = bare_loop(tmp / "models", tmp / "bare", args.jobs)
+        with LocalBroker(port=free_port(), log_path=tmp / "tansu.log") as broker:
+            topics = Topics(prefix=f"bench{uuid.uuid4().hex[:6]}.")
+            asyncio.run(create_topics(broker.bootstrap, topics))
+            worker_s, rss = asyncio.run(worker_run(broker.bootstrap, topics, tmp / "models", tmp / "w", args.jobs))
+        guard_rss = MemoryGuard(use_cuda=False).measure().rss_gib
+    n = args.jobs
+    print(f"jobs: {n} (phr00t tiny, 32x32x9, 4 steps, CPU, 1 torch thread)")
+    print(f"bare loop, pipeline only:        {pipeline_s:7.3f} s  {n / pipeline_s:7.2f} jobs/s")
+    print(f"bare loop, pipeline + mp4:       {bare_s:7.3f} s  {n / bare_s:7.2f} jobs/s")
+    print(f"worker (Kafka, events, guard):   {worker_s:7.3f} s  {n / worker_s:7.2f} jobs/s")
+    print(f"throughput ratio worker / bare (pipeline + mp4): {bare_s / worker_s:.3f}  (target >= 0.9)")
+    print(f"throughput ratio worker / bare (pipeline only):  {pipeline_s / worker_s:.3f}")
+    print(f"per-job overhead vs pipeline + mp4: {(worker_s - bare_s) / n * 1000:.1f} ms")
+    print(f"per-job overhead vs pipeline only:  {(worker_s - pipeline_s) / n * 1000:.1f} ms")
+    first = sum(rss[:3]) / len(rss[:3])
+    print(f"RSS after cleanup: first 3 jobs avg {first:.4f} GiB, after job {n}: {rss[-1]:.4f} GiB "
+          f"({(rss[-1] / first - 1) * 100:+.2f}%); process now {guard_rss:.4f} GiB")
+
+
+if __name__ == "__main__":
+    main()
