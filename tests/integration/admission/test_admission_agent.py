@@ -138,7 +138,7 @@ def test_priority_preemption_and_full_critical_queue(kafka_bootstrap: str, topic
         intruder = request(priority=Priority.critical, producer="mallory")
         send_requests(kafka_bootstrap, topics, [*background, critical, intruder], partition=0)
         got = decisions(kafka_bootstrap, topics, 28)
-        by_task = {d.task_id: d for d in got if not d.reason == "preempted"}
+        by_task = {d.task_id: d for d in got if d.reason != "preempted"}
         assert by_task[critical.task_id].outcome is DecisionOutcome.accepted
         assert by_task[critical.task_id].degradations == []
         assert (by_task[intruder.task_id].status, by_task[intruder.task_id].code) == (
