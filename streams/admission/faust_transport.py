@@ -69,6 +69,11 @@ def app_options(profile: BrokerProfile) -> dict[str, Any]:
         # (tansu would make 4 partitions) nor its assignor leader topic.
         "topic_allow_declare": profile.auto_create_topics,
         "topic_disable_leader": True,
+        "broker_max_poll_records": 2000,
+        "stream_buffer_maxsize": 16384,
+        # A decision embeds its request (~2 kB): 16 kB batches fill after a few and then every
+        # send waits a broker round trip for the partition's in-flight batch.
+        "producer_max_batch_size": 1_048_576,
         "producer_acks": -1,
         "producer_linger": 0.002,
     }

@@ -1,0 +1,163 @@
+"""Admission throughput and latency on the local tansu broker (a benchmark, not a test).
+
+Prints, in one run:
+1. the floor: a bare aiokafka consume -> produce pass-through of the same request bytes;
+2. the Faust admission agent at saturation (requests published up front, agent started after):
+   sustained decisions/s;
+3. the agent at a paced 1,000 requests/s: p50/p99 request -> decision latency (producer send to
+   the decision arriving at a consumer of tasks.accepted, so both fetch hops are included).
+
+Usage: .venv/bin/python bench/admission_throughput.py [--requests 20000] [--rate 1000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from schemas import GenerationRequest, ModelName, RouteLane, Topics
+from streams.local_stack.broker import LocalBroker, free_port
+from streams.local_stack.topics import create_topics
+from tests.integration.admission.harness import Agent, heartbeat, publish
+
+
+def make_request(i: int) -> bytes:
+    model = ModelName.anisora if i % 2 else ModelName.phr00t
+    return GenerationRequest(
+        task_id=f"b-{i}-{uuid.uuid4().hex[:6]}", model=model, prompt="bench", input_image="a.png",
+        steps=8 if model is ModelName.anisora else 4, cfg=1.0, width=832, height=480, num_frames=81, fps=16,
+    ).to_wire()
+
+
+async def fresh(bootstrap: str) -> Topics:
+    topics = Topics(prefix=f"b{uuid.uuid4().hex[:8]}.")
+    await create_topics(bootstrap, topics)
+    await publish(bootstrap, [(topics.events_lane, heartbeat(lane).to_wire(), lane.value.encode(), 0, None)
+                              for lane in RouteLane])
+    return topics
+
+
+async def passthrough(bootstrap: str, n: int) -> float:
+    topics = await fresh(bootstrap)
+    src, dst = topics.tasks_requested, topics.tasks_accepted
+    await publish(bootstrap, [(src, make_request(i), None, None, None) for i in range(n)])
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
+    await consumer.start()
+    await producer.start()
+    parts = [TopicPartition(src, p) for p in range(3)]
+    consumer.assign(parts)
+    await consumer.seek_to_beginning(*parts)
+    done, started = 0, time.perf_counter()
+    while done < n:
+        batch = await consumer.getmany(timeout_ms=200, max_records=2000)
+        for records in batch.values():
+            for r in records:
+                await producer.send(dst, r.value, key=r.key)
+                done += 1
+    await producer.flush()
+    elapsed = time.perf_counter() - started
+    await consumer.stop()
+    await producer.stop()
+    return n / elapsed
+
+
+async def arrivals(bootstrap: str, topics: Topics, n: int, timeout_s: float) -> dict[str, float]:
+    consumer = AIOKafkaConsumer(topics.tasks_accepted, topics.tasks_rejected, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", fetch_max_wait_ms=10)
+    await consumer.start()
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(seen) < n and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            now = time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    seen[json.loads(r.value)["task_id"]] = now
+    finally:
+        await consumer.stop()
+    return seen
+
+
+def saturation(bootstrap: str, n: int, tmp: Path) -> float:
+    topics = asyncio.run(fresh(bootstrap))
+    payloads = [make_request(i) for i in range(n)]
+    asyncio.run(publish(bootstrap, [(topics.tasks_requested, p, None, None, None) for p in payloads]))
+    agent = Agent(bootstrap, topics, tmp / "sat").start()
+    try:
+        seen = asyncio.run(arrivals(bootstrap, topics, n, 300))
+    finally:
+        agent.stop()
+    times = sorted(seen.values())
+    # The first tenth is start-up (group join, first fetches): measure the steady part.
+    head = len(times) // 10
+    return (len(times) - head) / (times[-1] - times[head])
+
+
+async def paced(bootstrap: str, topics: Topics, rate: int, seconds: float) -> list[float]:
+    n = int(rate * seconds)
+    payloads = [make_request(i) for i in range(n)]
+    ids = [json.loads(p)["task_id"] for p in payloads]
+    sent: dict[str, float] = {}
+    receiver = asyncio.create_task(arrivals(bootstrap, topics, n, seconds + 60))
+    await asyncio.sleep(1.0)  # let the receiving consumer join before timing starts
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
+    await producer.start()
+    start = time.perf_counter()
+    for i, (task_id, payload) in enumerate(zip(ids, payloads, strict=True)):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent[task_id] = time.perf_counter()
+        await producer.send(topics.tasks_requested, payload, key=task_id.encode())
+    await producer.stop()
+    seen = await receiver
+    return sorted((seen[t] - sent[t]) * 1000 for t in ids if t in seen)
+
+
+def pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--rate", type=int, default=1_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, LocalBroker(port=free_port()) as broker:
+        tmp_path = Path(tmp)
+        (tmp_path / "sat").mkdir()
+        (tmp_path / "paced").mkdir()
+        floor = asyncio.run(passthrough(broker.bootstrap, args.requests))
+        print(f"pass-through (aiokafka consume->produce): {floor:,.0f} records/s")
+        rate = saturation(broker.bootstrap, args.requests, tmp_path)
+        print(f"admission at saturation: {rate:,.0f} decisions/s "
+              f"({rate / floor:.0%} of pass-through; target >= 5,000)")
+        topics = asyncio.run(fresh(broker.bootstrap))
+        agent = Agent(broker.bootstrap, topics, tmp_path / "paced").start()
+        try:
+            lat = asyncio.run(paced(broker.bootstrap, topics, args.rate, args.seconds))
+        finally:
+            agent.stop()
+        expected = int(args.rate * args.seconds)
+        print(f"admission at {args.rate:,} req/s for {args.seconds:g}s: {len(lat)}/{expected} decided, "
+              f"p50 {statistics.median(lat):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, max {lat[-1]:.1f} ms "
+              "(target p99 <= 100 ms)")
+
+
+if __name__ == "__main__":
+    main()
