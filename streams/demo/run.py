@@ -154,6 +154,15 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
             services,
             180.0,
         )
+        # Six processes importing torch at once push load1 past cores x 1.5, which the withdrawal
+        # policy rightly reads as cpu_starvation: let the host settle before playing the scenario.
+        await _wait(
+            console,
+            "host load below the cpu_starvation threshold",
+            tally.host_settled,
+            services,
+            180.0,
+        )
         metric_ports = {
             name: ports[name] for name in ("admission", "anisora", "phr00t", "shared", "audit")
         }

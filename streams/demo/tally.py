@@ -29,6 +29,8 @@ class LaneView:
     availability: Availability | None = None
     warm: bool = False
     workers: set[str] = field(default_factory=set)
+    load1: float | None = None
+    cpu_cores: int | None = None
     peak_depth: int = 0
     peak_memory_gib: dict[str, float] = field(default_factory=dict)
 
@@ -85,6 +87,8 @@ class Tally:
             view.warm = bool(event.warm)
             if event.worker_id:
                 view.workers.add(event.worker_id)
+            if event.host is not None:
+                view.load1, view.cpu_cores = event.host.load1, event.host.cpu_cores
 
     def _memory(self, event: MemoryDiagnosticEvent) -> None:
         self.memory_events[event.event_type] += 1
@@ -93,6 +97,15 @@ class Tally:
             peaks[event.value_unit] = max(peaks.get(event.value_unit, 0.0), float(event.value))
 
     # --- questions the demo asks -------------------------------------------------------------
+
+    def host_settled(self, factor: float = 1.5) -> bool:
+        """Every lane's last heartbeat shows load1 within the `cpu_starvation` threshold."""
+        return all(
+            view.load1 is not None
+            and view.cpu_cores is not None
+            and view.load1 <= view.cpu_cores * factor
+            for view in self.lanes.values()
+        )
 
     def outcome_counts(self) -> Counter[str]:
         counts: Counter[str] = Counter()

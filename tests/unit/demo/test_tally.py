@@ -94,3 +94,14 @@ def test_unchanged_families() -> None:
     after = before.replace("framegate_x_total 1.0", "framegate_x_total 2.0")
     assert unchanged_families(before, after) == ["framegate_y"]
     assert unchanged_families("", after) == []
+
+
+def test_host_settled_follows_heartbeat_load() -> None:
+    tally = Tally()
+    assert not tally.host_settled()  # no heartbeat yet: unknown is not settled
+    for lane in RouteLane:
+        tally.apply(factories.heartbeat(lane, host=factories.host(load1=3.5, cpu_cores=2)))
+    assert not tally.host_settled()
+    for lane in RouteLane:
+        tally.apply(factories.heartbeat(lane, host=factories.host(load1=2.9, cpu_cores=2)))
+    assert tally.host_settled()
