@@ -73,6 +73,7 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
     run_dir = settings.resolved_data_dir / "demo" / run_id
     model_dir = settings.resolved_data_dir / "models"
     host = settings.bind_host
+    started = time.monotonic()
     console.rule(f"[bold]framegate demo[/] {run_id}")
 
     # 1. The embedded stack: broker, topics, tiny models, ClickHouse schema.
@@ -292,7 +293,9 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
         )
         report_path = None
         if options.write_report:
-            out = await asyncio.to_thread(run_command, ["report", "--hours", "1"], env)
+            # the report's window is this run (plus a minute), not the default day
+            hours = (time.monotonic() - started + 60.0) / 3600.0
+            out = await asyncio.to_thread(run_command, ["report", "--hours", f"{hours:.4f}"], env)
             report_path = _report_path(out, run_dir)
         return DemoResult(run_dir, summary, phases, metrics_before, metrics_after, report_path)
     finally:
