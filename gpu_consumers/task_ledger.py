@@ -2,9 +2,18 @@
 
 This is what keeps at-least-once delivery from re-running work: a worker that crashed after
 publishing `done` but before committing leaves the item to be redelivered; the next worker
-finds the task in the ledger, commits, and moves on. Before judging an item the worker reads
-the log up to its current end (`catch_up`), so every terminal event published before the
-item was picked is known.
+finds the task in the ledger, commits, and moves on.
+
+When it must be complete: a lane partition is owned by one group member at a time, so once a
+worker has read the log to its end *after* being assigned its partitions (`refresh` marks the
+assignment, `ensure_current` catches up once), the only new terminal events for its items are
+its own, which it records locally (`record`). So the blocking catch-up (an end-offsets round
+trip) is paid once per assignment, not before every job. The follower keeps folding the log in
+the background, which also narrows the one residual window: a zombie previous owner (it lost
+the partition, e.g. stalled past the session timeout, but still finishes its job) publishing
+`done` after our catch-up. Its event is seen once folded (within about one fetch wait) and a
+later redelivery of that task is skipped; if we already started the task, both finish and two
+`done` events exist for it (the same window existed with a catch-up before every job).
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ class TaskLedger:
         self.starts: Counter[str] = Counter()
         self._next: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._assignments = 0  # bumped on every lane-partition assignment
+        self._caught_up_to = -1  # the assignment count the last successful catch-up covers
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -58,6 +69,20 @@ class TaskLedger:
         elif status is TaskStatus.failed and event.lane is not None:
             # Failed by a lane worker (not an admission rejection): its terminal event is out.
             self.ended.add(event.task_id)
+
+    def refresh(self) -> None:
+        """The worker was (re)assigned lane partitions: catch up before the next job."""
+        self._assignments += 1
+
+    async def ensure_current(self, timeout_s: float) -> bool:
+        """True once the log has been read to its end after the latest assignment."""
+        target = self._assignments
+        if self._caught_up_to >= target:
+            return True
+        if not await self.catch_up(timeout_s):
+            return False
+        self._caught_up_to = target
+        return True
 
     async def _follow(self) -> None:
         while True:

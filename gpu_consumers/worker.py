@@ -4,6 +4,15 @@ One job at a time. The job runs on a single worker thread, so the event loop kee
 membership (aiokafka heartbeats) and lane heartbeats going for jobs of any length. The item's
 offset is committed only after its terminal task event is published (at-least-once); the task
 ledger makes a redelivered, already finished task a no-op.
+
+Per job, no broker round trip is waited on in line with the jobs: the ledger is caught up once
+per partition assignment (see task_ledger), not before every job; `processing` is sent while
+the job starts; the terminal event is handed to the producer and the job's deliveries (its task
+and memory events) are awaited, then its offset committed, in a background step that overlaps
+the next job. That step is awaited before the next one starts, so commits stay in order and a
+failed delivery stops the worker before any later offset is committed. At most one task event
+of this worker is unacknowledged at a time, so every `events.task` batch holds one record
+(tansu's end offset, which the ledger's catch-up relies on, is wrong for multi-record batches).
 """
 
 from __future__ import annotations
@@ -14,12 +23,18 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
@@ -62,6 +77,19 @@ def group_id(lane: RouteLane) -> str:
 
 def default_worker_id(lane: RouteLane) -> str:
     return f"{lane.value}-{socket.gethostname()}-{os.getpid()}"[:MAX_ID_CHARS]
+
+
+class LedgerRefresh(ConsumerRebalanceListener):
+    """Every lane-partition assignment makes the ledger catch up before the next job."""
+
+    def __init__(self, ledger: TaskLedger) -> None:
+        self._ledger = ledger
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._ledger.refresh()
 
 
 class LaneWorker:
@@ -114,25 +142,39 @@ class LaneWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._producer: AIOKafkaProducer | None = None
         self._pending: list[concurrent.futures.Future[None]] = []
+        self._commit: asyncio.Task[None] | None = None
+        self._task_delivery: asyncio.Future[object] | None = None
         self.jobs_run = 0
         self.items_seen = 0
+        #: Terminal task events handed to the producer (delivered before their offset commits).
+        self.terminal_sent = 0
 
     # --- publishing ---------------------------------------------------------------------------
     async def publish(self, event: Envelope) -> None:
+        await (await self.send(event))
+
+    async def send(self, event: Envelope) -> asyncio.Future[object]:
+        """Hand the event to the producer; the returned future resolves once it is delivered."""
         assert self._producer is not None
         if isinstance(event, TaskEvent):
             topic, key = self.topics.events_task, event.task_id
+            if self._task_delivery is not None:
+                # One unacknowledged task event at a time: single-record batches, in order.
+                await self._task_delivery
         elif isinstance(event, MemoryDiagnosticEvent):
             topic, key = self.topics.events_memory, self.lane.value
         elif isinstance(event, LaneEvent):
             topic, key = self.topics.events_lane, self.lane.value
         else:  # pragma: no cover - a programming error, not input
             raise TypeError(f"no topic for {type(event).__name__}")
-        await self._producer.send_and_wait(topic, event.to_wire(), key=key.encode())
+        delivery: asyncio.Future[object] = await self._producer.send(topic, event.to_wire(), key=key.encode())
+        if isinstance(event, TaskEvent):
+            self._task_delivery = delivery
+        return delivery
 
     def _emit_from_thread(self, event: Envelope) -> None:
         """Memory events from the job thread: sent while the job goes on (not waited on there);
-        `_process` awaits them all before the terminal event, so none is lost to a commit."""
+        their deliveries are awaited before the job's offset commits, so none is lost to it."""
         assert self._loop is not None
         self._pending.append(asyncio.run_coroutine_threadsafe(self.publish(event), self._loop))
 
@@ -143,10 +185,12 @@ class LaneWorker:
         # linger 0: each event is its own batch (tansu's end offset is wrong for multi-record
         # batches, and the task ledger's catch-up relies on it).
         self._producer = AIOKafkaProducer(**broker.producer_kwargs(bootstrap, linger_ms=0))
-        ledger = TaskLedger(self.topics.events_task, broker.consumer_kwargs(bootstrap, None))
-        consumer = AIOKafkaConsumer(
-            self.topics.lane(self.lane), **broker.consumer_kwargs(bootstrap, group_id(self.lane))
+        ledger = TaskLedger(
+            self.topics.events_task,
+            broker.consumer_kwargs(bootstrap, None, fetch_max_wait_ms=self.settings.lane_ledger_fetch_wait_ms),
         )
+        consumer = AIOKafkaConsumer(**broker.consumer_kwargs(bootstrap, group_id(self.lane)))
+        consumer.subscribe([self.topics.lane(self.lane)], listener=LedgerRefresh(ledger))
         if self.settings.lane_metrics_port is not None:
             self.metrics.serve(self.settings.bind_host, self.settings.lane_metrics_port)
         await self._producer.start()
@@ -165,10 +209,13 @@ class LaneWorker:
             heartbeats.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeats
-            await consumer.stop()
-            await ledger.stop()
-            await self._producer.stop()
-            self._executor.shutdown(wait=True)
+            try:
+                await self._settle_commit()
+            finally:
+                await consumer.stop()
+                await ledger.stop()
+                await self._producer.stop()
+                self._executor.shutdown(wait=True)
 
     async def _warm_up(self) -> None:
         """Load the lane's model (the shared lane: the first one) so the lane reports ready."""
@@ -200,13 +247,28 @@ class LaneWorker:
     ) -> None:
         self.items_seen += 1
         decision = await self._parse(message)
-        if decision is not None:
-            await self._process(ledger, decision)
+        deliveries = await self._process(ledger, decision) if decision is not None else []
+        # The previous item's step first: commits in offset order, at most one in flight.
+        await self._settle_commit()
+        self._commit = asyncio.create_task(self._commit_after(deliveries, consumer, tp, message.offset))
+
+    async def _commit_after(
+        self, deliveries: list[Awaitable[object]], consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int
+    ) -> None:
+        """Commit the item once its events are delivered. A failed delivery raises (at the next
+        `_settle_commit`): nothing is committed from then on and the worker stops."""
+        await asyncio.gather(*deliveries)
         try:
-            await consumer.commit({tp: message.offset + 1})
+            await consumer.commit({tp: offset + 1})
         except (CommitFailedError, IllegalStateError) as exc:
             # The partition moved to another member mid-job: it redelivers, the ledger dedupes.
-            log.warning("commit of %s@%d failed: %s", tp, message.offset, exc)
+            log.warning("commit of %s@%d failed: %s", tp, offset, exc)
+
+    async def _settle_commit(self) -> None:
+        """Wait for the previous item's deliveries and commit (re-raising a failed delivery)."""
+        commit, self._commit = self._commit, None
+        if commit is not None:
+            await commit
 
     async def _parse(self, message: ConsumerRecord) -> AdmissionDecision | None:
         """A runnable accepted decision, or None after publishing why it cannot run."""
@@ -233,15 +295,16 @@ class LaneWorker:
         await self.publish(event)
         return None
 
-    async def _process(self, ledger: TaskLedger, decision: AdmissionDecision) -> None:
+    async def _process(self, ledger: TaskLedger, decision: AdmissionDecision) -> list[Awaitable[object]]:
+        """Run (or skip) one accepted item; the deliveries to await before its offset commits."""
         task_id = decision.task_id
         assert task_id is not None and decision.request is not None
-        while not await ledger.catch_up(self.settings.lane_done_catchup_timeout_s):
+        while not await ledger.ensure_current(self.settings.lane_done_catchup_timeout_s):
             # Fail closed: never run a task without knowing whether it already finished.
             log.warning("task ledger not caught up yet; holding %s", task_id)
         if task_id in ledger.ended:
             log.info("task %s already finished (redelivery); not re-running", task_id)
-            return
+            return []
         now = self.clock()
         ctx = TaskContext(decision, self.lane, self.worker_id, ledger.starts[task_id])
         waited = expired(decision, now)
@@ -253,31 +316,30 @@ class LaneWorker:
                     task_id=task_id,
                 )
             )
-            await self._terminal(
-                ledger,
-                task_events.failed(
-                    ctx, now, TaskErrorCode.queue_overloaded,
-                    f"waited {waited:.1f}s in the degraded queue (limit 30s); not run",
-                ),
+            failed = task_events.failed(
+                ctx, now, TaskErrorCode.queue_overloaded,
+                f"waited {waited:.1f}s in the degraded queue (limit 30s); not run",
             )
-            return
+            return [await self._terminal(ledger, failed)]
         started = task_events.processing(ctx, now)
-        await self.publish(started)
         ledger.record(started)
         self.status.job_started()
         self.metrics.busy.labels(self.lane.value).set(1)
-        report: JobReport = await asyncio.get_running_loop().run_in_executor(
-            self._executor, self.runner.run, decision, ctx
-        )
+        job = asyncio.get_running_loop().run_in_executor(self._executor, self.runner.run, decision, ctx)
+        # Sent while the job runs; `send` orders it after the previous item's terminal event.
+        started_delivery = await self.send(started)
+        report: JobReport = await job
         self.jobs_run += 1
-        pending, self._pending = self._pending, []
-        await asyncio.gather(*(asyncio.wrap_future(f) for f in pending))
         self._observe(report)
-        await self._terminal(ledger, report.terminal)
+        terminal_delivery = await self._terminal(ledger, report.terminal)
+        pending, self._pending = self._pending, []
+        return [started_delivery, terminal_delivery, *(asyncio.wrap_future(f) for f in pending)]
 
-    async def _terminal(self, ledger: TaskLedger, event: TaskEvent) -> None:
-        await self.publish(event)
+    async def _terminal(self, ledger: TaskLedger, event: TaskEvent) -> asyncio.Future[object]:
+        delivery = await self.send(event)
         ledger.record(event)
+        self.terminal_sent += 1
+        return delivery
 
     def _observe(self, report: JobReport) -> None:
         event = report.terminal

@@ -66,7 +66,13 @@ class Settings(BaseSettings):
     lane_shared_fallback_enabled: bool = True
     lane_max_sequence_length: int = Field(default=512, ge=8, le=512)
     lane_done_catchup_timeout_s: float = Field(
-        default=10.0, gt=0, description="Max wait to read events.task up to its end before a job."
+        default=10.0, gt=0,
+        description="Max wait to read events.task up to its end after a partition assignment.",
+    )
+    lane_ledger_fetch_wait_ms: int = Field(
+        default=250, ge=1, le=5_000,
+        description="Fetch wait of the task ledger's follower: its catch-up is once per assignment, so "
+        "it need not poll every 10 ms (each empty poll costs the job thread GIL and CPU time).",
     )
     # Test/demo seams (real code paths, off by default): slow each denoising step, or raise a
     # CUDA OOM at the pipeline boundary for tasks whose id starts with a prefix.

@@ -1,0 +1,90 @@
+"""The task ledger's fold and its once-per-assignment catch-up (no broker: the end-offset wait is
+replaced by a subclass that answers from a script; the consumer is built but never started)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gpu_consumers.task_ledger import TaskLedger
+from schemas.enums import RouteLane, TaskErrorCode, TaskStatus
+from schemas.envelope import utc_now
+from schemas.tasks import GenerationTask, TaskEvent
+
+
+class ScriptedLedger(TaskLedger):
+    """`catch_up` answers from `answers` and counts calls; `during` runs inside a catch-up."""
+
+    def __init__(self, answers: list[bool]) -> None:
+        super().__init__("events.task", {"bootstrap_servers": "127.0.0.1:9"})
+        self.answers = answers
+        self.calls = 0
+        self.during: list[str] = []
+
+    async def catch_up(self, timeout_s: float) -> bool:
+        self.calls += 1
+        if self.during and self.during.pop(0) == "assign":
+            self.refresh()  # an assignment lands while the catch-up is reading
+        return self.answers.pop(0)
+
+
+def event(task_id: str, status: TaskStatus, lane: RouteLane | None = RouteLane.phr00t) -> TaskEvent:
+    now = utc_now()
+    return TaskEvent(
+        task=GenerationTask(
+            id=task_id, model="phr00t", type="text_to_video", status=status, created_at=now, updated_at=now,
+            error_msg="x" if status is TaskStatus.failed else None,
+        ),
+        lane=lane,
+        worker_id="w" if lane is not None else None,
+        artifact_path="/tmp/a.mp4" if status is TaskStatus.done else None,
+        error_code=TaskErrorCode.pipeline_error if status is TaskStatus.failed else None,
+    )
+
+
+def test_catches_up_once_per_assignment_not_per_job() -> None:
+    async def scenario() -> None:
+        ledger = ScriptedLedger([True, True])
+        assert await ledger.ensure_current(1.0)  # at start: the log is read once
+        for _ in range(5):  # jobs on the same assignment: no more end-offset round trips
+            assert await ledger.ensure_current(1.0)
+        assert ledger.calls == 1
+        ledger.refresh()  # a (re)assignment: the previous owner may have finished items
+        assert await ledger.ensure_current(1.0)
+        assert await ledger.ensure_current(1.0)
+        assert ledger.calls == 2
+        await ledger.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_catch_up_is_retried_and_an_assignment_during_one_forces_another() -> None:
+    async def scenario() -> None:
+        ledger = ScriptedLedger([False, True, True, True])
+        assert not await ledger.ensure_current(1.0)  # fail closed: the worker holds the item
+        assert await ledger.ensure_current(1.0)
+        assert ledger.calls == 2
+        ledger.refresh()
+        ledger.during = ["assign"]
+        assert await ledger.ensure_current(1.0)  # covers the first assignment only
+        assert await ledger.ensure_current(1.0)  # so the one that landed meanwhile reads again
+        assert await ledger.ensure_current(1.0)
+        assert ledger.calls == 4
+        await ledger.stop()
+
+    asyncio.run(scenario())
+
+
+def test_fold_counts_starts_and_knows_which_tasks_ended() -> None:
+    async def scenario() -> None:
+        ledger = ScriptedLedger([])
+        ledger.record(event("a", TaskStatus.processing))
+        ledger.record(event("a", TaskStatus.processing))
+        ledger.record(event("a", TaskStatus.done))
+        ledger.record(event("b", TaskStatus.failed))  # failed by a lane worker: ended
+        ledger.record(event("c", TaskStatus.failed, lane=None))  # an admission rejection: not ours
+        assert ledger.starts["a"] == 2
+        assert ledger.done == {"a"}
+        assert ledger.ended == {"a", "b"}
+        await ledger.stop()
+
+    asyncio.run(scenario())
