@@ -5,7 +5,14 @@
 Starts a local tansu broker, builds the tiny models, then:
 1. bare loop: load phr00t once, N x (pipeline call + mp4 export) back to back;
 2. worker: a `phr00t` LaneWorker in this process, N accepted items on `lane.phr00t`, timed from
-   the first `processing` event to the last `done` (the group join is not counted).
+   the first `processing` event to the last `done`.
+Like with like: both call the same `run_pipeline` on the same request shape and the same
+`write_mp4` (encode + fsync + rename), with 1 torch thread. On top, the worker pays what a worker
+is: Kafka (processing/done/memory events, offset commits, group heartbeats), the memory guard
+after every job (gc + malloc_trim + measure) and the thread hand-off. Not counted: the group join
+and the once-per-assignment ledger catch-up (both before the first `processing`). Nothing else
+consumes while the worker runs (events are read back after it stopped), so no observer polls
+the broker and takes the GIL from the job thread during the measured window.
 Prints the throughput ratio (target >= 0.9), per-job overhead in ms, and memory (RSS after
 cleanup) after the first few jobs vs after N.
 """
