@@ -57,7 +57,7 @@ async def passthrough(bootstrap: str, n: int) -> float:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
     await consumer.start()
     await producer.start()
-    parts = [TopicPartition(src, p) for p in range(3)]
+    parts = [TopicPartition(src, p) for p in range(topics.partitions()[src])]
     consumer.assign(parts)
     await consumer.seek_to_beginning(*parts)
     done, started = 0, time.perf_counter()

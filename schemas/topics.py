@@ -49,9 +49,13 @@ class Topics:
 
         Lane topics have 2 partitions so two workers of a group can share a lane; the event
         logs have 1 so their order is total, which keeps replayed admission deterministic.
+        `tasks.requested` has 1 too: admission decides over shared lane queues (a degraded
+        model's requests join the `shared` queue), so the request order must be total for a
+        replay to decide the same way; one admission worker owns every lane queue. A faster
+        admission scales by a faster worker, not by partitions (see README "Admission").
         """
         counts = {
-            self.tasks_requested: 3,
+            self.tasks_requested: 1,
             self.tasks_accepted: 1,
             self.tasks_rejected: 1,
             self.events_task: 1,

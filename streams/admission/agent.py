@@ -1,9 +1,10 @@
 """The Faust admission app: folds `events.lane` / `events.task` into state and decides each request.
 
 Three agents share one event loop, hence one in-memory `AdmissionState`; each handler updates the
-state synchronously before its first `await`, so decisions are serialised. Requests are decided
-in the order each `tasks.requested` partition delivers them; the decision's `occurred_at` and
-every time rule use the request record's log timestamp, never the wall clock.
+state synchronously before its first `await`, so decisions are serialised. `tasks.requested` has
+ONE partition (`Topics.partitions`), so requests are decided in log order and a replay of the
+same log decides the same way; the decision's `occurred_at` and every time rule use the request
+record's log timestamp, never the wall clock.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from schemas.wire import PayloadTooLarge, decode
 from streams.admission.decide import Decision, apply, decide, event_id
 from streams.admission.faust_transport import ProfiledApp, app_options
 from streams.admission.metrics import AdmissionMetrics
+from streams.admission.output_batches import OutputBatches
 from streams.admission.parsing import Rejected, parse
 from streams.admission.rebuild import rebuild
 from streams.admission.state import (
@@ -85,7 +87,7 @@ class AdmissionService:
         #: Outputs go through a plain aiokafka producer: Faust's send path measured ~1.3 ms per
         #: record on tansu (see bench/admission_throughput.py); this one batches freely.
         self.producer: AIOKafkaProducer | None = None
-        self.pending: list[asyncio.Future[Any]] = []
+        self.outputs: OutputBatches | None = None
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
                                "key_serializer": "raw", "value_serializer": "raw"}
         parts = self.topics.partitions()
@@ -97,6 +99,12 @@ class AdmissionService:
         self.producer = AIOKafkaProducer(**self.settings.broker.producer_kwargs(
             self.settings.kafka_bootstrap, max_batch_size=1_048_576))
         await self.producer.start()
+        self.outputs = OutputBatches(self.producer)
+        requested = await self.producer.partitions_for(self.topics.tasks_requested)
+        if len(requested) != 1:
+            log.warning("%s has %d partitions: decisions across them are not totally ordered, so a "
+                        "replay may decide differently; recreate it with 1 partition",
+                        self.topics.tasks_requested, len(requested))
         read = await rebuild(self.state, self.settings.kafka_bootstrap, self.topics,
                              self.settings.broker, self.settings.admission_rebuild_timeout_s)
         self.metrics.observe_state(self.state, datetime.now(UTC))
@@ -172,14 +180,13 @@ class AdmissionService:
     # --- outputs -------------------------------------------------------------------------
     async def send(self, topic: str, key: str | None, value: bytes) -> None:
         # Enqueue only; delivery is awaited in `flush` (batches fill while we decide on).
-        assert self.producer is not None
-        self.pending.append(await self.producer.send(topic, value, key=key.encode() if key is not None else None))
+        assert self.outputs is not None
+        await self.outputs.add(topic, key.encode() if key is not None else None, value)
 
     async def flush(self) -> None:
-        """Wait for every output handed to the producer so far (called before Faust acks)."""
-        pending, self.pending = self.pending, []
-        if pending:
-            await asyncio.gather(*pending)
+        """Wait for every output handed over so far to be acknowledged (called before Faust acks)."""
+        if self.outputs is not None:
+            await self.outputs.flush()
 
     async def publish(self, outcome: Decision) -> None:
         t = self.topics

@@ -279,7 +279,7 @@ def _decide(
     if isinstance(capacity, Refusal):
         return reject(capacity, rt, queue.depth)
     assert isinstance(capacity, Capacity)
-    service_s = queue.service_seconds(cfg.default_service_s)
+    service_s = state.service_seconds(rt.lane, request.model.value)
     victim = None
     if rt.mode is LaneMode.degraded_shared:
         verdict = check_queue(queue, request.priority, service_s, capacity.workers, DEGRADED_QUEUE_POLICY)

@@ -3,7 +3,8 @@
 Expected wait of a new item = items ahead x observed service time / serving workers: the lane
 runs one job per worker, FIFO, so the item starts once the `depth` items ahead have been served
 by `workers` workers in parallel. Service time is the mean `duration_seconds` of the lane's
-recent `done` events (or the configured default; 0 means unknown and disables the wait check).
+recent `done` events, else of the model's recent `done` events on any lane, else the configured
+default (0 means unknown and disables the wait check): see `AdmissionState.service_seconds`.
 """
 
 from __future__ import annotations

@@ -96,12 +96,6 @@ class LaneQueue:
     def depth(self) -> int:
         return len(self.items)
 
-    def service_seconds(self, default: float) -> float:
-        """Mean of the recent observed service times (the window bounds memory and staleness)."""
-        if not self.service_times:
-            return default
-        return sum(self.service_times) / len(self.service_times)
-
 
 @dataclass(frozen=True)
 class LaneTransition:
@@ -129,11 +123,27 @@ class AdmissionState:
     folded_upto: dict[str, int] = field(default_factory=dict)
     #: Lane-state events refused because they break the seed's transitions.
     illegal_transitions: int = 0
+    #: Recent `done` durations per model, whatever lane served it (see `service_seconds`).
+    model_service_times: dict[str, deque[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for lane in RouteLane:
             self.lanes.setdefault(lane, LaneState(lane=lane))
             self.queues.setdefault(lane, LaneQueue(service_times=deque(maxlen=self.config.service_window)))
+
+    def service_seconds(self, lane: RouteLane, model: str) -> float:
+        """Observed service time for `model` on `lane`, falling back when the lane has none yet.
+
+        Order: the lane's recent `done` durations; else the model's on any lane (a lane that just
+        entered degraded mode has served nothing, but the model's dedicated lane has); else the
+        configured default (0: unknown, which disables the wait check).
+        """
+        times = self.queue(lane).service_times
+        if not times:
+            times = self.model_service_times.get(model) or times
+        if not times:
+            return self.config.default_service_s
+        return sum(times) / len(times)
 
     def lane(self, lane: RouteLane) -> LaneState:
         return self.lanes[lane]
@@ -209,6 +219,10 @@ def fold_task_event(state: AdmissionState, event: TaskEvent) -> None:
         queue.items.pop(event.task_id, None)
     if status is TaskStatus.done and event.lane is not None and event.duration_seconds is not None:
         state.queue(event.lane).service_times.append(event.duration_seconds)
+        model = event.task.model
+        if model not in state.model_service_times:
+            state.model_service_times[model] = deque(maxlen=state.config.service_window)
+        state.model_service_times[model].append(event.duration_seconds)
 
 
 def fold_decision(state: AdmissionState, decision: AdmissionDecision) -> None:

@@ -178,7 +178,7 @@ def test_resent_task_id_gets_same_decision(kafka_bootstrap: str, topics: Topics,
     agent = Agent(kafka_bootstrap, topics, tmp_path).start()
     try:
         req = request(ModelName.phr00t)
-        send_requests(kafka_bootstrap, topics, [req, req], partition=1)
+        send_requests(kafka_bootstrap, topics, [req, req], partition=0)
         first, second = decisions(kafka_bootstrap, topics, 2)
         assert first.outcome is DecisionOutcome.accepted and not first.replayed
         assert second.replayed and second.lane == first.lane and second.request == first.request

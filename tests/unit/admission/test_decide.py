@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from schemas import (
     Availability,
     DecisionOutcome,
@@ -247,14 +249,49 @@ def test_config_default_service_time() -> None:
     assert decide(s, request(), T0).decision.reason == "wait"
 
 
+def test_service_time_falls_back_to_the_model_on_any_lane() -> None:
+    # The shared lane has served nothing yet; anisora's dedicated lane took 10 s per job.
+    s = state(degraded=True)
+    fold_task_event(s, done_event("seen-a", 10.0, lane=RouteLane.anisora))
+    fold_task_event(s, done_event("seen-p", 1.0, lane=RouteLane.phr00t, model="phr00t"))
+    assert s.service_seconds(RouteLane.shared, "anisora") == 10.0
+    assert s.service_seconds(RouteLane.shared, "phr00t") == 1.0
+    assert all(o.decision.outcome is DecisionOutcome.accepted for o in fill(s, 4))  # 3 ahead x 10 s = 30
+    d = decide(s, request(), T0).decision
+    assert (d.code, d.reason, d.estimated_wait_seconds) == (RejectionCode.queue_overloaded, "wait", 40.0)
+
+
+def test_lane_service_time_wins_over_the_model_fallback_and_default() -> None:
+    s = state(degraded=True, config=AdmissionConfig(default_service_s=7.0))
+    assert s.service_seconds(RouteLane.shared, "anisora") == 7.0  # nothing observed: the default
+    fold_task_event(s, done_event("seen-a", 10.0, lane=RouteLane.anisora))
+    assert s.service_seconds(RouteLane.shared, "anisora") == 10.0  # the model, on its own lane
+    fold_task_event(s, done_event("seen-s", 2.0))
+    # The shared lane's own observation now wins; the model mean covers both lanes.
+    assert s.service_seconds(RouteLane.shared, "anisora") == 2.0
+    assert s.service_seconds(RouteLane.anisora, "anisora") == 10.0
+    assert s.model_service_times["anisora"] == deque([10.0, 2.0])
+
+
+def test_model_fallback_survives_a_rebuild_from_the_same_events() -> None:
+    events = [done_event("seen-a", 9.0, lane=RouteLane.anisora), done_event("seen-b", 11.0, lane=RouteLane.anisora)]
+    first, second = state(degraded=True), state(degraded=True)
+    for target in (first, second):
+        for event in events:
+            fold_task_event(target, event)
+    assert first.service_seconds(RouteLane.shared, "anisora") == second.service_seconds(
+        RouteLane.shared, "anisora") == 10.0
+
+
 def started_event(task_id: str) -> TaskEvent:
     task = GenerationTask(id=task_id, model="anisora", type="image_to_video",
                           status=TaskStatus.processing, created_at=T0, updated_at=T0)
     return TaskEvent(task=task, lane=RouteLane.shared, worker_id="w1")
 
 
-def done_event(task_id: str, seconds: float) -> TaskEvent:
-    task = GenerationTask(id=task_id, model="anisora", type="image_to_video",
+def done_event(task_id: str, seconds: float, lane: RouteLane = RouteLane.shared,
+               model: str = "anisora") -> TaskEvent:
+    task = GenerationTask(id=task_id, model=model, type="image_to_video",
                           status=TaskStatus.done, created_at=T0, updated_at=T0)
-    return TaskEvent(task=task, lane=RouteLane.shared, worker_id="w1", duration_seconds=seconds,
+    return TaskEvent(task=task, lane=lane, worker_id="w1", duration_seconds=seconds,
                      artifact_path="file:///out.mp4")

@@ -83,6 +83,8 @@ def test_topic_names_and_partitions() -> None:
     assert topics.lane("shared") == "framegate.lane.shared"
     counts = topics.partitions()
     assert counts["framegate.events.lane"] == 1
+    # One request partition: admission's decision order (and so its replay) is total.
+    assert counts["framegate.tasks.requested"] == 1
     assert all(counts[topics.lane(lane)] == 2 for lane in ("anisora", "phr00t", "shared"))
     assert set(topics.audited()) <= set(counts)
 
