@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -92,19 +93,29 @@ async def arrivals(bootstrap: str, topics: Topics, n: int, timeout_s: float) -> 
     return seen
 
 
-def saturation(bootstrap: str, n: int, tmp: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to report cost per decision."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def saturation(bootstrap: str, n: int, tmp: Path) -> tuple[float, float]:
+    """Steady decisions/s, and the agent's CPU microseconds per decision (load-independent)."""
     topics = asyncio.run(fresh(bootstrap))
     payloads = [make_request(i) for i in range(n)]
     asyncio.run(publish(bootstrap, [(topics.tasks_requested, p, None, None, None) for p in payloads]))
     agent = Agent(bootstrap, topics, tmp / "sat").start()
     try:
+        assert agent.process is not None
+        cpu_before = cpu_seconds(agent.process.pid)
         seen = asyncio.run(arrivals(bootstrap, topics, n, 300))
+        cpu_used = cpu_seconds(agent.process.pid) - cpu_before
     finally:
         agent.stop()
     times = sorted(seen.values())
     # The first tenth is start-up (group join, first fetches): measure the steady part.
     head = len(times) // 10
-    return (len(times) - head) / (times[-1] - times[head])
+    return (len(times) - head) / (times[-1] - times[head]), cpu_used / max(1, len(seen)) * 1e6
 
 
 async def warm_up(bootstrap: str, topics: Topics) -> None:
@@ -152,9 +163,10 @@ def main() -> None:
         (tmp_path / "paced").mkdir()
         floor = asyncio.run(passthrough(broker.bootstrap, args.requests))
         print(f"pass-through (aiokafka consume->produce): {floor:,.0f} records/s")
-        rate = saturation(broker.bootstrap, args.requests, tmp_path)
+        rate, cpu_us = saturation(broker.bootstrap, args.requests, tmp_path)
         print(f"admission at saturation: {rate:,.0f} decisions/s "
-              f"({rate / floor:.0%} of pass-through; target >= 5,000)")
+              f"({rate / floor:.0%} of pass-through; target >= 5,000); agent CPU {cpu_us:.0f} us/decision "
+              f"(= {1e6 / cpu_us:,.0f}/s on a core of its own)")
         topics = asyncio.run(fresh(broker.bootstrap))
         agent = Agent(broker.bootstrap, topics, tmp_path / "paced").start()
         try:
