@@ -28,7 +28,8 @@ def _thresholds(p: Panel) -> dict[str, Any]:
 def _panel_json(p: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     custom: dict[str, Any] = {}
     if p.kind == "timeseries":
-        custom = {"drawStyle": "line", "showPoints": "auto", "lineWidth": 2}
+        custom = {"drawStyle": "line", "showPoints": "auto", "lineWidth": 2,
+                  "lineInterpolation": "stepAfter" if p.steps else "linear"}
         if p.limits:
             custom["thresholdsStyle"] = {"mode": "dashed"}
     overrides = [

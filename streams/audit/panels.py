@@ -35,6 +35,8 @@ class Panel:
     unit: str = "short"
     #: Numeric columns that are fixed limits: drawn dashed, not as series.
     limits: tuple[str, ...] = ()
+    #: A state, not a rate: drawn as steps (holds until the next change).
+    steps: bool = False
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -55,6 +57,7 @@ GROUP BY time, lane_key
 ORDER BY time, lane_key""",
         (("time", "time"), ("lane_key", "string"), ("availability_level", "number")),
         "Last reported availability per lane and interval, from lane_state events and heartbeats.",
+        steps=True,
     ),
     Panel(
         "lane_mode", "Lane mode (1 degraded_shared, 0 dedicated)", "Lanes", "timeseries",
@@ -66,6 +69,7 @@ GROUP BY time, lane_key
 ORDER BY time, lane_key""",
         (("time", "time"), ("lane_key", "string"), ("degraded", "number")),
         "Routing mode changes of the dedicated lanes (the shared lane has no mode).",
+        steps=True,
     ),
     Panel(
         "fallback_reasons", "Fallback activations by reason", "Lanes", "timeseries",

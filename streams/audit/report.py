@@ -80,7 +80,8 @@ def _plot(res: PanelResult, path: Path, tr: TimeRange) -> None:
                 ax.plot(xs, ys, linestyle="--", color="red", linewidth=1.2, label=f"{column} = {ys[0]:g}")
                 continue
             name = f"{label} {column}".strip() if several_values else (label or column)
-            ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=name)
+            ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=name,
+                    drawstyle="steps-post" if p.steps else "default")
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
         ax.set_xlim(mdates.date2num(tr.start), mdates.date2num(tr.end))
         ax.set_xlabel("UTC")
