@@ -20,17 +20,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiokafka import AIOKafkaProducer  # noqa: E402
+from aiokafka import AIOKafkaProducer
 
-from schemas.broker_profile import BROKER_PROFILES  # noqa: E402
-from schemas.topics import Topics  # noqa: E402
-from streams.audit.migrations import migrate  # noqa: E402
-from streams.audit.rows import TABLE_COLUMNS, Source, routes, to_row  # noqa: E402
-from streams.audit.sink import AuditSink, SinkConfig  # noqa: E402
-from streams.clickhouse_client import connect  # noqa: E402
-from streams.local_stack.broker import LocalBroker, free_port  # noqa: E402
-from streams.local_stack.topics import create_topics  # noqa: E402
-from tests import factories  # noqa: E402
+from schemas.broker_profile import BROKER_PROFILES
+from schemas.topics import Topics
+from streams.audit.migrations import migrate
+from streams.audit.rows import TABLE_COLUMNS, Source, routes, to_row
+from streams.audit.sink import AuditSink, SinkConfig
+from streams.clickhouse_client import connect
+from streams.local_stack.broker import LocalBroker, free_port
+from streams.local_stack.topics import create_topics
+from tests import factories
 
 TABLES = ("task_events", "admission_decisions", "lane_events", "memory_events")
 PROFILE = BROKER_PROFILES["tansu"]
@@ -122,7 +122,7 @@ async def main(n: int, live: int, rate: float) -> None:
         sink_task = asyncio.create_task(AuditSink(live_cfg).run(stop))
         await asyncio.sleep(4)  # group join (tansu: ~3 s), not part of the lag
         await _produce(bootstrap, live_topics, _messages(live), rate)
-        while _count(client, "live") < live:
+        while _count(client, "live") < live:  # noqa: ASYNC110 - polling ClickHouse is the measurement
             await asyncio.sleep(0.05)
         stop.set()
         await sink_task
