@@ -14,6 +14,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,10 @@ PROFILE = BROKER_PROFILES["tansu"]
 
 
 def _messages(n: int) -> list[tuple[str, Any]]:
-    makers = [("events_task", factories.task_event), ("events_lane", factories.heartbeat),
-              ("events_memory", factories.memory_event), ("tasks_accepted", factories.accepted)]
+    makers: list[tuple[str, Callable[[], Any]]] = [
+        ("events_task", factories.task_event), ("events_lane", factories.heartbeat),
+        ("events_memory", factories.memory_event), ("tasks_accepted", factories.accepted),
+    ]
     return [(makers[i % 4][0], makers[i % 4][1]()) for i in range(n)]
 
 
