@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 
 from schemas.enums import RouteLane
+
+# The `_created` series double every counter and histogram and no dashboard reads them.
+disable_created_metrics()
 
 
 class WorkerMetrics:
@@ -12,26 +22,39 @@ class WorkerMetrics:
         self.registry = registry or CollectorRegistry()
         self.lane = lane.value
         self.jobs = Counter(
-            "framegate_lane_jobs", "Jobs finished, by terminal status and error code.",
-            ["lane", "status", "code"], registry=self.registry,
-        )
-        self.job_seconds = Histogram(
-            "framegate_lane_job_seconds", "Service time of a job.", ["lane"], registry=self.registry,
-            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
-        )
-        self.artifact_write_ms = Gauge(
-            "framegate_lane_artifact_write_ms", "Latency of the last artifact write.", ["lane"],
+            "framegate_lane_jobs",
+            "Jobs finished, by terminal status and error code.",
+            ["lane", "status", "code"],
             registry=self.registry,
         )
-        self.memory_gib = Gauge(
-            "framegate_lane_memory_gib", "Memory after the last cleanup.", ["lane", "unit"],
+        self.job_seconds = Histogram(
+            "framegate_lane_job_seconds",
+            "Service time of a job.",
+            ["lane"],
+            registry=self.registry,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+        )
+        self.artifact_write_seconds = Gauge(
+            "framegate_lane_artifact_write_seconds",
+            "Latency of the last artifact write.",
+            ["lane"],
+            registry=self.registry,
+        )
+        self.memory_bytes = Gauge(
+            "framegate_lane_memory_bytes",
+            "Memory after the last cleanup: `kind` allocated (CUDA) or rss (CPU process).",
+            ["lane", "kind"],
             registry=self.registry,
         )
         self.oom_retries = Counter(
-            "framegate_lane_oom_retries", "Jobs retried one step lower after a CUDA OOM.", ["lane"],
+            "framegate_lane_oom_retries",
+            "Jobs retried one step lower after a CUDA OOM.",
+            ["lane"],
             registry=self.registry,
         )
-        self.busy = Gauge("framegate_lane_busy", "1 while a job runs.", ["lane"], registry=self.registry)
+        self.busy = Gauge(
+            "framegate_lane_busy", "1 while a job runs.", ["lane"], registry=self.registry
+        )
 
     def serve(self, host: str, port: int) -> None:
         start_http_server(port, addr=host, registry=self.registry)

@@ -352,8 +352,8 @@ class LaneWorker:
         if event.duration_seconds is not None and event.task.status is TaskStatus.done:
             self.metrics.job_seconds.labels(lane).observe(event.duration_seconds)
         if write_ms is not None:
-            self.metrics.artifact_write_ms.labels(lane).set(write_ms)
+            self.metrics.artifact_write_seconds.labels(lane).set(write_ms / 1000.0)
         if report.oom_retries:
             self.metrics.oom_retries.labels(lane).inc(report.oom_retries)
         value, unit = self.guard.measure().headline()
-        self.metrics.memory_gib.labels(lane, unit).set(value)
+        self.metrics.memory_bytes.labels(lane, unit.removesuffix("_gib")).set(value * 2**30)

@@ -4,42 +4,88 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from schemas import AdmissionDecision, LaneMode, RouteLane
 from streams.admission.state import AdmissionState
 
-LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# The `_created` series double every counter and histogram and no dashboard reads them.
+disable_created_metrics()
+
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
 
 
 class AdmissionMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.decisions = Counter(
-            "framegate_admission_decisions", "Admission decisions by outcome, code and lane.",
-            ["outcome", "code", "lane"], registry=self.registry)
+            "framegate_admission_decisions",
+            "Admission decisions by outcome, code and lane.",
+            ["outcome", "code", "lane"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
-            "framegate_admission_queue_depth", "Queued (accepted, not yet started) items per lane.",
-            ["lane"], registry=self.registry)
+            "framegate_admission_queue_depth",
+            "Queued (accepted, not yet started) items per lane.",
+            ["lane"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "framegate_admission_decision_latency_seconds",
             "Time to parse, decide and hand one request's outputs to the producer.",
-            buckets=LATENCY_BUCKETS, registry=self.registry)
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.request_age = Histogram(
             "framegate_admission_request_age_seconds",
             "Request record timestamp to decision (includes broker and fetch delay).",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=self.registry)
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
         self.lane_mode = Gauge(
-            "framegate_admission_lane_mode", "1 for the lane's current routing mode, 0 otherwise.",
-            ["lane", "mode"], registry=self.registry)
+            "framegate_admission_lane_mode",
+            "1 for the lane's current routing mode, 0 otherwise.",
+            ["lane", "mode"],
+            registry=self.registry,
+        )
         self.live_workers = Gauge(
-            "framegate_admission_live_workers", "Workers with a fresh heartbeat, per lane.",
-            ["lane"], registry=self.registry)
+            "framegate_admission_live_workers",
+            "Workers with a fresh heartbeat, per lane.",
+            ["lane"],
+            registry=self.registry,
+        )
         self.invalid_events = Counter(
-            "framegate_admission_invalid_events", "Records on events.* that failed to parse.",
-            ["topic"], registry=self.registry)
-        self.ready = Gauge("framegate_admission_ready", "1 once the start-up rebuild finished.",
-                           registry=self.registry)
+            "framegate_admission_invalid_events",
+            "Records on events.* that failed to parse.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "framegate_admission_ready",
+            "1 once the start-up rebuild finished.",
+            registry=self.registry,
+        )
 
     def decided(self, decision: AdmissionDecision) -> None:
         self.decisions.labels(
@@ -52,12 +98,15 @@ class AdmissionMetrics:
         for lane in RouteLane:
             self.queue_depth.labels(lane=lane.value).set(state.queue(lane).depth)
             self.live_workers.labels(lane=lane.value).set(
-                len(state.lane(lane).live_workers(now, state.config.heartbeat_stale_s)))
+                len(state.lane(lane).live_workers(now, state.config.heartbeat_stale_s))
+            )
             if lane is RouteLane.shared:
                 continue
             mode = state.lane(lane).mode
             for candidate in LaneMode:
-                self.lane_mode.labels(lane=lane.value, mode=candidate.value).set(int(candidate is mode))
+                self.lane_mode.labels(lane=lane.value, mode=candidate.value).set(
+                    int(candidate is mode)
+                )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

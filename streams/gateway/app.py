@@ -178,6 +178,7 @@ async def _submit(state: GatewayState, request: GenerationRequest) -> AdmissionD
             f"{settings.gateway_max_inflight} requests are already waiting for decisions.",
         )
     if not state.feed.ready.is_set():
+        state.metrics.broker_unavailable.labels(stage="feed").inc()
         raise _unavailable(
             state,
             GatewayCode.broker_unavailable,
@@ -190,7 +191,7 @@ async def _submit(state: GatewayState, request: GenerationRequest) -> AdmissionD
         try:
             await state.publisher.publish(request)
         except BrokerUnavailable as exc:
-            state.metrics.publish_failures.inc()
+            state.metrics.broker_unavailable.labels(stage="publish").inc()
             state.metrics.broker_up.set(0)
             raise _unavailable(
                 state,
@@ -463,6 +464,8 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> FastAPI:
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     async def prometheus_metrics() -> Response:
+        # refreshed on scrape, like /healthz: a broker that went away shows before the next publish
+        metrics.broker_up.set(int(state.feed.ready.is_set() and state.publisher.connected))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.openapi = _custom_openapi(app)  # type: ignore[method-assign]

@@ -23,7 +23,8 @@ keys_app = typer.Typer(help="API keys of the gateway (hashed at rest).", no_args
 gateway_app.add_typer(keys_app, name="keys")
 
 KeysFileOption = Annotated[
-    Path | None, typer.Option("--keys-file", help="Default: settings (FRAMEGATE_GATEWAY_KEYS_FILE).")
+    Path | None,
+    typer.Option("--keys-file", help="Default: settings (FRAMEGATE_GATEWAY_KEYS_FILE)."),
 ]
 
 
@@ -34,8 +35,12 @@ def _keys_path(keys_file: Path | None) -> Path:
 @gateway_app.callback()
 def gateway(
     ctx: typer.Context,
-    port: Annotated[int | None, typer.Option(help="Port (default: FRAMEGATE_GATEWAY_PORT).")] = None,
-    host: Annotated[str | None, typer.Option(help="Bind address (default: FRAMEGATE_BIND_HOST).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: FRAMEGATE_GATEWAY_PORT).")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default: FRAMEGATE_BIND_HOST).")
+    ] = None,
 ) -> None:
     """Serve the gateway with uvicorn until Ctrl-C / SIGTERM."""
     if ctx.invoked_subcommand is not None:
@@ -58,7 +63,8 @@ def gateway(
 def keys_add(
     key_id: Annotated[str, typer.Argument(help=f"Name of the key ({KEY_ID_PATTERN}).")],
     scope: Annotated[
-        list[Scope] | None, typer.Option("--scope", help="Repeatable; default: tasks:submit + tasks:read.")
+        list[Scope] | None,
+        typer.Option("--scope", help="Repeatable; default: tasks:submit + tasks:read."),
     ] = None,
     producer: Annotated[
         str | None, typer.Option(help="Producer identity stamped on requests (default: key_id).")
@@ -73,7 +79,9 @@ def keys_add(
     except ValueError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    console.print(f"added {key_id} ({', '.join(sorted(s.value for s in scopes))}) to {path}", style="dim")
+    console.print(
+        f"added {key_id} ({', '.join(sorted(s.value for s in scopes))}) to {path}", style="dim"
+    )
     typer.echo(key)
 
 

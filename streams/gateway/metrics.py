@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+# The `_created` series double every counter and histogram and no dashboard reads them.
+disable_created_metrics()
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -37,9 +40,11 @@ class GatewayMetrics:
             "Generation requests written to tasks.requested.",
             registry=r,
         )
-        self.publish_failures = Counter(
-            "framegate_gateway_publish_failures_total",
-            "Generation requests the broker did not take in time.",
+        self.broker_unavailable = Counter(
+            "framegate_gateway_broker_unavailable_total",
+            "Requests answered 503 broker_unavailable, by stage: `feed` (decision feed down, "
+            "nothing published) or `publish` (the broker did not take the request in time).",
+            ["stage"],
             registry=r,
         )
         self.decisions = Counter(

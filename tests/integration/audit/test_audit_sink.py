@@ -141,6 +141,13 @@ def test_no_loss_and_no_duplicates_while_clickhouse_refuses_inserts(
             await scenario.publish(kafka_bootstrap, topics, during)
             await async_wait_until(lambda: sink.stats.insert_failures >= 3, timeout_s=60, what="refusals")
             assert not task.done()
+            refused = sum(
+                sample.value
+                for family in sink.metrics.registry.collect()
+                if family.name == "framegate_audit_insert_failures"
+                for sample in family.samples
+            )
+            assert refused >= 3 and sink.metrics.clickhouse_up._value.get() == 0
             for table in tables:
                 clickhouse_client.command(f"ATTACH TABLE {db}.{table}")
             migrate(clickhouse_client, db, heartbeat_ttl_days=14)  # recovery as an operator would run it
