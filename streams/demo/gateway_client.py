@@ -13,19 +13,20 @@ class Gateway:
         self.headers = {"Authorization": f"Bearer {api_key}"}
         self.timeout_s = timeout_s
 
-    async def submit(self, request: GenerationRequest) -> str:
+    async def submit(self, request: GenerationRequest, authorised: bool = True) -> str:
         """'202 lane=...' or 'STATUS code' from the problem document."""
-        async with httpx.AsyncClient(base_url=self.base_url, headers=self.headers) as client:
+        headers = {"Content-Type": "application/json", **(self.headers if authorised else {})}
+        async with httpx.AsyncClient(base_url=self.base_url) as client:
             response = await client.post(
-                "/v1/tasks",
-                content=request.to_wire(),
-                headers={"Content-Type": "application/json"},
-                timeout=self.timeout_s,
+                "/v1/tasks", content=request.to_wire(), headers=headers, timeout=self.timeout_s
             )
         body = response.json()
         if response.status_code == 202:
             return f"202 lane={body.get('lane')}"
-        return f"{response.status_code} {body.get('code')}"
+        retry = response.headers.get("Retry-After")
+        return f"{response.status_code} {body.get('code')}" + (
+            f" (Retry-After: {retry})" if retry else ""
+        )
 
     async def healthy(self) -> bool:
         try:

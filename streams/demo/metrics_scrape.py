@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -37,11 +38,16 @@ def samples(
     return out
 
 
-def unchanged_families(before: str, after: str, prefix: str = "framegate_") -> list[str]:
-    """Families declared in `after` none of whose samples appeared or changed since `before`."""
-    old, new = samples(before, prefix), samples(after, prefix)
+def unchanged_families(observations: list[str], prefix: str = "framegate_") -> list[str]:
+    """Families that kept every sample's value (or had none) across `observations`, in order.
+
+    A sample that appears counts as a change, so the first observation should be the service's
+    registry as declared (nothing observed yet): a gauge set once at start-up still counts.
+    """
+    seen = [samples(text, prefix) for text in observations]
+    families = {name for observed in seen for name in observed}
     return sorted(
         name
-        for name, values in new.items()
-        if not any(old.get(name, {}).get(k) != v for k, v in values.items())
+        for name in families
+        if all(earlier.get(name, {}) == later.get(name, {}) for earlier, later in pairwise(seen))
     )

@@ -1,8 +1,12 @@
 """`framegate demo`: start the embedded stack, play the contract scenario, summarise, report.
 
 Read top to bottom: 1 stack up, 2 services up, 3 normal load, 4 lane failure and fallback,
-5 burst beyond the queue limit, 6 critical preempts background, 7 recovery, 8 drain and stop,
-9 summary from ClickHouse and the report.
+5 burst beyond the queue limit, 6 critical preempts background, 7 recovery, 8 bad input and an
+injected CUDA OOM, 9 admission restarts while a request waits, 10 drain and stop, 11 the broker
+goes away under the gateway, 12 summary from ClickHouse and the report.
+
+Every service's /metrics is scraped between chapters (`DemoResult.metrics`), so a test can check
+that each declared metric family moved.
 """
 
 from __future__ import annotations
@@ -54,8 +58,10 @@ class DemoResult:
     run_dir: Path
     summary: DemoSummary
     task_ids: dict[str, list[str]] = field(default_factory=dict)
-    metrics_before: dict[str, str] = field(default_factory=dict)
-    metrics_after: dict[str, str] = field(default_factory=dict)
+    #: service -> its /metrics exposition, scraped between chapters, in order
+    metrics: dict[str, list[str]] = field(default_factory=dict)
+    #: what the gateway answered in the fault chapters, by situation
+    gateway_answers: dict[str, str] = field(default_factory=dict)
     report_path: Path | None = None
 
 
@@ -101,6 +107,10 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
             "FRAMEGATE_ADMISSION_WEB_PORT": str(ports["admission"]),
             "FRAMEGATE_AUDIT_METRICS_PORT": str(ports["audit"]),
             "FRAMEGATE_GATEWAY_PORT": str(ports["gateway"]),
+            "FRAMEGATE_GATEWAY_DECISION_TIMEOUT_S": "5",
+            "FRAMEGATE_GATEWAY_PUBLISH_TIMEOUT_S": "2",
+            # chapter 8: the lane raises a CUDA OOM on the first run of these tasks (a drill)
+            "FRAMEGATE_LANE_FAULT_OOM_TASK_PREFIX": f"{run_id}-oom-",
             "FRAMEGATE_LANE_STEP_DELAY_S": str(options.step_delay_s),
             "FRAMEGATE_LANE_HEARTBEAT_INTERVAL_S": "1.0",
             "HF_HUB_OFFLINE": "1",
@@ -171,7 +181,16 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
             name: f"http://{host}:{port}/metrics" for name, port in metric_ports.items()
         }
         metric_paths["gateway"] = f"http://{host}:{ports['gateway']}/metrics"
-        metrics_before = await scrape_all(metric_paths)
+        timeline: dict[str, list[str]] = {name: [] for name in metric_paths}
+
+        async def snapshot(*names: str) -> None:
+            texts = await scrape_all({n: metric_paths[n] for n in names or tuple(metric_paths)})
+            for name, text in texts.items():
+                if text:
+                    timeline[name].append(text)
+
+        await snapshot()
+        answers: dict[str, str] = {}
 
         producer = AIOKafkaProducer(**settings.broker.producer_kwargs(broker.bootstrap))
         await producer.start()
@@ -232,6 +251,8 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
             fallback = await submit(
                 "fallback", factory.batch(ModelName.anisora, "fallback", options.fallback_requests)
             )
+            # the shared lane's share of chapter 6's OOM drill: it only runs work while degraded
+            fallback += await submit("oom", [factory.make(ModelName.anisora, "oom")])
             await _progress(console, "fallback decided", fallback, tally.decided, services, 60.0)
 
             # 5+6. A background burst beyond 25, then a critical request that preempts one.
@@ -259,9 +280,73 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
                 services,
                 60.0,
             )
-            recovery = await submit(
+            await submit(
                 "recovery", factory.batch(ModelName.anisora, "recovery", options.recovery_requests)
             )
+            await snapshot()
+
+            # 8. Bad input is refused with a reason and an injected CUDA OOM is retried lower.
+            console.rule(
+                "6. bad input is refused with a reason; a CUDA OOM is retried one step lower"
+            )
+            stray = factory.make(ModelName.phr00t, "unauthenticated")
+            answers["no_key"] = await gateway.submit(stray, authorised=False)
+            console.print(f"gateway: POST /v1/tasks without an API key -> {answers['no_key']}")
+            invalid = factory.make(ModelName.phr00t, "invalid")
+            too_small = {**json.loads(invalid.to_wire()), "width": 8}
+            await producer.send(
+                settings.topics.tasks_requested,
+                key=invalid.task_id.encode(),
+                value=json.dumps(too_small).encode(),
+            )
+            await producer.send(settings.topics.events_lane, value=b'{"event_type": "heartb')
+            phases["invalid"] = [invalid.task_id]
+            await submit("oom", [factory.make(model, "oom") for model in ModelName])
+            oom = phases["oom"]
+            await _progress(
+                console, "decided + done", [invalid.task_id, *oom], tally.settled, services, 180.0
+            )
+            refusal = tally.decisions[invalid.task_id]
+            why = "; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in refusal.errors)
+            console.print(f"kafka: {invalid.task_id} -> {refusal.status} {refusal.code} ({why})")
+            console.print(
+                f"kafka: a truncated record on {settings.topics.events_lane} -> counted and kept "
+                "in audit_rejects; nothing stopped"
+            )
+            for task_id in oom:
+                lane = tally.decisions[task_id].lane
+                console.print(
+                    f"{task_id} ({lane} lane): injected CUDA OOM -> {tally.status[task_id]}, one step lower"
+                )
+            await snapshot()
+
+            # 9. Admission restarts while a gateway client waits: the wait is bounded, and the
+            # request stays on Kafka until the restarted agent decides it.
+            console.rule("7. admission restarts: the gateway's wait is bounded, nothing is lost")
+            admission = next(s for s in services if s.name == "admission")
+            admission.stop()
+            late = factory.make(ModelName.phr00t, "late")
+            waiting = asyncio.create_task(gateway.submit(late))
+            await _scrape_until(
+                metric_paths["gateway"],
+                "framegate_gateway_inflight_requests 1.0",
+                timeline["gateway"],
+                30.0,
+            )
+            answers["admission_down"] = await waiting
+            console.print(
+                f"gateway: {late.task_id} with admission down -> {answers['admission_down']}"
+            )
+            admission.start()
+            phases["late"] = [late.task_id]
+            await _progress(
+                console, "decided after the restart", [late.task_id], tally.settled, services, 180.0
+            )
+            decision = tally.decisions[late.task_id]
+            console.print(
+                f"admission (restarted): {late.task_id} -> {decision.outcome} {decision.lane}"
+            )
+
             everything = [task_id for ids in phases.values() for task_id in ids]
             await _progress(
                 console,
@@ -271,23 +356,35 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
                 services,
                 options.phase_timeout_s,
             )
-            del recovery
+            await snapshot()
         finally:
             await producer.stop()
 
-        metrics_after = await scrape_all(metric_paths)
-
-        # 8. Stop producers of events, let the audit sink catch up, then stop it.
+        # 10. Stop producers of events, let the audit sink catch up, then stop it.
         for service in services:
-            if service.name != "audit-sink":
+            if service.name not in ("audit-sink", "gateway"):
                 service.stop()
         sink = next(s for s in services if s.name == "audit-sink")
         from streams.demo.audit_lag import wait_audit_caught_up
 
         await wait_audit_caught_up(broker.bootstrap, settings, timeout_s=120.0)
+        await snapshot("audit")
         sink.stop()
+        await observer.stop()
+        observer = None
 
-        # 9. Summary from ClickHouse rows, and the report.
+        # 11. The broker goes away under the gateway: 503 with Retry-After, and no key is still 401.
+        console.rule("8. the broker goes away: the gateway refuses, and never fails open")
+        broker.stop()
+        outage = factory.make(ModelName.phr00t, "outage")
+        answers["broker_down"] = await gateway.submit(outage)
+        answers["broker_down_no_key"] = await gateway.submit(outage, authorised=False)
+        console.print(f"gateway: with a key -> {answers['broker_down']}")
+        console.print(f"gateway: without a key -> {answers['broker_down_no_key']}")
+        await snapshot("gateway")
+        next(s for s in services if s.name == "gateway").stop()
+
+        # 12. Summary from ClickHouse rows, and the report.
         summary = await asyncio.to_thread(
             summarise, f"chdb://{run_dir / 'clickhouse'}", settings.audit_database, phases
         )
@@ -297,7 +394,7 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
             hours = (time.monotonic() - started + 60.0) / 3600.0
             out = await asyncio.to_thread(run_command, ["report", "--hours", f"{hours:.4f}"], env)
             report_path = _report_path(out, run_dir)
-        return DemoResult(run_dir, summary, phases, metrics_before, metrics_after, report_path)
+        return DemoResult(run_dir, summary, phases, timeline, answers, report_path)
     finally:
         if observer is not None:
             await observer.stop()
@@ -322,7 +419,7 @@ def _report_path(output: str, run_dir: Path) -> Path | None:
 
 def _check_services(services: list[Service]) -> None:
     for service in services:
-        if not service.alive:
+        if not service.alive and not service.stopped:
             raise DemoError(
                 f"{service.name} exited unexpectedly; last log lines:\n{service.tail()}"
             )
@@ -343,6 +440,19 @@ async def _wait(
                 raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}")
             await asyncio.sleep(0.1)
     console.print(f"[green]ok[/] {what}")
+
+
+async def _scrape_until(url: str, needle: str, into: list[str], timeout_s: float) -> None:
+    """Scrape `url` until its text contains `needle`; that text is appended to `into`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = (await scrape_all({"one": url}))["one"]
+        if needle in text:
+            into.append(text)
+            return
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {needle!r} at {url}")
+        await asyncio.sleep(0.1)
 
 
 async def _progress(

@@ -20,10 +20,13 @@ class Service:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    #: Set by `stop()`: a process that was told to stop has not "exited unexpectedly".
+    stopped: bool = field(default=False, init=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.stopped = False
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", *self.args],
@@ -47,6 +50,7 @@ class Service:
         proc = self.process
         if proc is None:
             return None
+        self.stopped = True
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
             try:

@@ -16,6 +16,8 @@ class DemoSummary:
     preempted: int = 0
     status_counts: dict[str, int] = field(default_factory=dict)
     failed_by_code: dict[str, int] = field(default_factory=dict)
+    #: Tasks done on a later attempt: an OOM caught and retried one step lower, or a restart.
+    done_after_retry: int = 0
     peak_depth: dict[str, int] = field(default_factory=dict)
     fallback_activations: list[tuple[str, str]] = field(default_factory=list)
     memory_peaks: dict[tuple[str, str, str], float] = field(default_factory=dict)
@@ -33,6 +35,9 @@ class DemoSummary:
             table.add_row(f"tasks {status}", str(n))
         for code, n in sorted(self.failed_by_code.items()):
             table.add_row(f"failed: {code}", str(n))
+        table.add_row(
+            "done on a later attempt (OOM step-down, restart)", str(self.done_after_retry)
+        )
         for lane, depth in sorted(self.peak_depth.items()):
             table.add_row(
                 f"peak queue depth, {lane} lane",
@@ -88,6 +93,11 @@ def summarise(dsn: str, database: str, phases: dict[str, list[str]]) -> DemoSumm
                 f"SELECT error_code, count() FROM {db}.tasks_current WHERE status = 'failed' GROUP BY error_code"
             ).result_rows
         }
+        summary.done_after_retry = int(
+            client.query(
+                f"SELECT count() FROM {db}.tasks_current WHERE status = 'done' AND attempts > 0"
+            ).result_rows[0][0]
+        )
         summary.peak_depth = {
             lane: int(depth)
             for lane, depth in client.query(

@@ -122,12 +122,11 @@ class Tally:
         return all(task_id in self.decisions for task_id in task_ids)
 
     def settled(self, task_ids: list[str]) -> bool:
-        """Every accepted task among `task_ids` reached done or failed."""
+        """Every task in `task_ids` is decided, and each accepted one reached done or failed."""
         return all(
-            self.status.get(task_id) in TERMINAL
+            (d := self.decisions.get(task_id)) is not None
+            and (d.outcome is not DecisionOutcome.accepted or self.status.get(task_id) in TERMINAL)
             for task_id in task_ids
-            if (d := self.decisions.get(task_id)) is not None
-            and d.outcome is DecisionOutcome.accepted
         )
 
     def accepted_on(self, task_ids: list[str], lane: RouteLane) -> int:

@@ -1,7 +1,7 @@
 """The demo scenario end to end (shorter variant), asserted from ClickHouse rows.
 
-Also the metric check of issue 6: every metric family a framegate service declares has at
-least one sample that changed while the scenario ran.
+Also the metric check: every metric family a framegate service declares has at least one sample
+that changed while the scenario ran (no metric without a live caller).
 """
 
 from __future__ import annotations
@@ -10,11 +10,17 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from rich.console import Console
 
+from gpu_consumers.metrics import WorkerMetrics
+from schemas import RouteLane
 from schemas.settings import Settings
+from streams.admission.metrics import AdmissionMetrics
+from streams.audit.metrics import SinkMetrics
 from streams.demo.metrics_scrape import samples, unchanged_families
 from streams.demo.run import DemoOptions, DemoResult, play
+from streams.gateway.metrics import GatewayMetrics
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -59,7 +65,9 @@ def test_every_accepted_task_finished(demo: DemoResult) -> None:
 
 
 def test_memory_events_recorded_per_lane(demo: DemoResult) -> None:
-    lanes = {lane for lane, event, _ in demo.summary.memory_peaks if event == "memory_post_generation"}
+    lanes = {
+        lane for lane, event, _ in demo.summary.memory_peaks if event == "memory_post_generation"
+    }
     assert {"anisora", "phr00t", "shared"} <= lanes
 
 
@@ -68,7 +76,58 @@ def test_report_written(demo: DemoResult) -> None:
     assert list(demo.report_path.parent.glob("*.png"))
 
 
+def test_bad_input_is_refused_with_a_reason_and_nothing_stops(demo: DemoResult) -> None:
+    assert demo.gateway_answers["no_key"].startswith("401 ")
+    assert demo.summary.refused_by_code.get("validation_error", 0) >= 1
+    assert demo.summary.lanes_by_phase["invalid"] == {}
+
+
+def test_an_injected_oom_is_retried_one_step_lower_and_finishes(demo: DemoResult) -> None:
+    # one per lane: the shared lane's while anisora was degraded
+    assert demo.summary.lanes_by_phase["oom"] == {"shared": 1, "anisora": 1, "phr00t": 1}
+    assert demo.summary.done_after_retry >= 3
+    assert "gpu_oom" not in demo.summary.failed_by_code
+
+
+def test_admission_restart_bounds_the_gateway_wait_and_loses_nothing(demo: DemoResult) -> None:
+    assert demo.gateway_answers["admission_down"].startswith("503 decision_timeout (Retry-After: ")
+    assert demo.summary.lanes_by_phase["late"] == {"phr00t": 1}
+
+
+def test_broker_down_is_a_503_and_never_fails_open(demo: DemoResult) -> None:
+    assert demo.gateway_answers["broker_down"].startswith("503 broker_unavailable (Retry-After: ")
+    assert demo.gateway_answers["broker_down_no_key"].startswith("401 ")
+
+
+def _declared(service: str) -> str:
+    """The service's metric registry as declared, before any caller touched it."""
+    registry: CollectorRegistry
+    if service == "admission":
+        registry = AdmissionMetrics().registry
+    elif service == "audit":
+        registry = SinkMetrics().registry
+    elif service == "gateway":
+        registry = GatewayMetrics().registry
+    else:
+        registry = WorkerMetrics(RouteLane(service)).registry
+    return generate_latest(registry).decode()
+
+
+#: Families that move only when an outside system fails in a way the embedded stack cannot be
+#: made to on cue, with what drives them instead.
+MOVED_ONLY_BY_OUTSIDE_FAULTS = {
+    # ClickHouse refusing inserts: tests/integration/audit/test_audit_sink.py detaches tables
+    "framegate_audit_insert_failures",
+    # the group coordinator refusing an offset commit after a rebalance; no test forces one
+    "framegate_audit_commit_failures",
+}
+
+
 def test_every_declared_metric_family_changed(demo: DemoResult) -> None:
-    for service, after in demo.metrics_after.items():
-        assert samples(after), f"{service} exposed no framegate_ metric families"
-        assert unchanged_families(demo.metrics_before[service], after) == [], service
+    assert set(demo.metrics) == {"admission", "anisora", "phr00t", "shared", "audit", "gateway"}
+    for service, observed in demo.metrics.items():
+        declared = _declared(service)
+        assert len(observed) >= 2, service
+        assert set(samples(observed[-1])) == set(samples(declared)), service
+        unchanged = set(unchanged_families([declared, *observed]))
+        assert unchanged <= MOVED_ONLY_BY_OUTSIDE_FAULTS, (service, sorted(unchanged))

@@ -37,6 +37,7 @@ def test_tally_counts_outcomes_preemption_and_peaks() -> None:
 def test_tally_task_status_never_leaves_a_terminal_state() -> None:
     tally = Tally()
     req = factories.request()
+    assert not tally.settled([req.task_id])  # undecided is not settled
     tally.apply(factories.accepted(req))
     assert not tally.settled([req.task_id])
     done = factories.task_event(
@@ -90,10 +91,17 @@ def test_unchanged_families() -> None:
     before = (
         "# HELP framegate_x_total x\n# TYPE framegate_x_total counter\nframegate_x_total 1.0\n"
         "# HELP framegate_y y\n# TYPE framegate_y gauge\nframegate_y 3.0\n"
+        "# HELP framegate_z z\n# TYPE framegate_z gauge\n"
     )
     after = before.replace("framegate_x_total 1.0", "framegate_x_total 2.0")
-    assert unchanged_families(before, after) == ["framegate_y"]
-    assert unchanged_families("", after) == []
+    assert unchanged_families([before, after]) == ["framegate_y", "framegate_z"]
+    # a gauge that went up and came back down between the first and last observation changed
+    up = before.replace("framegate_y 3.0", "framegate_y 4.0")
+    assert unchanged_families([before, up, before]) == ["framegate_x", "framegate_z"]
+    # a labelled sample that appears is a change
+    labelled = before + 'framegate_z{lane="shared"} 0.0\n'
+    assert unchanged_families([before, labelled]) == ["framegate_x", "framegate_y"]
+    assert unchanged_families(["", after]) == ["framegate_z"]  # declared, never observed
 
 
 def test_host_settled_follows_heartbeat_load() -> None:
