@@ -92,11 +92,12 @@ def test_cli_broker_starts_creates_topics_and_stops_on_sigterm(tmp_path: object)
         text=True,
     )
     try:
-        wait_until(lambda: port_open("127.0.0.1", port), timeout_s=30, what="broker port")
+        # generous deadlines: under a full parallel suite the broker and the CLI start slowly
+        wait_until(lambda: port_open("127.0.0.1", port), timeout_s=90, what="broker port")
         counts = Topics(prefix="cli.").partitions()
         wait_until(
             lambda: asyncio.run(describe_partitions(f"127.0.0.1:{port}", list(counts))) == counts,
-            timeout_s=30,
+            timeout_s=90,
             interval_s=0.5,
             what="topics created",
         )
