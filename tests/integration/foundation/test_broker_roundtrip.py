@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -91,19 +92,24 @@ def test_cli_broker_starts_creates_topics_and_stops_on_sigterm(tmp_path: object)
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    counts = Topics(prefix="cli.").partitions()
     try:
-        # generous deadlines: under a full parallel suite the broker and the CLI start slowly
-        wait_until(lambda: port_open("127.0.0.1", port), timeout_s=90, what="broker port")
-        counts = Topics(prefix="cli.").partitions()
+        # the CLI says when it created the topics; then the broker must report them as created
         wait_until(
-            lambda: asyncio.run(describe_partitions(f"127.0.0.1:{port}", list(counts))) == counts,
+            lambda: any(line.startswith("topics:") for line in lines) or proc.poll() is not None,
             timeout_s=90,
-            interval_s=0.5,
-            what="topics created",
+            what="the CLI's topics line",
         )
+        assert proc.poll() is None, "".join(lines)
+        assert asyncio.run(describe_partitions(f"127.0.0.1:{port}", list(counts))) == counts
     finally:
         os.kill(proc.pid, signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+        reader.join(timeout=5)
+    output = "".join(lines)
     assert proc.returncode == 0, output
-    assert "broker stopped" in output
+    assert f"broker listening on 127.0.0.1:{port}" in output and "broker stopped" in output
     assert not port_open("127.0.0.1", port)
