@@ -316,7 +316,8 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
             for task_id in oom:
                 lane = tally.decisions[task_id].lane
                 console.print(
-                    f"{task_id} ({lane} lane): injected CUDA OOM -> {tally.status[task_id]}, one step lower"
+                    f"{task_id} ({lane} lane): injected CUDA OOM, retried one step lower -> "
+                    f"{tally.status[task_id]}"
                 )
             await snapshot()
 
