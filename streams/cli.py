@@ -46,6 +46,28 @@ def _exec_gpu_consumers(*args: str) -> None:
     os.execv(sys.executable, [sys.executable, "-m", "gpu_consumers", *args])
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def kcat(ctx: typer.Context) -> None:
+    """Run the system kcat with a current librdkafka (Debian's 2.0.2 cannot talk to tansu).
+
+    Every argument goes to kcat unchanged, e.g. `framegate kcat -L -b 127.0.0.1:19092`.
+    """
+    from streams.local_stack.kcat import KcatUnavailable, kcat_command
+
+    settings = load_settings()
+    try:
+        argv, env = kcat_command(
+            list(ctx.args), settings.resolved_data_dir / "kcat-lib", dict(os.environ)
+        )
+    except KcatUnavailable as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    os.execve(argv[0], argv, env)
+
+
 @schemas_app.command("export")
 def schemas_export(directory: Path) -> None:
     """Write one JSON Schema file per wire message into DIRECTORY."""
