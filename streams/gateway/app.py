@@ -64,6 +64,11 @@ class GatewayState:
     publisher: RequestPublisher
     feed: GatewayFeed
 
+    @property
+    def broker_ready(self) -> bool:
+        """What /healthz and `framegate_gateway_broker_up` report: feed and producer both up."""
+        return self.feed.ready.is_set() and self.publisher.connected
+
 
 def _problem_content(description: str) -> dict[str, Any]:
     return {"model": Problem, "description": description}
@@ -192,7 +197,6 @@ async def _submit(state: GatewayState, request: GenerationRequest) -> AdmissionD
             await state.publisher.publish(request)
         except BrokerUnavailable as exc:
             state.metrics.broker_unavailable.labels(stage="publish").inc()
-            state.metrics.broker_up.set(0)
             raise _unavailable(
                 state,
                 GatewayCode.broker_unavailable,
@@ -200,7 +204,6 @@ async def _submit(state: GatewayState, request: GenerationRequest) -> AdmissionD
                 f"Kafka did not take the request ({exc}); nothing was admitted.",
             ) from None
         state.metrics.published.inc()
-        state.metrics.broker_up.set(1)
         started = time.monotonic()
         decision = await wait_for_decision(future, settings.gateway_decision_timeout_s)
         if decision is None:
@@ -298,7 +301,6 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         feed_task = asyncio.create_task(state.feed.run(), name="gateway-feed")
         await state.publisher.start_quietly()
-        metrics.broker_up.set(1 if state.publisher.connected else 0)
         if len(state.keys.current()) == 0:
             log.warning("gateway: no API keys in %s; every request will get 401", state.keys.path)
         try:
@@ -445,7 +447,7 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> FastAPI:
         responses={503: {"model": Health, "description": "Not ready: broker or feed down."}},
     )
     async def healthz(response: Response) -> Health:
-        ready = state.feed.ready.is_set() and state.publisher.connected
+        ready = state.broker_ready
         if not ready:
             response.status_code = 503
             response.headers["Retry-After"] = str(settings.gateway_retry_after_s)
@@ -464,8 +466,8 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> FastAPI:
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     async def prometheus_metrics() -> Response:
-        # refreshed on scrape, like /healthz: a broker that went away shows before the next publish
-        metrics.broker_up.set(int(state.feed.ready.is_set() and state.publisher.connected))
+        # derived on scrape from the same state as /healthz, never set on the side
+        metrics.broker_up.set(int(state.broker_ready))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.openapi = _custom_openapi(app)  # type: ignore[method-assign]

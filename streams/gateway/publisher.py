@@ -25,10 +25,12 @@ class RequestPublisher:
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._last_publish_failed = False
 
     @property
     def connected(self) -> bool:
-        return self._producer is not None
+        """The producer started and the last publish (if any) was taken by the broker."""
+        return self._producer is not None and not self._last_publish_failed
 
     async def _ensure(self) -> AIOKafkaProducer:
         async with self._lock:
@@ -61,7 +63,9 @@ class RequestPublisher:
                 self.settings.gateway_publish_timeout_s,
             )
         except (KafkaError, OSError, TimeoutError) as exc:
+            self._last_publish_failed = True
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
+        self._last_publish_failed = False
 
     async def start_quietly(self) -> None:
         try:

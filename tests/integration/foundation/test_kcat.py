@@ -13,16 +13,12 @@ from schemas import GenerationRequest, Topics
 from schemas.wire import decode
 from tests import factories
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        shutil.which("kcat") is None, reason="kcat is not installed (apt-get install kcat)"
-    ),
-]
+pytestmark = pytest.mark.integration
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def _kcat(
-    args: list[str], data_dir: Path, stdin: str | None = None
+    args: list[str], data_dir: Path, stdin: str | None = None, path: str = SYSTEM_PATH
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", "kcat", *args],
@@ -31,10 +27,13 @@ def _kcat(
         text=True,
         timeout=60,
         check=False,
-        env={"FRAMEGATE_DATA_DIR": str(data_dir), "PATH": "/usr/local/bin:/usr/bin:/bin"},
+        env={"FRAMEGATE_DATA_DIR": str(data_dir), "PATH": path},
     )
 
 
+@pytest.mark.skipif(
+    shutil.which("kcat") is None, reason="kcat is not installed (apt-get install kcat)"
+)
 def test_framegate_kcat_produces_and_consumes_a_keyed_request(
     kafka_bootstrap: str, topics: Topics, tmp_path: Path
 ) -> None:
@@ -67,12 +66,5 @@ def test_framegate_kcat_produces_and_consumes_a_keyed_request(
 
 
 def test_framegate_kcat_says_what_is_missing(tmp_path: Path) -> None:
-    missing = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "kcat", "-L"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={"FRAMEGATE_DATA_DIR": str(tmp_path), "PATH": str(tmp_path)},  # no kcat on this PATH
-    )
+    missing = _kcat(["-L"], tmp_path, path=str(tmp_path))  # no kcat on this PATH
     assert missing.returncode == 2 and "apt-get install kcat" in missing.stdout
