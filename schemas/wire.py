@@ -4,15 +4,12 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from schemas.errors import PayloadTooLarge
 from schemas.limits import MAX_PAYLOAD_BYTES
 
+__all__ = ["PayloadTooLarge", "decode", "encode"]
+
 M = TypeVar("M", bound=BaseModel)
-
-
-class PayloadTooLarge(ValueError):
-    def __init__(self, size: int) -> None:
-        super().__init__(f"payload of {size} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit")
-        self.size = size
 
 
 def encode(message: BaseModel) -> bytes:
