@@ -28,6 +28,7 @@ from schemas import (
     TaskStatus,
 )
 from schemas.decisions import Degradation
+from schemas.event_ids import derived_event_id, queue_timeout_event_id
 from streams.admission.elastic import step_down
 from streams.admission.priority import authorised, may_degrade
 from streams.admission.queue_policy import QueueAdmit, check_queue, expected_wait
@@ -36,12 +37,9 @@ from streams.admission.routing import Route, route
 from streams.admission.state import AdmissionState, LaneQueue, QueuedItem, fold_decision
 from streams.admission.withdrawal import Capacity, check_withdrawal
 
-_ID_NAMESPACE = uuid.UUID("6f1c1f9e-2b1e-4a59-9d8f-6a7a0c0de0a1")
-
-
 def event_id(origin: str, kind: str) -> uuid.UUID:
     """Deterministic ids: the same log position always yields the same event ids."""
-    return uuid.uuid5(_ID_NAMESPACE, f"{origin}|{kind}")
+    return derived_event_id(origin, kind)
 
 
 def origin_of(source: SourceRecord | None, task_id: str | None, now: datetime) -> str:
@@ -215,7 +213,7 @@ def expired_items(state: AdmissionState, rt: Route, now: datetime) -> tuple[Queu
 
 def timeout_event(item: QueuedItem, rt: Route, now: datetime) -> MemoryDiagnosticEvent:
     return MemoryDiagnosticEvent(
-        event_id=event_id(f"expired:{item.task_id}", "queue_timeout"),
+        event_id=queue_timeout_event_id(item.task_id),
         occurred_at=now,
         event_type=MemoryEventType.queue_timeout,
         task_id=item.task_id,
