@@ -41,7 +41,7 @@ def check_queue(
         victim = preemption_victim(queue, priority)
         if victim is None:
             return Refusal(
-                RejectionCode.queue_overloaded,
+                RejectionCode(policy.overflow_code),
                 "Queue overloaded",
                 f"shared lane queue holds {depth} items (max {policy.max_depth})",
                 reason="depth",
@@ -52,7 +52,7 @@ def check_queue(
     wait = expected_wait(ahead, service_s, workers)
     if service_s > 0 and wait > policy.max_wait_seconds:
         return Refusal(
-            RejectionCode.queue_overloaded,
+            RejectionCode(policy.overflow_code),
             "Queue overloaded",
             f"expected wait {wait:.1f}s exceeds {policy.max_wait_seconds}s "
             f"({ahead} ahead x {service_s:.2f}s / {max(1, workers)} workers)",

@@ -89,8 +89,8 @@ def test_an_injected_oom_is_retried_one_step_lower_and_finishes(demo: DemoResult
     assert "gpu_oom" not in demo.summary.failed_by_code
 
 
-def test_admission_restart_bounds_the_gateway_wait_and_loses_nothing(demo: DemoResult) -> None:
-    assert demo.gateway_answers["admission_down"].startswith("503 decision_timeout (Retry-After: ")
+def test_standby_admission_answers_the_client_waiting_when_the_active_one_died(demo: DemoResult) -> None:
+    assert demo.gateway_answers["admission_failover"].startswith("202 ")
     assert demo.summary.lanes_by_phase["late"] == {"phr00t": 1}
 
 
