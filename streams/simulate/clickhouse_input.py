@@ -6,7 +6,7 @@ partition), requests in `tasks.requested` order (the decisions' `source_offset`)
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -36,8 +36,16 @@ def _where(window: Window, column: str, warmup_s: float = 0.0) -> tuple[str, dic
     return " AND ".join(parts), params
 
 
+def _aware(value: Any) -> Any:
+    # DateTime64(3, 'UTC') columns come back naive (in UTC) from some drivers
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 def _rows(client: Client, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(client.query(sql, parameters=params).named_results())
+    return [{k: _aware(v) for k, v in row.items()}
+            for row in client.query(sql, parameters=params).named_results()]
 
 
 def read_clickhouse(dsn: str, database: str, window: Window) -> History:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from schemas import (
     Availability,
@@ -50,38 +50,46 @@ class LaneWorkers:
         return None
 
 
-def _task(item: Item, status: TaskStatus, now: datetime, msg: str | None = None) -> GenerationTask:
-    # Built without validation: the fields come from a decision the core already validated.
-    return GenerationTask.model_construct(
-        id=item.task_id, model=item.model, type="image_to_video", status=status,
-        error_msg=msg, created_at=now, updated_at=now,
-    )
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+#: Templates copied per event: `model_copy` skips validation and the default factories, and
+#: every field it fills comes from a decision the core already validated.
+_TASK = GenerationTask(id="template", model="template", type="image_to_video", status=TaskStatus.processing,
+                       created_at=_EPOCH, updated_at=_EPOCH)
+_EVENT = TaskEvent(occurred_at=_EPOCH, task=_TASK, worker_id="sim")
+
+
+def _event(item: Item, lane: RouteLane, status: TaskStatus, now: datetime, **fields: object) -> TaskEvent:
+    task = _TASK.model_copy(update={"id": item.task_id, "model": item.model, "status": status,
+                                    "created_at": now, "updated_at": now})
+    return _EVENT.model_copy(update={"occurred_at": now, "task": task, "lane": lane, **fields})
 
 
 def started_event(item: Item, lane: RouteLane, now: datetime) -> TaskEvent:
-    return TaskEvent.model_construct(occurred_at=now, task=_task(item, TaskStatus.processing, now),
-                                     lane=lane, duration_seconds=None, error_code=None)
+    return _event(item, lane, TaskStatus.processing, now)
 
 
 def done_event(item: Item, lane: RouteLane, now: datetime) -> TaskEvent:
-    return TaskEvent.model_construct(occurred_at=now, task=_task(item, TaskStatus.done, now), lane=lane,
-                                     duration_seconds=item.service_s, error_code=None)
+    return _event(item, lane, TaskStatus.done, now, duration_seconds=item.service_s)
 
 
 def expired_event(item: Item, lane: RouteLane, now: datetime) -> TaskEvent:
-    return TaskEvent.model_construct(
-        occurred_at=now, task=_task(item, TaskStatus.failed, now, "waited past the policy; not run"),
-        lane=lane, duration_seconds=None, error_code=TaskErrorCode.queue_overloaded)
+    return _event(item, lane, TaskStatus.failed, now, error_code=TaskErrorCode.queue_overloaded)
 
 
 _HOST_IDLE = HostPressure(load1=0.0, cpu_cores=8, artifact_write_ms=None, gpu_sessions_in_use=0)
 _HOST_BUSY = HostPressure(load1=0.0, cpu_cores=8, artifact_write_ms=None, gpu_sessions_in_use=1)
 
 
+_BEATS: dict[tuple[RouteLane, int, bool], LaneEvent] = {}
+
+
 def heartbeat(lane: RouteLane, slot: int, busy: bool, now: datetime) -> LaneEvent:
     """A healthy, warm worker's heartbeat; `gpu_sessions_in_use` follows its job like the real one."""
-    return LaneEvent.model_construct(
-        event_type=LaneEventType.heartbeat, lane_key=lane, worker_id=f"sim-{lane.value}-{slot}",
-        availability=Availability.ready, warm=True, served_model=None,
-        host=_HOST_BUSY if busy else _HOST_IDLE, gpu_sessions_quota_exhausted=False, occurred_at=now,
-    )
+    key = (lane, slot, busy)
+    base = _BEATS.get(key)
+    if base is None:
+        base = _BEATS[key] = LaneEvent(
+            event_type=LaneEventType.heartbeat, lane_key=lane, worker_id=f"sim-{lane.value}-{slot}",
+            availability=Availability.ready, warm=True, host=_HOST_BUSY if busy else _HOST_IDLE,
+            occurred_at=_EPOCH)
+    return base.model_copy(update={"occurred_at": now})
