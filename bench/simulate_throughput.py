@@ -26,7 +26,7 @@ from schemas import DEGRADED_QUEUE_POLICY, LaneEvent, LaneEventType, LaneMode, M
 from schemas.settings import Settings
 from streams.simulate import synthetic
 from streams.simulate.engine import Simulation
-from streams.simulate.history import TimedEvent
+from streams.simulate.history import Arrival, TimedEvent
 from streams.simulate.run import service_times
 from streams.simulate.scenario import Scenario
 
@@ -48,13 +48,13 @@ class Counting(Simulation):
 
     events = 0
 
-    def _step(self, *args: object) -> None:  # type: ignore[override]
+    def _step(self, ts: float, kind: int, seq: int, payload: object) -> None:
         self.events += 1
-        super()._step(*args)  # type: ignore[arg-type]
+        super()._step(ts, kind, seq, payload)
 
-    def _arrive(self, arrival: object) -> None:  # type: ignore[override]
+    def _arrive(self, arrival: Arrival) -> None:
         self.events += 1
-        super()._arrive(arrival)  # type: ignore[arg-type]
+        super()._arrive(arrival)
 
 
 def build(rate: float, seconds: float) -> Counting:

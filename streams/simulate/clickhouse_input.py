@@ -64,6 +64,8 @@ def read_clickhouse(dsn: str, database: str, window: Window) -> History:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SimulateError(f"reading the audit tables of {database} failed: {first[:300]}") from None
+    finally:
+        client.close()
 
 
 def _read(client: Client, db: str, window: Window, dsn: str) -> History:
@@ -96,7 +98,7 @@ def _read(client: Client, db: str, window: Window, dsn: str) -> History:
         partition, offset = decision.source
         arrivals[decision.source] = Arrival(
             ts=at.timestamp(), at=at, partition=partition, offset=offset, request=request,
-            carried=decision if request is None else None,
+            carried=decision if request is None else None, shape_known=bool(row["request"]) or decision.replayed,
         )
     history.arrivals = [arrivals[k] for k in sorted(arrivals)]
     ev_where, ev_params = _where(window, "occurred_at", WARMUP_S)

@@ -127,7 +127,7 @@ class Simulation:
                 if request is not None and n > 0:
                     request = request.model_copy(update={"task_id": f"{request.task_id}.k{n}"})
                 yield Arrival(arrival.ts, arrival.at, arrival.partition, offset, request,
-                              arrival.payload if n == 0 else None, arrival.carried)
+                              arrival.payload if n == 0 else None, arrival.carried, arrival.shape_known)
                 offset += 1
 
     # --- the run -----------------------------------------------------------------------------
@@ -186,7 +186,7 @@ class Simulation:
             request = self._runs_as(arrival, decision.request)
             item = Item(decision.task_id, decision.request.model.value, ts,
                         decision.lane_mode or LaneMode.dedicated,
-                        self.times.seconds(decision.task_id, request))
+                        self.times.seconds(decision.task_id, request, arrival.shape_known))
             self.lanes[decision.lane].fifo.append(item)
         else:
             self.tally.refuse(ts, decision.code.value if decision.code else "unknown")

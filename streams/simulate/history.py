@@ -46,6 +46,9 @@ class Arrival:
     #: A recorded input rejection with neither payload nor request (ClickHouse input): carried
     #: over as recorded, since it never depends on capacity.
     carried: RecordedDecision | None = None
+    #: False when the request's size was not recorded (a refusal read from ClickHouse): its
+    #: service time is then sampled from its model's runs as they were, never scaled.
+    shape_known: bool = True
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,12 @@ class ServiceTimes:
     def add_shape(self, model: str, request: GenerationRequest, seconds: float) -> None:
         self.by_shape[(model, request.width, request.height, request.num_frames)].append(seconds)
 
-    def seconds(self, task_id: str, request: GenerationRequest) -> float:
+    def seconds(self, task_id: str, request: GenerationRequest, shape_known: bool = True) -> float:
         run = self.runs.get(task_id)
         if run is not None:
-            return run.seconds if run.cost is None else run.seconds * cost(request) / run.cost
+            return run.seconds if run.cost is None or not shape_known else run.seconds * cost(request) / run.cost
+        if not shape_known:
+            return self.rng.choice(self.by_model.get(request.model.value) or self.everything).seconds
         shape = self.by_shape.get((request.model.value, request.width, request.height, request.num_frames))
         if shape:
             return self.rng.choice(shape)
