@@ -1,8 +1,8 @@
 """Discrete-event simulation of one scenario: recorded arrivals, simulated lane workers, and the
 admission core deciding every request against the state those workers produce.
 
-Events at one instant run in this order: lane events, worker task events, capacity changes,
-then requests (a request sees everything that happened up to its own time).
+Events at one instant run in this order: lane events, worker task events (simulated, then
+recorded ones from before the window), capacity changes, then requests (a request sees everything that happened up to its own time).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from schemas import (
     LaneEventType,
     LaneMode,
     RouteLane,
+    TaskEvent,
     TaskStatus,
 )
 from schemas.settings import Settings
@@ -40,7 +41,7 @@ from streams.simulate.workers import (
     started_event,
 )
 
-_LANE, _DONE, _CAPACITY = 0, 1, 2
+_LANE, _DONE, _RECORDED_TASK, _CAPACITY = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,11 @@ class Simulation:
                 continue
             self.push(timed.ts, _LANE, event)
         start = self.history.start
+        # Worker events from before the window: the agent had folded them (service times seen,
+        # tasks finished); inside the window the simulated workers take over.
+        for timed in self.history.task_events:
+            if timed.ts < start:
+                self.push(timed.ts, _RECORDED_TASK, timed.event)
         for change in self.scenario.lane_modes:
             at = start + change.at_s
             self.push(at, _LANE, LaneEvent(event_type=LaneEventType.lane_state, lane_key=change.lane,
@@ -153,6 +159,9 @@ class Simulation:
             workers.busy.discard(payload.slot)
             fold_task_event(self.state, done_event(payload.item, payload.lane, _utc(ts)))
             self._dispatch(payload.lane, ts)
+        elif kind == _RECORDED_TASK:
+            assert isinstance(payload, TaskEvent)
+            fold_task_event(self.state, payload)
         else:
             assert isinstance(payload, RouteLane)
             lane = payload
