@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from schemas import DEGRADED_QUEUE_POLICY
 from streams.simulate.answers import Answers
 from streams.simulate.output import to_json
 from streams.simulate.run import Report
@@ -34,7 +35,8 @@ def _plot(report: Report, path: Path) -> None:
         top.grid(alpha=0.3)
         for lane, series in sorted(a.depth_series.items()):
             bottom.plot(xs[: len(series)], series, drawstyle="steps-post", linewidth=1.5, label=lane)
-        bottom.axhline(25, linestyle="--", color="red", linewidth=1.0, label="max_depth = 25")
+        depth = report.max_depth if a.outside_contract else DEGRADED_QUEUE_POLICY.max_depth
+        bottom.axhline(depth, linestyle="--", color="red", linewidth=1.0, label=f"max_depth = {depth}")
         bottom.set_xlabel("minutes into the window")
         bottom.set_ylabel("peak queue depth" if col == 0 else "")
         bottom.grid(alpha=0.3)

@@ -40,6 +40,8 @@ class Report:
     scenarios: list[Answers] = field(default_factory=list)
     searches: list[SearchResult] = field(default_factory=list)
     outside_contract: str | None = None
+    #: The queue depth limit the scenarios ran under (the contract's unless --what-if-queue-policy).
+    max_depth: int = DEGRADED_QUEUE_POLICY.max_depth
 
 
 def granted_requests(history: History) -> dict[str, GenerationRequest]:
@@ -76,7 +78,7 @@ def simulate(history: History, settings: Settings, scenarios: list[Scenario],
         origin=history.origin, start=history.start, end=history.end, requests=len(history.arrivals),
         fidelity=fidelity, recorded=recorded_answers(history, workers),
         modelled=simulate_scenario(history, settings, RECORDED),
-        outside_contract=label(policy),
+        outside_contract=label(policy), max_depth=policy.max_depth,
     )
     for scenario in scenarios:
         report.scenarios.append(simulate_scenario(history, settings, scenario, policy))
