@@ -103,6 +103,8 @@ def main() -> None:
 
     print(f"profile split ({args.profile_seconds:g} s slice, under cProfile; shares of all time):")
     print(f"  admission core decide():            {share('admission/decide.py:decide')}")
+    print(f"    of which check_withdrawal():      {share('admission/withdrawal.py:check_withdrawal')} "
+          f"(every live worker checked, {WORKERS} per lane)")
     print(f"  admission core apply():             {share('admission/decide.py:apply')}")
     print(f"  fold_task_event (worker events):    {share('admission/state.py:fold_task_event')}")
     print(f"  fold_lane_event (heartbeats):       {share('admission/state.py:fold_lane_event')}")
