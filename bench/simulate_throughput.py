@@ -5,7 +5,7 @@ on one core, prints simulated events/s and the time a whole day (4.32 M requests
 rate, then profiles a smaller slice and prints where the time goes (the admission core itself vs
 the simulator around it). `--seconds 86400` runs the whole day instead of projecting it.
 
-Set-up: both models alternating, 1 s jobs, 40 workers per lane; anisora degraded to the shared
+Set-up: both models alternating, 1 s jobs, 40 workers per lane (`--workers`); anisora degraded to the shared
 lane for the middle third of the window (so the queue policy and step-downs are on the path).
 
 Usage: .venv/bin/python bench/simulate_throughput.py [--seconds 600] [--rate 50] [--profile-seconds 60]
@@ -57,10 +57,10 @@ class Counting(Simulation):
         super()._arrive(arrival)
 
 
-def build(rate: float, seconds: float) -> Counting:
+def build(rate: float, seconds: float, workers: int = WORKERS) -> Counting:
     lanes = [synthetic.degrade(ModelName.anisora, seconds / 3), restore(2 * seconds / 3)]
     h = synthetic.history(rate, seconds, 1.0, lanes, materialise=False)
-    scenario = Scenario(name="bench", workers={lane: WORKERS for lane in RouteLane})
+    scenario = Scenario(name="bench", workers={lane: workers for lane in RouteLane})
     return Counting(h, Settings(), scenario, service_times(h, 0), DEGRADED_QUEUE_POLICY,
                     arrivals=synthetic.arrivals(rate, seconds))
 
@@ -70,16 +70,19 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--profile-seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=WORKERS,
+                        help="workers per lane (the core checks every live worker per decision)")
     args = parser.parse_args()
 
-    sim = build(args.rate, args.seconds)
+    sim = build(args.rate, args.seconds, args.workers)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     answers = sim.run()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     requests = int(args.rate * args.seconds)
     per_request_cpu = cpu / requests
     day_requests = int(args.rate * DAY_S)
-    print(f"synthetic traffic: {requests} requests over {args.seconds:g} s at {args.rate:g}/s "
+    print(f"synthetic traffic: {requests} requests over {args.seconds:g} s at {args.rate:g}/s, "
+          f"{args.workers} workers per lane "
           f"({answers.accepted} accepted, refused {answers.refused or '{}'})")
     print(f"simulated events: {sim.events} in {cpu:.2f} s CPU ({wall:.2f} s wall): "
           f"{sim.events / cpu:,.0f} events/s, {requests / cpu:,.0f} requests/s")
@@ -88,7 +91,7 @@ def main() -> None:
     print(f"a day at {args.rate:g} req/s ({day_requests:,} requests): {day:,.0f} s CPU on one core ({label}); "
           f"target 60 s: {'met' if day <= 60 else 'NOT met'}")
 
-    prof = build(args.rate, args.profile_seconds)
+    prof = build(args.rate, args.profile_seconds, args.workers)
     profiler = cProfile.Profile()
     profiler.enable()
     prof.run()
@@ -104,7 +107,7 @@ def main() -> None:
     print(f"profile split ({args.profile_seconds:g} s slice, under cProfile; shares of all time):")
     print(f"  admission core decide():            {share('admission/decide.py:decide')}")
     print(f"    of which check_withdrawal():      {share('admission/withdrawal.py:check_withdrawal')} "
-          f"(every live worker checked, {WORKERS} per lane)")
+          f"(every live worker checked, {args.workers} per lane)")
     print(f"  admission core apply():             {share('admission/decide.py:apply')}")
     print(f"  fold_task_event (worker events):    {share('admission/state.py:fold_task_event')}")
     print(f"  fold_lane_event (heartbeats):       {share('admission/state.py:fold_lane_event')}")

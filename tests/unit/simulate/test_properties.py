@@ -48,7 +48,7 @@ traffic = st.integers(min_value=1, max_value=120).flatmap(lambda n: st.tuples(
 ))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(traffic, st.floats(min_value=0.5, max_value=30.0), st.sampled_from(list(ModelName)), st.booleans())
 def test_with_unbounded_workers_nothing_is_refused_for_capacity(
     arrivals: tuple[list[float], list[Priority]], service_s: float, model: ModelName, degraded: bool
@@ -75,7 +75,7 @@ def test_zero_workers_on_a_dedicated_lane_refuse_everything_as_lane_unavailable(
     assert a.accepted == 0
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(traffic, st.floats(min_value=0.5, max_value=20.0))
 def test_more_shared_workers_never_refuse_more_for_capacity(
     arrivals: tuple[list[float], list[Priority]], service_s: float
