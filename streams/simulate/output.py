@@ -67,6 +67,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "window": {"start": _when(report.start), "end": _when(report.end), "requests": report.requests,
                    "origin": report.origin},
         "outside_contract": report.outside_contract,
+        "queue_policy_max_depth": report.max_depth,
         "fidelity": {
             "compared": f.compared, "agreed": f.agreed, "agreement": round(f.agreement, 6),
             "carried_over": f.carried,

@@ -106,7 +106,7 @@ def _one_line(source: str, exc: ValidationError) -> str:
     where = ".".join(str(p) for p in err["loc"]) or "(scenario)"
     if err["type"] == "extra_forbidden":
         return f"{source}: unknown key {where!r} (known: {', '.join(sorted(Scenario.model_fields))}; "\
-               "see `framegate simulate --help`)"
+               "see docs/simulate.md)"
     return f"{source}: {where}: {err['msg']}"
 
 
