@@ -10,8 +10,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from schemas import DecisionOutcome, TaskStatus
 from streams.simulate.history import History
 
@@ -90,18 +88,26 @@ class Answers:
         }
 
 
+def percentile(ordered: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default method)."""
+    pos = (len(ordered) - 1) * q / 100.0
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
 def answers(name: str, tally: Tally, outside_contract: str | None = None) -> Answers:
-    waits = np.asarray(tally.waits, dtype=float)
-    has = waits.size > 0
+    waits = sorted(tally.waits)
+    has = bool(waits)
     buckets = tally.bucket(tally.end) + 1
     return Answers(
         name=name,
         accepted=tally.accepted,
         refused=dict(tally.refused),
         expired=tally.expired,
-        wait_p50=round(float(np.percentile(waits, 50)), 3) if has else None,
-        wait_p95=round(float(np.percentile(waits, 95)), 3) if has else None,
-        wait_max=round(float(waits.max()), 3) if has else None,
+        wait_p50=round(percentile(waits, 50), 3) if has else None,
+        wait_p95=round(percentile(waits, 95), 3) if has else None,
+        wait_max=round(waits[-1], 3) if has else None,
         peak_depth=dict(tally.peak_depth),
         busy_fraction={lane: (tally.busy_s.get(lane, 0.0) / s if s > 0 else 0.0)
                        for lane, s in tally.worker_s.items()},

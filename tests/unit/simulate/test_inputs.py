@@ -119,3 +119,11 @@ def test_fidelity_lists_every_disagreement_with_its_reason() -> None:
     [d] = f.disagreements
     assert d.recorded == "rejected queue_overloaded" and d.simulated == "accepted"
     assert "reason wait vs -" in d.reason
+
+
+def test_percentiles_interpolate_like_numpy() -> None:
+    from streams.simulate.answers import percentile
+
+    values = [1.0, 2.0, 3.0, 4.0, 10.0]
+    assert [percentile(values, q) for q in (0, 50, 95, 100)] == pytest.approx([1.0, 3.0, 8.8, 10.0])
+    assert percentile([7.0], 95) == 7.0
