@@ -8,6 +8,7 @@ from pathlib import Path
 
 from schemas import DEGRADED_QUEUE_POLICY
 from streams.simulate.answers import Answers
+from streams.simulate.errors import SimulateError
 from streams.simulate.output import to_json
 from streams.simulate.run import Report
 
@@ -81,6 +82,10 @@ def _html(report: Report) -> str:
 
 
 def render_charts(report: Report, out_dir: Path) -> Path:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SimulateError("--charts needs matplotlib: install framegate[report]") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     _plot(report, out_dir / "runs.png")
     index = out_dir / "index.html"
