@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from schemas import (
+    DEGRADED_QUEUE_POLICY,
     AdmissionDecision,
     Availability,
     DecisionOutcome,
+    DegradedQueuePolicy,
     FallbackReason,
     HostPressure,
     LaneEvent,
@@ -66,6 +68,9 @@ class AdmissionConfig:
     dedup_retention_s: float = 168 * 3600.0
     #: URI schemes of `input_image` the lane workers can read; anything else is refused (422).
     input_image_schemes: frozenset[str] = frozenset({"file", ""})
+    #: The seed's fixed degraded queue policy. Not a setting: only the capacity simulator's
+    #: explicit what-if runs pass another one, and label themselves outside the contract.
+    queue_policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY
 
 
 @dataclass
@@ -190,7 +195,8 @@ class AdmissionState:
     def __post_init__(self) -> None:
         for lane in RouteLane:
             self.lanes.setdefault(lane, LaneState(lane=lane))
-            self.queues.setdefault(lane, LaneQueue(service_times=deque(maxlen=self.config.service_window)))
+            self.queues.setdefault(lane, LaneQueue(service_times=deque(maxlen=self.config.service_window),
+                                                   policy=self.config.queue_policy))
 
     def service_seconds(self, lane: RouteLane, model: str) -> float:
         """Observed service time for `model` on `lane`, falling back when the lane has none yet.

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from schemas import SourceRecord
+from schemas import DEGRADED_QUEUE_POLICY, DegradedQueuePolicy, SourceRecord
 from schemas.settings import Settings
 from streams.admission.agent import config_from_settings
-from streams.admission.decide import Decision, apply, decide
+from streams.admission.decide import Decision, apply, decide, decide_unparsed
 from streams.admission.parsing import Rejected, parse
 from streams.admission.state import AdmissionConfig, AdmissionState
 from streams.simulate.history import Arrival
@@ -23,8 +23,9 @@ def simulation_config(settings: Settings) -> AdmissionConfig:
     return replace(config, critical_producers=config.critical_producers | {AUTHORISED_PRODUCER})
 
 
-def new_state(settings: Settings) -> AdmissionState:
-    return AdmissionState(config=simulation_config(settings))
+def new_state(settings: Settings, policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY) -> AdmissionState:
+    """A fresh core state; `policy` other than the contract's only for what-if runs."""
+    return AdmissionState(config=replace(simulation_config(settings), queue_policy=policy))
 
 
 def decide_arrival(state: AdmissionState, arrival: Arrival, topic: str) -> Decision | None:
@@ -33,8 +34,7 @@ def decide_arrival(state: AdmissionState, arrival: Arrival, topic: str) -> Decis
     if arrival.payload is not None:
         parsed = parse(arrival.payload, source, arrival.at)
         if isinstance(parsed, Rejected):
-            events = (parsed.task_event,) if parsed.task_event else ()
-            outcome = Decision(decision=parsed.decision, task_events=events)
+            outcome = decide_unparsed(state, parsed.decision, parsed.task_event, arrival.at)
         else:
             outcome = decide(state, parsed, arrival.at, source)
     elif arrival.request is not None:

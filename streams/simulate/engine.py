@@ -77,7 +77,7 @@ class Simulation:
         self.arrivals = history.arrivals if arrivals is None else arrivals
         self.outside_contract = outside_contract
         self.topic = settings.topics.tasks_requested
-        self.state: AdmissionState = new_state(settings)
+        self.state: AdmissionState = new_state(settings, policy)
         self.base = recorded_workers(history)
         self.lanes = {lane: LaneWorkers(lane, scenario.workers_at(lane, self.base[lane], 0.0)) for lane in RouteLane}
         self.synthetic = {lane for lane in RouteLane if scenario.overridden(lane)}

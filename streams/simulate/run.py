@@ -24,7 +24,7 @@ from streams.simulate.replay import replay_recorded
 from streams.simulate.scenario import RECORDED, Scenario
 from streams.simulate.search import SearchResult, search_workers
 from streams.simulate.service_times import ServiceTimes, recorded_service_times
-from streams.simulate.whatif_policy import label, queue_policy
+from streams.simulate.whatif_policy import label
 
 
 @dataclass
@@ -64,8 +64,7 @@ def service_times(history: History, seed: int) -> ServiceTimes:
 def simulate_scenario(history: History, settings: Settings, scenario: Scenario,
                       policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY) -> Answers:
     times = service_times(history, scenario.seed)
-    with queue_policy(policy):
-        return Simulation(history, settings, scenario, times, policy, outside_contract=label(policy)).run()
+    return Simulation(history, settings, scenario, times, policy, outside_contract=label(policy)).run()
 
 
 def simulate(history: History, settings: Settings, scenarios: list[Scenario],

@@ -2,25 +2,18 @@
 
 The seed fixes the degraded queue policy (25 items / 30 s / `queue_overloaded`); `schemas` makes
 any other value unrepresentable on purpose. The simulator may still ask "what would 40 / 60 s
-have done": the policy object the admission modules read is swapped for the run and put back
-after, and every output of such a run is labelled outside the contract.
+have done": such a run's core state is built with that policy (`AdmissionConfig.queue_policy`,
+never set by the live agent), and every output of it is labelled outside the contract.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from schemas import DEGRADED_QUEUE_POLICY, DegradedQueuePolicy
-from streams.admission import decide as decide_module
-from streams.admission import queue_policy as queue_policy_module
-from streams.admission import withdrawal as withdrawal_module
 from streams.simulate.errors import SimulateError
 
-#: Admission modules that read the policy as a module global.
-_READERS = (decide_module, queue_policy_module, withdrawal_module)
 _SPEC = re.compile(r"^depth=(\d+),wait=(\d+(?:\.\d+)?)$")
 
 
@@ -40,15 +33,3 @@ def label(policy: DegradedQueuePolicy) -> str | None:
         return None
     return (f"OUTSIDE THE CONTRACT: queue policy {policy.max_depth} items / {policy.max_wait_seconds:g} s "
             f"(contract: {DEGRADED_QUEUE_POLICY.max_depth} / {DEGRADED_QUEUE_POLICY.max_wait_seconds} s)")
-
-
-@contextmanager
-def queue_policy(policy: DegradedQueuePolicy) -> Iterator[None]:
-    saved = [module.DEGRADED_QUEUE_POLICY for module in _READERS]
-    for module in _READERS:
-        setattr(module, "DEGRADED_QUEUE_POLICY", policy)  # noqa: B010 - a module global, by name
-    try:
-        yield
-    finally:
-        for module, value in zip(_READERS, saved, strict=True):
-            setattr(module, "DEGRADED_QUEUE_POLICY", value)  # noqa: B010

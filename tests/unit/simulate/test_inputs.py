@@ -9,8 +9,8 @@ import pytest
 
 from schemas import DEGRADED_QUEUE_POLICY, ModelName, Priority, RouteLane
 from schemas.settings import Settings
-from streams.admission import decide as decide_module
 from streams.simulate import synthetic
+from streams.simulate.core import new_state
 from streams.simulate.errors import SimulateError
 from streams.simulate.fidelity import check
 from streams.simulate.history import RecordedDecision
@@ -18,7 +18,7 @@ from streams.simulate.reconstruct import original_request
 from streams.simulate.replay import SimulatedDecisions
 from streams.simulate.run import simulate_scenario
 from streams.simulate.scenario import Scenario, from_flags, load_scenario
-from streams.simulate.whatif_policy import label, parse_policy, queue_policy
+from streams.simulate.whatif_policy import label, parse_policy
 from streams.simulate.window import parse_window
 
 
@@ -91,10 +91,8 @@ def test_the_what_if_policy_is_labelled_changes_decisions_and_is_put_back() -> N
     wider = simulate_scenario(h, Settings(), one, policy)
     assert contract.peak_depth["shared"] == 25 and wider.peak_depth["shared"] == 40
     assert wider.outside_contract and not contract.outside_contract
-    assert decide_module.DEGRADED_QUEUE_POLICY is DEGRADED_QUEUE_POLICY
-    with pytest.raises(RuntimeError), queue_policy(policy):
-        raise RuntimeError
-    assert decide_module.DEGRADED_QUEUE_POLICY is DEGRADED_QUEUE_POLICY
+    # The what-if policy lives in that run's state only: a fresh core is back on the contract.
+    assert new_state(Settings()).queue(RouteLane.shared).policy is DEGRADED_QUEUE_POLICY
 
 
 def test_recorded_step_downs_are_undone() -> None:
