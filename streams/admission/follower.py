@@ -60,7 +60,7 @@ class LogFollower:
         self.names = [topics.events_lane, topics.events_task, topics.tasks_accepted,
                       topics.tasks_rejected]
         self.kwargs = profile.consumer_kwargs(bootstrap, None)
-        self.consumer: AIOKafkaConsumer = None  # type: ignore[assignment]  # made in start()
+        self.consumer: AIOKafkaConsumer = None  # made in start()
         self.parts: list[TopicPartition] = []
         self.snapshot_head: SnapshotHead | None = None
         #: Set while this process is the active admission: every new decision in the logs is then
