@@ -6,19 +6,8 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpu_consumers.metrics import WorkerMetrics
-from schemas import RouteLane
 from schemas.service_metrics import BUILD_INFO, register_runtime_metrics
-from streams.admission.metrics import AdmissionMetrics
-from streams.audit.metrics import SinkMetrics
-from streams.gateway.metrics import GatewayMetrics
-
-REGISTRIES = {
-    "admission": lambda: AdmissionMetrics().registry,
-    "lane": lambda: WorkerMetrics(RouteLane.shared).registry,
-    "audit_sink": lambda: SinkMetrics().registry,
-    "gateway": lambda: GatewayMetrics().registry,
-}
+from tests.unit.observability.declared_metrics import REGISTRIES
 
 
 @pytest.mark.parametrize("service", sorted(REGISTRIES))
