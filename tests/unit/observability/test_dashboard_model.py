@@ -55,3 +55,27 @@ def test_a_key_outside_the_schema_is_reported() -> None:
     content = json.loads((ROOT / "dashboards" / "framegate-operations.json").read_text())
     content["panels"][1]["framegate_panel"] = "queue_depth"
     assert losses(content, round_trip(content)) == ["lost /panels[1]/framegate_panel"]
+
+
+def test_operations_dashboard_shows_the_contract_signals() -> None:
+    content = json.loads((ROOT / "dashboards" / "framegate-operations.json").read_text())
+    panels = {
+        target["expr"]: panel
+        for panel in content["panels"] for target in panel.get("targets", [])
+    }
+
+    def panel_reading(series: str, grouped_by: str = "") -> dict[str, Any]:
+        found = [p for expr, p in panels.items() if series in expr and grouped_by in expr]
+        assert found, f"no panel reads {series} {grouped_by}"
+        return found[0]
+
+    panel_reading("framegate_admission_decisions_total", "by (outcome, code)")
+    depth = panel_reading("framegate_admission_queue_depth")
+    steps = depth["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["value"] for s in steps if s["value"] is not None] == [25]
+    panel_reading("framegate_lane_busy")
+    panel_reading("framegate_lane_memory_bytes")
+    panel_reading("process_resident_memory_bytes")
+    panel_reading("framegate_audit_lag_seconds_bucket")
+    panel_reading("framegate_gateway_http_requests_total", "by (status)")
+    panel_reading("framegate_build_info")
