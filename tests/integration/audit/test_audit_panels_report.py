@@ -68,7 +68,7 @@ def test_checked_in_dashboard_is_generated_from_panels() -> None:
     checked_in = (ROOT / "dashboards" / DASHBOARD_FILE).read_text()
     assert checked_in == render(), "run `framegate audit dashboards` to regenerate"
     dashboard = json.loads(checked_in)
-    by_key = {p["framegate_panel"]: p for p in dashboard["panels"] if p["type"] != "row"}
+    by_key = {p["targets"][0]["refId"]: p for p in dashboard["panels"] if p["type"] != "row"}
     assert set(by_key) == {p.key for p in PANELS}
     for p in PANELS:
         target = by_key[p.key]["targets"][0]
