@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.decisions import AdmissionDecision
+from schemas.errors import PayloadTooLarge
 from schemas.lane import LaneEvent
 from schemas.memory import MemoryDiagnosticEvent
 from schemas.tasks import TaskEvent
@@ -23,6 +24,7 @@ from schemas.topics import Topics
 from schemas.wire import decode
 from streams.audit import ddl
 from streams.audit.deadletter import reject_row
+from streams.audit.errors import RowError
 
 _PROVENANCE = ("kafka_topic", "kafka_partition", "kafka_offset")
 
@@ -61,10 +63,6 @@ UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
 
 
-class RowError(ValueError):
-    """A schema-valid message that still cannot be stored (a number beyond its column)."""
-
-
 @dataclass(frozen=True)
 class Source:
     topic: str
@@ -81,6 +79,8 @@ class MappedRow:
     row: list[Any]
     #: `occurred_at` of the event (None for rejects): the sink's lag metric reads it.
     occurred_at: datetime | None
+    #: why the record became a rejects row (`invalid`, `too_large`, ...); None for events.
+    reject_kind: str | None = None
 
 
 def _val(enum_or_none: Any) -> Any:
@@ -174,28 +174,27 @@ def routes(topics: Topics) -> dict[str, Route]:
     }
 
 
+def _reject(source: Source, payload: bytes | None, kind: str, error: str, received_at: datetime) -> MappedRow:
+    return MappedRow(ddl.REJECTS, reject_row(source, payload, kind, error, received_at), None, kind)
+
+
 def to_row(
     route_map: dict[str, Route], source: Source, payload: bytes | None, received_at: datetime
 ) -> MappedRow:
     """Never raises for bad input: what cannot be stored becomes a rejects row."""
     route = route_map.get(source.topic)
     if route is None:
-        return MappedRow(
-            ddl.REJECTS, reject_row(source, payload, "unknown_topic", "no audit route", received_at), None
-        )
+        return _reject(source, payload, "unknown_topic", "no audit route", received_at)
     if payload is None:
-        return MappedRow(
-            ddl.REJECTS, reject_row(source, payload, "empty", "record has no value", received_at), None
-        )
+        return _reject(source, payload, "empty", "record has no value", received_at)
     try:
         message = decode(route.model, payload)
-    except ValueError as exc:  # pydantic's ValidationError and PayloadTooLarge are ValueErrors
-        kind = "too_large" if type(exc).__name__ == "PayloadTooLarge" else "invalid"
-        return MappedRow(ddl.REJECTS, reject_row(source, payload, kind, str(exc), received_at), None)
+    except PayloadTooLarge as exc:
+        return _reject(source, payload, "too_large", str(exc), received_at)
+    except ValueError as exc:  # pydantic's ValidationError
+        return _reject(source, payload, "invalid", str(exc), received_at)
     try:
         row = route.mapper(message, source)
     except RowError as exc:
-        return MappedRow(
-            ddl.REJECTS, reject_row(source, payload, "unstorable", str(exc), received_at), None
-        )
+        return _reject(source, payload, "unstorable", str(exc), received_at)
     return MappedRow(route.table, row, getattr(message, "occurred_at", None))
