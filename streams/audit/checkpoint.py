@@ -44,7 +44,10 @@ class SinkStats:
     paused_polls: int = 0
     last_error: str | None = None
     consuming: bool = False
-    #: busy seconds per stage (`fetch`, `map`, `insert`, `commit`); stages overlap in time
+    #: monotonic time the first records arrived (the benchmark's clock starts there)
+    first_records_at: float | None = None
+    #: seconds per stage: `fetch` (in getmany, waiting included), `map` (decode, validate, map
+    #: rows), `insert` (in a worker thread), `commit`; fetch and map overlap the insert in flight
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("fetch", "map", "insert", "commit"), 0.0))
 
 

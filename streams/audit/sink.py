@@ -191,6 +191,8 @@ class AuditSink:
         if not fetched:
             return
         started = time.perf_counter()
+        if self.stats.first_records_at is None:
+            self.stats.first_records_at = time.monotonic()
         received = datetime.now(UTC)
         route, mapped = self._routes, list[MappedRow]()
         for tp, records in fetched.items():

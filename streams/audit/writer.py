@@ -43,12 +43,24 @@ class ClickHouseWriter:
     backoff: Backoff
     #: consecutive refused writes; the next refusal waits longer, a success resets it
     refusals: int = 0
+    #: one reusable insert context per table: without it every insert first asks the server
+    #: for the table's column types (a second round trip per table per batch)
+    _contexts: dict[str, Any] = field(default_factory=dict)
 
     def write(self, table: str, rows: list[list[Any]]) -> None:
         """Blocking (run it in a thread). Raises `SinkBackpressureError` on any refusal."""
         try:
-            self.client.insert(f"{self.database}.{table}", rows, column_names=list(TABLE_COLUMNS[table]))
+            context = self._contexts.get(table)
+            if context is None:
+                context = self.client.create_insert_context(
+                    f"{self.database}.{table}", column_names=list(TABLE_COLUMNS[table])
+                )
+                self._contexts[table] = context
+            context.data = rows
+            self.client.insert(context=context)
         except Exception as exc:  # a server down, a detached table, a timeout: all mean "not now"
+            # the table may come back changed (re-created by migrate): ask for its columns again
+            self._contexts.pop(table, None)
             self.refusals += 1
             raise SinkBackpressureError(self.backoff.delay(self.refusals), table, exc) from exc
         self.refusals = 0

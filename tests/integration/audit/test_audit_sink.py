@@ -142,7 +142,9 @@ def test_no_loss_and_no_duplicates_while_clickhouse_refuses_inserts(
             await scenario.publish(kafka_bootstrap, topics, first)
             await async_wait_until(lambda: total_rows(clickhouse_client, db) == len(first), timeout_s=60,
                                    interval_s=0.1, what="first slice")
-            await async_wait_until(lambda: sink.stats.batches == sample("framegate_audit_commits_total"),
+            # every batch counted (rows taken) and committed: the first slice is behind us
+            await async_wait_until(lambda: sink.stats.rows == len(first)
+                                   and sink.stats.batches == sample("framegate_audit_commits_total"),
                                    timeout_s=30, what="first slice committed")
             commits = sample("framegate_audit_commits_total")
             for table in tables:  # ClickHouse now refuses every insert
@@ -210,4 +212,36 @@ def test_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
         # once merged, every copy collapses on event_id: exactly one row per event
         clickhouse_client.command(f"OPTIMIZE TABLE {db}.{table} FINAL")
         assert _scalar(clickhouse_client, f"SELECT count() FROM {db}.{table}") == n, table
+    assert total_rows(clickhouse_client, db) == len(run)
+
+
+def test_stop_is_honoured_while_clickhouse_refuses_and_nothing_is_lost(
+    kafka_bootstrap: str, topics: Topics, clickhouse_client: Any, clickhouse_dsn: str, clickhouse_database: str
+) -> None:
+    db = clickhouse_database
+    migrate(clickhouse_client, db, heartbeat_ttl_days=14)
+    run = scenario.build().messages[:80]
+    tables = ("task_events", "admission_decisions", "lane_events", "memory_events")
+    # long backoff: the stop must not wait for the retry
+    config = sink_config(kafka_bootstrap, topics, clickhouse_dsn, db, retry_initial_s=20.0, retry_max_s=60.0)
+
+    async def go() -> None:
+        for table in tables:
+            clickhouse_client.command(f"DETACH TABLE {db}.{table}")
+        await scenario.publish(kafka_bootstrap, topics, run)
+        sink = AuditSink(config)
+        stop = asyncio.Event()
+        task = asyncio.create_task(sink.run(stop))
+        await async_wait_until(lambda: sink.stats.insert_failures >= 1, timeout_s=60, what="a refusal")
+        assert sink.metrics.registry.get_sample_value("framegate_audit_commits_total") == 0
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)  # the final attempt is refused too: nothing committed
+        assert sink.metrics.registry.get_sample_value("framegate_audit_commits_total") == 0
+        for table in tables:
+            clickhouse_client.command(f"ATTACH TABLE {db}.{table}")
+        async with running(AuditSink(config)):  # same group: everything is redelivered
+            await async_wait_until(lambda: total_rows(clickhouse_client, db) == len(run), timeout_s=60,
+                                   interval_s=0.1, what="every event after the restart")
+
+    asyncio.run(go())
     assert total_rows(clickhouse_client, db) == len(run)

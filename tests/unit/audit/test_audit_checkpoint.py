@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from types import SimpleNamespace
 
 import pytest
 from aiokafka import TopicPartition
@@ -36,11 +36,14 @@ class RefusingClient:
         self.refused = refused
         self.inserted: list[tuple[str, int]] = []
 
-    def insert(self, table: str, rows: list[list[Any]], column_names: list[str]) -> None:
-        name = table.split(".", 1)[1]
-        if name in self.refused:
-            raise ConnectionError(f"table {table} is detached")
-        self.inserted.append((name, len(rows)))
+    def create_insert_context(self, table: str, column_names: list[str]) -> SimpleNamespace:
+        return SimpleNamespace(table=table.split(".", 1)[1], data=None)
+
+    def insert(self, context: SimpleNamespace) -> None:
+        rows, context.data = context.data, None
+        if context.table in self.refused:
+            raise ConnectionError(f"table {context.table} is detached")
+        self.inserted.append((context.table, len(rows)))
 
 
 class Committer:
