@@ -126,7 +126,7 @@ async def _sink_rate(sink: AuditSink, client: Any, db: str, n: int, profile: cPr
     return elapsed, cpu
 
 
-async def main(n: int, live: int, rate: float, profile: bool, repeat: int) -> None:
+async def main(n: int, live: int, rate: float, profile: bool, repeat: int, live_age: float) -> None:
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(port=free_port()) as broker:
         bootstrap = broker.bootstrap
         dsn = f"chdb://{tmp}/ch"
@@ -168,7 +168,7 @@ async def main(n: int, live: int, rate: float, profile: bool, repeat: int) -> No
         await create_topics(bootstrap, live_topics)
         migrate(client, "live", 14)
         live_cfg = SinkConfig(bootstrap, live_topics, dsn, "live", f"{live_topics.prefix}bench", PROFILE,
-                              batch_max_rows=batch, batch_max_seconds=0.2)
+                              batch_max_rows=batch, batch_max_seconds=live_age)
         stop = asyncio.Event()
         live_sink = AuditSink(live_cfg)
         sink_task = asyncio.create_task(live_sink.run(stop))
@@ -220,5 +220,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--profile", action="store_true", help="print the sink's top functions")
     parser.add_argument("--repeat", type=int, default=3, help="bare and sink runs (best is reported)")
+    parser.add_argument("--live-batch-seconds", type=float, default=0.2,
+                        help="the live sink's FRAMEGATE_AUDIT_BATCH_MAX_SECONDS")
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.live_events, args.rate, args.profile, args.repeat))
+    asyncio.run(main(args.events, args.live_events, args.rate, args.profile, args.repeat, args.live_batch_seconds))

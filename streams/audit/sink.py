@@ -41,6 +41,8 @@ log = logging.getLogger("framegate.audit.sink")
 
 #: Longest a loop turn waits, so a stop or a due retry is seen promptly.
 _TURN_S = 0.2
+#: On stop, how long the checkpoint in flight may still take before the sink gives up on it.
+_STOP_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,11 @@ class AuditSink:
     async def _final(self, step: CheckpointStep) -> None:
         """On stop: settle what is in flight, then one attempt for what is held and buffered."""
         if self._inflight is not None:
-            await asyncio.wait({self._inflight})
+            done, _ = await asyncio.wait({self._inflight}, timeout=_STOP_GRACE_S)
+            if not done:
+                self._note_failure(f"stopping with an insert still running after {_STOP_GRACE_S:.0f} s: "
+                                   "its records stay uncommitted (redelivered)")
+                return
             self._settle()
         pending = [cp for cp in (self._held, self._drain() if len(self._batcher) else None) if cp is not None]
         self._held = None
