@@ -14,7 +14,7 @@ from streams.audit.migrations import migrate
 from streams.audit.sink import AuditSink
 from tests.integration.audit import scenario
 from tests.integration.audit.conftest import Loaded, total_rows
-from tests.integration.audit.harness import running, sink_config
+from tests.integration.audit.harness import committed_total, running, sink_config
 from tests.waiting import async_wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -136,7 +136,8 @@ def test_no_loss_and_no_duplicates_while_clickhouse_refuses_inserts(
     tables = ("task_events", "admission_decisions", "lane_events", "memory_events")
 
     async def go() -> None:
-        sink = AuditSink(sink_config(kafka_bootstrap, topics, clickhouse_dsn, db))
+        config = sink_config(kafka_bootstrap, topics, clickhouse_dsn, db)
+        sink = AuditSink(config)
         sample = sink.metrics.registry.get_sample_value
         async with running(sink) as task:
             await scenario.publish(kafka_bootstrap, topics, first)
@@ -162,6 +163,7 @@ def test_no_loss_and_no_duplicates_while_clickhouse_refuses_inserts(
             assert refused == sink.stats.insert_failures
             assert sample("framegate_audit_clickhouse_up") == 0
             assert sample("framegate_audit_commits_total") == commits
+            assert await committed_total(config) == len(first)  # all of the first slice, none of this
             for table in tables:
                 clickhouse_client.command(f"ATTACH TABLE {db}.{table}")
             migrate(clickhouse_client, db, heartbeat_ttl_days=14)  # recovery as an operator would run it
@@ -171,6 +173,11 @@ def test_no_loss_and_no_duplicates_while_clickhouse_refuses_inserts(
             assert not task.done()
             assert sample("framegate_audit_clickhouse_up") == 1
             assert sink.stats.paused_polls > polls
+
+            async def caught_up() -> bool:  # commits reached the last record of every partition
+                return await committed_total(config) == len(run)
+
+            await async_wait_until(caught_up, timeout_s=30, interval_s=0.2, what="commits up to the end")
 
     asyncio.run(go())
     for table in tables:
