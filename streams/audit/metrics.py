@@ -58,7 +58,7 @@ class SinkMetrics:
         )
         self.lag_seconds = Histogram(
             "framegate_audit_lag_seconds",
-            "Event occurred_at to ClickHouse accepted.",
+            "Per accepted batch: age of its oldest event (occurred_at) when ClickHouse took it.",
             buckets=_LAG_BUCKETS,
             registry=r,
         )
