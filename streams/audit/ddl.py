@@ -248,9 +248,19 @@ WHERE notEmpty(applied)""",
     ]
 
 
+def _v3_decision_provenance(db: str, heartbeat_ttl_days: int) -> list[str]:
+    # Which decision rows are a task's own: a replay points at it, an answer to an invalid
+    # re-send of a decided id (`decided_earlier`) is about that one record only.
+    return [
+        f"ALTER TABLE {db}.{ADMISSION_DECISIONS} ADD COLUMN IF NOT EXISTS replay_of Nullable(UUID) AFTER replayed",
+        f"ALTER TABLE {db}.{ADMISSION_DECISIONS} ADD COLUMN IF NOT EXISTS decided_earlier Bool DEFAULT false AFTER replay_of",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "audit tables and tasks_current view", _v1_tables),
     Migration(2, "tasks_current ignores task events illegal for the state reached", _v2_defensive_tasks_current),
+    Migration(3, "admission_decisions: replay_of, decided_earlier", _v3_decision_provenance),
 )
 
 

@@ -39,7 +39,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "lane", "lane_mode", "queue_depth", "estimated_wait_seconds", "time_to_ready_seconds",
         "degraded_parameters", "degraded_requested", "degraded_granted", "status", "code",
         "title", "detail", "retry_after_seconds", "reason", "errors", "request", "source_topic",
-        "source_partition", "source_offset", "replayed", *_PROVENANCE,
+        "source_partition", "source_offset", "replayed", "replay_of", "decided_earlier",
+        *_PROVENANCE,
     ),
     ddl.LANE_EVENTS: (
         "event_id", "occurred_at", "schema_version", "event_type", "lane_key", "mode",
@@ -118,7 +119,7 @@ def admission_decision_row(decision: AdmissionDecision, source: Source) -> list[
         src.topic if src else None,
         _uint(src.partition, UINT32_MAX, "source.partition") if src else None,
         _uint(src.offset, UINT64_MAX, "source.offset") if src else None,
-        decision.replayed, *source,
+        decision.replayed, decision.replay_of, decision.decided_earlier, *source,
     ]
 
 
