@@ -30,6 +30,7 @@ from schemas import (
     MemoryEventType,
     ModelName,
     RejectionCode,
+    RouteLane,
     SourceRecord,
 )
 from schemas.settings import Settings
@@ -98,6 +99,9 @@ class AdmissionService:
         self.outputs: OutputBatches | None = None
         self.follower = LogFollower(self.state, settings.kafka_bootstrap, self.topics, settings.broker)
         self.following: asyncio.Task[None] | None = None
+        #: Fallback activations folded while not active, per lane: announced on taking over (their
+        #: ids derive from the lane event, so one the dead owner already sent collapses in audit).
+        self.unannounced: dict[RouteLane, tuple[LaneTransition, int]] = {}
         self.snapshot_head: SnapshotHead | None = None
         self.folds_at_snapshot = -1
         self.folds = 0
@@ -156,6 +160,9 @@ class AdmissionService:
             log.info("admission taking over tasks.requested (%d log records folded first)", read)
             self.follower.set_active(True)
             self.set_role("active")
+            for transition, offset in self.unannounced.values():
+                await self.announce(transition, offset)
+            self.unannounced.clear()
 
     # --- inputs --------------------------------------------------------------------------
     async def follow(self) -> None:
@@ -174,16 +181,24 @@ class AdmissionService:
                     self.metrics.invalid_events.labels(topic=self.short(item.topic),
                                                        reason="unparseable").inc()
                 transition = item.transition
-                if (self.role == "active" and transition is not None
-                        and transition.new_mode is LaneMode.degraded_shared):
-                    await self.send(topic=self.topics.events_memory, key=transition.lane.value,
-                                    value=fallback_event(transition, item.offset).to_wire())
+                if transition is None:
+                    continue
+                if transition.new_mode is not LaneMode.degraded_shared:
+                    self.unannounced.pop(transition.lane, None)
+                elif self.role == "active":
+                    await self.announce(transition, item.offset)
+                else:
+                    self.unannounced[transition.lane] = (transition, item.offset)
             if folded:
                 self.metrics.observe_state(self.state, datetime.now(UTC))
             if self.role == "active":
                 # Worker and lane events change decisions at human or job timescales; polling
                 # for them between request batches would cost the decision path its CPU.
                 await asyncio.sleep(FOLLOW_PAUSE_S)
+
+    async def announce(self, transition: LaneTransition, offset: int) -> None:
+        await self.send(topic=self.topics.events_memory, key=transition.lane.value,
+                        value=fallback_event(transition, offset).to_wire())
 
     def short(self, topic: str) -> str:
         return topic.removeprefix(self.topics.prefix)
