@@ -70,10 +70,11 @@ def kcat(ctx: typer.Context) -> None:
 
 @schemas_app.command("export")
 def schemas_export(directory: Path) -> None:
-    """Write one JSON Schema file per wire message into DIRECTORY."""
+    """Write one JSON Schema per wire message and the AsyncAPI 3.0 document into DIRECTORY."""
     from schemas.export import export_schemas
 
-    for path in export_schemas(directory):
+    settings = load_settings()
+    for path in export_schemas(directory, settings.topics):
         console.print(f"wrote {path}")
 
 
