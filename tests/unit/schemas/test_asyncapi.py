@@ -77,3 +77,10 @@ def test_payload_rules_are_the_json_schema_rules() -> None:
     jsonschema.Draft202012Validator(payload).validate(good)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(payload).validate({**good, "steps": 8})
+
+
+def test_committed_document_is_current() -> None:
+    committed = Path(__file__).parents[3] / "docs" / "framegate.asyncapi.json"
+    assert json.loads(committed.read_text()) == _document(), (
+        "docs/framegate.asyncapi.json is stale: `framegate schemas export` and copy it"
+    )
