@@ -79,7 +79,7 @@ class GatewayFeed:
         return AsyncRetrying(
             retry=retry_if_exception_type(_TRANSIENT),
             wait=wait_exponential_jitter(
-                initial=_RETRY_MIN_S, max=_RETRY_MAX_S, jitter=_RETRY_MIN_S
+                multiplier=_RETRY_MIN_S, max=_RETRY_MAX_S, jitter=_RETRY_MIN_S
             ),
             before_sleep=self._log_retry,
             reraise=True,
