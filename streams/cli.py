@@ -54,7 +54,7 @@ def _version(value: bool) -> None:
 
 #: Commands that do one thing and exit: a client library's own error logs would only repeat,
 #: in several lines, the one line `main` prints. Long-running services keep them.
-_ONE_SHOT = {"topics", "lane", "audit", "report"}
+_ONE_SHOT = {"topics", "lane", "audit", "report", "simulate"}
 _CLIENT_LOGGERS = ("aiokafka", "clickhouse_connect")
 
 

@@ -97,6 +97,32 @@ def clickhouse(dsn: str) -> Service:
     return Service("ClickHouse", redacted_dsn(dsn), CLICKHOUSE_SETTING)
 
 
+def kafka_failure(exc: BaseException, service: Service) -> ServiceFailure | None:
+    """The failure for an aiokafka exception (or a bare timeout waiting on Kafka), else None."""
+    from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+    detail = _root_cause(exc)
+    if isinstance(exc, KafkaConnectionError) and detail == str(exc):
+        # aiokafka keeps no OS-level cause; its message lists resolved socket tuples
+        detail = "no broker answered at any bootstrap address"
+    if isinstance(exc, KafkaConnectionError | KafkaTimeoutError | TimeoutError):
+        return ServiceUnreachable(service, detail)
+    if isinstance(exc, KafkaError):
+        return ServiceRefused(service, f"{type(exc).__name__}: {detail}")
+    return None
+
+
+def clickhouse_failure(exc: BaseException, dsn: str) -> ServiceFailure | None:
+    """The failure for a clickhouse-connect exception, else None."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        return ServiceUnreachable(clickhouse(dsn), _root_cause(exc))
+    if isinstance(exc, ClickHouseError):
+        return ServiceRefused(clickhouse(dsn), _root_cause(exc))
+    return None
+
+
 def classify(
     exc: BaseException, settings: Settings, kafka_service: Service | None = None
 ) -> ServiceFailure | None:
@@ -106,20 +132,6 @@ def classify(
     """
     if isinstance(exc, ServiceFailure):
         return exc
-    from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
-    from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
-
-    detail = _root_cause(exc)
-    broker = kafka_service or kafka(settings.kafka_bootstrap)
-    if isinstance(exc, KafkaConnectionError) and detail == str(exc):
-        # aiokafka keeps no OS-level cause; its message lists resolved socket tuples
-        detail = "no broker answered at any bootstrap address"
-    if isinstance(exc, KafkaConnectionError | KafkaTimeoutError | TimeoutError):
-        return ServiceUnreachable(broker, detail)
-    if isinstance(exc, KafkaError):
-        return ServiceRefused(broker, f"{type(exc).__name__}: {detail}")
-    if isinstance(exc, OperationalError):
-        return ServiceUnreachable(clickhouse(settings.resolved_clickhouse_dsn), detail)
-    if isinstance(exc, ClickHouseError):
-        return ServiceRefused(clickhouse(settings.resolved_clickhouse_dsn), detail)
-    return None
+    return kafka_failure(exc, kafka_service or kafka(settings.kafka_bootstrap)) or (
+        clickhouse_failure(exc, settings.resolved_clickhouse_dsn)
+    )

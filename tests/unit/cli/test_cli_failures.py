@@ -53,8 +53,9 @@ KAFKA_COMMANDS = [
     ["topics", "create"],
     ["lane", "degrade", "anisora", "--reason", "manual"],
     ["lane", "restore", "phr00t"],
+    ["simulate", "--from-kafka"],
 ]
-CLICKHOUSE_COMMANDS = [["audit", "migrate"], ["report"], ["audit-sink"]]
+CLICKHOUSE_COMMANDS = [["audit", "migrate"], ["report"], ["simulate"], ["audit-sink"]]
 
 
 def one_line(stderr: str) -> str:
