@@ -342,9 +342,8 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
             body = {"role": service.role, "ready": ready}
             return self.json(body, status=200 if ready else 503)
 
-    @app.task
-    async def startup() -> None:
-        await service.start()
+    # Snapshot and log catch-up run while the consumer joins its group, not after.
+    app.early_tasks.append(service.start)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
