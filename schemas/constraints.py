@@ -1,6 +1,5 @@
 """`VideoGenerationConstraints`: immutable per-model request constraints, checked pre-inference."""
 
-import math
 from types import MappingProxyType
 from typing import Self
 
@@ -32,13 +31,17 @@ class VideoGenerationConstraints(BaseModel):
         return self
 
     def violations(self, steps: int, cfg: float | None) -> list[tuple[str, str]]:
-        """(field, message) pairs for a request's steps/cfg; empty when they comply."""
+        """(field, message) pairs for a request's steps/cfg; empty when they comply.
+
+        cfg compares exactly, as the exported JSON Schema's `enum` does: a producer that
+        validates against the schema is never refused here.
+        """
         found: list[tuple[str, str]] = []
         if steps != self.fixed_steps:
             found.append(
                 ("steps", f"{self.model.value} requires steps={self.fixed_steps}, got {steps}")
             )
-        if self.fixed_cfg is not None and cfg is not None and not math.isclose(cfg, self.fixed_cfg):
+        if self.fixed_cfg is not None and cfg is not None and cfg != self.fixed_cfg:
             found.append(("cfg", f"{self.model.value} requires cfg={self.fixed_cfg}, got {cfg}"))
         return found
 

@@ -1,8 +1,15 @@
-"""`GenerationRequest`: what producers publish on `tasks.requested`."""
+"""`GenerationRequest`: what producers publish on `tasks.requested`.
 
-from typing import Self
+Every rule a producer can check is declared once here and reaches both the validator and the
+exported JSON Schema: sides carry `multiple_of`, frame counts an `enum`, and the cross-field
+rules (per-model steps/cfg, `image_to_video` needs `input_image`) are field validators whose
+errors name their field, mirrored in the schema as `if`/`then` built from the same constants.
+"""
 
-from pydantic import AwareDatetime, Field, model_validator
+from typing import Any
+
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from schemas.constraints import MODEL_CONSTRAINTS
 from schemas.enums import EncodingProfile, ModelName, Priority, TaskType
@@ -11,12 +18,49 @@ from schemas.limits import Identity, Prompt, Reference, TaskId
 
 #: Wan's VAE downsamples 8x spatially and the transformer patches 2x: sides must divide by 16.
 SIDE_MULTIPLE = 16
+MIN_SIDE = 16
+MAX_SIDE = 1920
 #: Wan compresses time 4x around a leading frame: frame counts are 4k+1.
 FRAME_STRIDE = 4
+MAX_FRAMES = 241
+#: Every frame count a request may ask for: the 4k+1 rule as a closed list (JSON Schema `enum`).
+FRAME_COUNTS: tuple[int, ...] = tuple(range(1, MAX_FRAMES + 1, FRAME_STRIDE))
+_FRAME_COUNT_SET = frozenset(FRAME_COUNTS)
+
+
+def _per_model_rules() -> list[dict[str, Any]]:
+    """`if model == M then steps/cfg pinned` for every model, from `MODEL_CONSTRAINTS`."""
+    rules: list[dict[str, Any]] = []
+    for model, constraint in MODEL_CONSTRAINTS.items():
+        pinned: dict[str, Any] = {"steps": {"const": constraint.fixed_steps}}
+        if constraint.fixed_cfg is not None:
+            pinned["cfg"] = {"enum": [constraint.fixed_cfg, None]}
+        rules.append(
+            {
+                "if": {"properties": {"model": {"const": model.value}}, "required": ["model"]},
+                "then": {"properties": pinned},
+            }
+        )
+    return rules
+
+
+def _cross_field_schema(schema: dict[str, Any]) -> None:
+    # `type` defaults to image_to_video, so an absent `type` must trigger the rule as well:
+    # `properties` alone (without `required`) matches an object that lacks the key.
+    needs_image = {
+        "if": {"properties": {"type": {"const": TaskType.image_to_video.value}}},
+        "then": {
+            "required": ["input_image"],
+            "properties": {"input_image": {"type": "string"}},
+        },
+    }
+    schema["allOf"] = [*_per_model_rules(), needs_image]
 
 
 class GenerationRequest(WireModel):
     """A video generation request. Steps/cfg must match the model's pinned constraints."""
+
+    model_config = WireModel.model_config | {"json_schema_extra": _cross_field_schema}
 
     task_id: TaskId
     model: ModelName
@@ -24,14 +68,26 @@ class GenerationRequest(WireModel):
     prompt: Prompt
     negative_prompt: Prompt | None = None
     input_image: Reference | None = Field(
-        default=None, description="URI or path of the conditioning image (image_to_video)."
+        default=None,
+        validate_default=True,
+        description="URI or path of the conditioning image; required for image_to_video.",
     )
-    steps: int = Field(ge=1, le=100, strict=True)
-    cfg: float | None = Field(default=None, ge=0.0, le=20.0, strict=True)
-    width: int = Field(ge=16, le=1920, strict=True, description="Pixels; a multiple of 16.")
-    height: int = Field(ge=16, le=1920, strict=True, description="Pixels; a multiple of 16.")
+    steps: int = Field(ge=1, le=100, strict=True, description="Pinned per model (see allOf).")
+    cfg: float | None = Field(
+        default=None, ge=0.0, le=20.0, strict=True, description="Pinned per model (see allOf)."
+    )
+    width: int = Field(
+        ge=MIN_SIDE, le=MAX_SIDE, multiple_of=SIDE_MULTIPLE, strict=True, description="Pixels."
+    )
+    height: int = Field(
+        ge=MIN_SIDE, le=MAX_SIDE, multiple_of=SIDE_MULTIPLE, strict=True, description="Pixels."
+    )
     num_frames: int = Field(
-        ge=1, le=241, strict=True, description="Of the form 4k+1 (1, 5, 9, ..., 81, ...)."
+        ge=1,
+        le=MAX_FRAMES,
+        strict=True,
+        description=f"Of the form {FRAME_STRIDE}k+1 (1, 5, 9, ..., 81, ...).",
+        json_schema_extra={"enum": list(FRAME_COUNTS)},
     )
     fps: int = Field(ge=1, le=60, strict=True)
     priority: Priority = Priority.standard
@@ -42,19 +98,63 @@ class GenerationRequest(WireModel):
     )
     submitted_at: AwareDatetime = Field(default_factory=utc_now)
 
-    @model_validator(mode="after")
-    def _shape_and_model_constraints(self) -> Self:
-        problems: list[str] = []
-        for side in ("width", "height"):
-            if getattr(self, side) % SIDE_MULTIPLE:
-                problems.append(f"{side} must be a multiple of {SIDE_MULTIPLE}")
-        if (self.num_frames - 1) % FRAME_STRIDE:
-            problems.append(f"num_frames must be of the form {FRAME_STRIDE}k+1")
-        if self.type is TaskType.image_to_video and self.input_image is None:
-            problems.append("input_image is required for image_to_video")
-        problems += [
-            msg for _, msg in MODEL_CONSTRAINTS[self.model].violations(self.steps, self.cfg)
-        ]
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+    # Field validators run in declaration order and see the fields validated before them in
+    # `info.data`: `model` precedes `steps`/`cfg` and `type` precedes `input_image`, so each
+    # cross-field error is reported at its own field. A missing predecessor (itself an error)
+    # skips the check rather than guessing.
+
+    @field_validator("input_image")
+    @classmethod
+    def _image_for_image_to_video(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("type") is TaskType.image_to_video:
+            raise PydanticCustomError(
+                "input_image_required", "input_image is required for image_to_video"
+            )
+        return value
+
+    @field_validator("steps")
+    @classmethod
+    def _model_steps(cls, value: int, info: ValidationInfo) -> int:
+        model = info.data.get("model")
+        if model is not None and value != MODEL_CONSTRAINTS[model].fixed_steps:
+            raise PydanticCustomError(
+                "model_constraint",
+                "{model} requires steps={pinned}, got {got}",
+                {"model": model.value, "pinned": MODEL_CONSTRAINTS[model].fixed_steps, "got": value},
+            )
+        return value
+
+    @field_validator("cfg")
+    @classmethod
+    def _model_cfg(cls, value: float | None, info: ValidationInfo) -> float | None:
+        model = info.data.get("model")
+        if model is not None and value is not None:
+            pinned = MODEL_CONSTRAINTS[model].fixed_cfg
+            if pinned is not None and value != pinned:
+                raise PydanticCustomError(
+                    "model_constraint",
+                    "{model} requires cfg={pinned}, got {got}",
+                    {"model": model.value, "pinned": pinned, "got": value},
+                )
+        return value
+
+    @field_validator("submitted_at", mode="before")
+    @classmethod
+    def _no_bare_timestamps(cls, value: Any) -> Any:
+        # The schema says RFC 3339 string; a bare number would otherwise be read as Unix time.
+        if isinstance(value, int | float):
+            raise PydanticCustomError(
+                "datetime_type", "submitted_at must be an RFC 3339 date-time string"
+            )
+        return value
+
+    @field_validator("num_frames")
+    @classmethod
+    def _frame_count(cls, value: int) -> int:
+        if value not in _FRAME_COUNT_SET:
+            raise PydanticCustomError(
+                "frame_count",
+                "num_frames must be of the form {stride}k+1, got {got}",
+                {"stride": FRAME_STRIDE, "got": value},
+            )
+        return value

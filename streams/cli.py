@@ -7,30 +7,79 @@ re-exec the interpreter as `python -m gpu_consumers ...`, a process boundary lik
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from schemas.enums import RouteLane
+from schemas.enums import FallbackReason, LaneKey, LaneMode, RouteLane
 from schemas.settings import load_settings
 from streams.audit.commands import audit_app, audit_sink_command, report_command
+from streams.cli_failures import KAFKA_SETTING, Service, ServiceFailure, classify
 from streams.gateway.cli import gateway_app
 from streams.simulate.command import simulate_command
 
 console = Console()
+T = TypeVar("T")
+# Plain usage errors: "Error: Invalid value for ...", one line an operator can grep.
 app = typer.Typer(
-    help="framegate: admission, GPU lanes and audit for video generation.", no_args_is_help=True
+    help="framegate: admission, GPU lanes and audit for video generation.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 schemas_app = typer.Typer(help="Message contracts.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 lane_app = typer.Typer(help="Run a lane worker, or degrade/restore a lane.", no_args_is_help=True)
 models_app = typer.Typer(help="Local model directories.", no_args_is_help=True)
+_debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"framegate {version('framegate')}")
+        except PackageNotFoundError:
+            typer.echo("framegate (not installed as a package)")
+        raise typer.Exit()
+
+
+#: Commands that do one thing and exit: a client library's own error logs would only repeat,
+#: in several lines, the one line `main` prints. Long-running services keep them.
+_ONE_SHOT = {"topics", "lane", "audit", "report", "simulate"}
+_CLIENT_LOGGERS = ("aiokafka", "clickhouse_connect")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")
+    ] = False,
+) -> None:
+    """framegate: admission, GPU lanes and audit for video generation.
+
+    Exit codes: 0 ok, 1 failed, 2 usage, 3 Kafka/ClickHouse unreachable, 4 refused.
+    """
+    global _debug
+    _debug = debug
+    if not debug and ctx.invoked_subcommand in _ONE_SHOT:
+        for name in _CLIENT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(topics_app, name="topics")
 app.add_typer(lane_app, name="lane")
@@ -72,10 +121,11 @@ def kcat(ctx: typer.Context) -> None:
 
 @schemas_app.command("export")
 def schemas_export(directory: Path) -> None:
-    """Write one JSON Schema file per wire message into DIRECTORY."""
+    """Write one JSON Schema per wire message and the AsyncAPI 3.0 document into DIRECTORY."""
     from schemas.export import export_schemas
 
-    for path in export_schemas(directory):
+    settings = load_settings()
+    for path in export_schemas(directory, settings.topics):
         console.print(f"wrote {path}")
 
 
@@ -117,7 +167,15 @@ def topics_create(
     from streams.local_stack.topics import create_topics
 
     settings = load_settings()
-    result = asyncio.run(create_topics(bootstrap or settings.kafka_bootstrap, settings.topics))
+    target = bootstrap or settings.kafka_bootstrap
+    service = Service("Kafka", target, "--bootstrap" if bootstrap else KAFKA_SETTING)
+    try:
+        result = _run_io(create_topics(target, settings.topics))
+    except Exception as exc:
+        failure = classify(exc, settings, kafka_service=service)
+        if failure is None:
+            raise
+        raise failure from exc
     partitions = settings.topics.partitions()
     for name, state in result.items():
         console.print(f"{state:8} {name} ({partitions[name]} partitions)")
@@ -139,32 +197,46 @@ def admission(
     run(load_settings(), loglevel=loglevel)
 
 
+LaneArgument = Annotated[LaneKey, typer.Argument(help="A lane with a routing mode.")]
+
+
 @lane_app.command("degrade")
 def lane_degrade(
-    lane: str,
-    reason: Annotated[str, typer.Option(help="capacity | quota | manual")],
+    lane: LaneArgument,
+    reason: Annotated[FallbackReason, typer.Option(help="Why the lane is degraded.")],
 ) -> None:
     """Route LANE's model to the shared lane (publishes a lane_state event)."""
-    _lane_command(lane, "degraded_shared", reason)
+    _lane_command(lane, LaneMode.degraded_shared, reason)
 
 
 @lane_app.command("restore")
-def lane_restore(lane: str) -> None:
+def lane_restore(lane: LaneArgument) -> None:
     """Route LANE's model back to its dedicated lane (publishes a lane_state event)."""
-    _lane_command(lane, "dedicated", None)
+    _lane_command(lane, LaneMode.dedicated, None)
 
 
-def _lane_command(lane: str, mode: str, reason: str | None) -> None:
-    from schemas.enums import FallbackReason, LaneMode
+def _lane_command(lane: LaneKey, mode: LaneMode, reason: FallbackReason | None) -> None:
     from streams.admission.operator import LaneCommandError, run_lane_command
 
     try:
-        why = FallbackReason(reason) if reason is not None else None
-        result = asyncio.run(run_lane_command(load_settings(), lane, LaneMode(mode), why))
-    except (LaneCommandError, ValueError) as exc:
+        result = _run_io(run_lane_command(load_settings(), lane.value, mode, reason))
+    except LaneCommandError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
     console.print(result.message)
+
+
+def _run_io(coro: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, minus the "Unclosed AIOKafka..." notes a failed start leaves behind: the
+    failure itself is reported as one line (or as a traceback under --debug)."""
+
+    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if _debug or not str(context.get("message", "")).startswith("Unclosed AIOKafka"):
+            loop.default_exception_handler(context)
+
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_exception_handler(quiet)
+        return runner.run(coro)
 
 
 @models_app.command("build-tiny")
@@ -186,7 +258,14 @@ def main() -> None:
     argv = sys.argv[1:]
     if len(argv) >= 2 and argv[0] == "lane" and argv[1] in {lane.value for lane in RouteLane}:
         sys.argv = [sys.argv[0], "lane", "run", *argv[1:]]
-    app()
+    try:
+        app()
+    except Exception as exc:
+        failure = exc if isinstance(exc, ServiceFailure) else classify(exc, load_settings())
+        if failure is None or _debug:
+            raise
+        typer.echo(f"framegate: {failure.line()}", err=True)
+        sys.exit(failure.exit_code)
 
 
 if __name__ == "__main__":

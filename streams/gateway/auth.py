@@ -19,6 +19,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from streams.gateway.errors import KeyExists
+
 KEY_PREFIX = "fgk"
 KEY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
@@ -117,7 +119,7 @@ def add_key(path: Path, key_id: str, scopes: set[Scope], producer: str | None = 
     """Appends a key to the keys file (written atomically, mode 0600) and returns the key once."""
     existing = KeysFile.model_validate_json(path.read_bytes()) if path.exists() else KeysFile()
     if any(k.key_id == key_id for k in existing.keys):
-        raise ValueError(f"key_id {key_id!r} already exists in {path}")
+        raise KeyExists(f"key_id {key_id!r} already exists in {path}")
     key = new_key(key_id)
     entry = StoredKey(
         key_id=key_id, sha256=digest(key), scopes=frozenset(scopes), producer=producer or key_id

@@ -5,6 +5,7 @@ Imports stay light: FastAPI and uvicorn load only when the server actually start
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,20 @@ gateway_app.add_typer(keys_app, name="keys")
 KeysFileOption = Annotated[
     Path | None,
     typer.Option("--keys-file", help="Default: settings (FRAMEGATE_GATEWAY_KEYS_FILE)."),
+]
+
+
+def _key_id(value: str) -> str:
+    """Checked before the keys file is touched; a bad id is a usage error (exit 2)."""
+    if not re.fullmatch(KEY_ID_PATTERN.strip("^$"), value):
+        raise typer.BadParameter(
+            "use 1-64 letters, digits, '_' or '-', starting with a letter or digit"
+        )
+    return value
+
+
+KeyIdArgument = Annotated[
+    str, typer.Argument(help=f"Name of the key ({KEY_ID_PATTERN}).", callback=_key_id)
 ]
 
 
@@ -61,7 +76,7 @@ def gateway(
 
 @keys_app.command("add")
 def keys_add(
-    key_id: Annotated[str, typer.Argument(help=f"Name of the key ({KEY_ID_PATTERN}).")],
+    key_id: KeyIdArgument,
     scope: Annotated[
         list[Scope] | None,
         typer.Option("--scope", help="Repeatable; default: tasks:submit + tasks:read."),
@@ -95,7 +110,7 @@ def keys_list(keys_file: KeysFileOption = None) -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, keys_file: KeysFileOption = None) -> None:
+def keys_revoke(key_id: KeyIdArgument, keys_file: KeysFileOption = None) -> None:
     """Remove a key; a running gateway notices on its next request."""
     if not revoke_key(_keys_path(keys_file), key_id):
         console.print(f"[red]no key {key_id!r}[/]")

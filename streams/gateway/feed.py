@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    wait_exponential_jitter,
+)
 
 from schemas.decisions import AdmissionDecision
 from schemas.limits import MAX_PAYLOAD_BYTES
@@ -21,6 +28,7 @@ from schemas.settings import Settings
 from schemas.tasks import TaskEvent
 from schemas.wire import PayloadTooLarge, decode
 from streams.gateway.decisions import DecisionWaiters
+from streams.gateway.errors import FeedTopicMissing
 from streams.gateway.metrics import GatewayMetrics
 from streams.gateway.status import StatusBook
 
@@ -28,6 +36,8 @@ log = logging.getLogger(__name__)
 
 _RETRY_MIN_S = 0.5
 _RETRY_MAX_S = 5.0
+#: What a reconnect can cure; anything else is a bug and ends the feed loudly.
+_TRANSIENT = (KafkaError, OSError, FeedTopicMissing)
 
 
 class GatewayFeed:
@@ -53,30 +63,56 @@ class GatewayFeed:
         }
 
     async def run(self) -> None:
-        """Reconnects with bounded backoff until cancelled; `ready` is clear while disconnected."""
-        delay = _RETRY_MIN_S
+        """Reconnects until cancelled; `ready` is clear while disconnected.
+
+        Failed connects back off exponentially with jitter (capped), so replicas that lost the
+        broker together do not reconnect in lockstep; a session that had connected starts a
+        fresh backoff when it drops.
+        """
         while True:
-            consumer = AIOKafkaConsumer(
-                **self.settings.broker.consumer_kwargs(
-                    self.settings.kafka_bootstrap,
-                    None,
-                    request_timeout_ms=int(self.settings.gateway_publish_timeout_s * 1000) + 1000,
-                    max_partition_fetch_bytes=MAX_PAYLOAD_BYTES * 16,
-                )
+            async for attempt in self._reconnecting():
+                with attempt:
+                    await self._session()
+            await asyncio.sleep(_RETRY_MIN_S + random.uniform(0, _RETRY_MIN_S))
+
+    def _reconnecting(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            retry=retry_if_exception_type(_TRANSIENT),
+            wait=wait_exponential_jitter(
+                multiplier=_RETRY_MIN_S, max=_RETRY_MAX_S, jitter=_RETRY_MIN_S
+            ),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+
+    @staticmethod
+    def _log_retry(state: RetryCallState) -> None:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning("gateway feed: broker unavailable (%s); retrying in %.1fs", error, delay)
+
+    async def _session(self) -> None:
+        """One connection: raises if it cannot connect, returns when a connected session drops."""
+        consumer = AIOKafkaConsumer(
+            **self.settings.broker.consumer_kwargs(
+                self.settings.kafka_bootstrap,
+                None,
+                request_timeout_ms=int(self.settings.gateway_publish_timeout_s * 1000) + 1000,
+                max_partition_fetch_bytes=MAX_PAYLOAD_BYTES * 16,
             )
+        )
+        try:
+            await consumer.start()
+            await self._position(consumer)
+            self.ready.set()
             try:
-                await consumer.start()
-                await self._position(consumer)
-                self.ready.set()
-                delay = _RETRY_MIN_S
                 await self._consume(consumer)
-            except (KafkaError, OSError) as exc:
-                log.warning("gateway feed: broker unavailable (%s); retrying in %.1fs", exc, delay)
-            finally:
-                self.ready.clear()
-                await consumer.stop()
-            await asyncio.sleep(delay)  # backoff between reconnects, not a synchronisation
-            delay = min(delay * 2, _RETRY_MAX_S)
+            except _TRANSIENT as exc:
+                log.warning("gateway feed: connection lost (%s); reconnecting", exc)
+        finally:
+            self.ready.clear()
+            await consumer.stop()
 
     async def _position(self, consumer: AIOKafkaConsumer) -> None:
         await consumer.topics()  # refreshes metadata so partitions_for_topic answers
@@ -85,7 +121,9 @@ class GatewayFeed:
         for topic in wanted:
             found = consumer.partitions_for_topic(topic)
             if not found:
-                raise KafkaError(f"topic {topic} does not exist (run `framegate topics create`)")
+                raise FeedTopicMissing(
+                    f"topic {topic} does not exist (run `framegate topics create`)"
+                )
             partitions += [TopicPartition(topic, p) for p in sorted(found)]
         consumer.assign(partitions)
         decision_tps = [tp for tp in partitions if tp.topic in self._decision_topics]

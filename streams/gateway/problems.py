@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.decisions import AdmissionDecision, FieldError
 from schemas.enums import LaneMode, RejectionCode, RouteLane
+from streams.gateway.problem_catalog import type_uri
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://framegate.dev/problems/"
 
 
 class GatewayCode(StrEnum):
@@ -26,6 +26,7 @@ class GatewayCode(StrEnum):
     forbidden = "forbidden"
     not_found = "not_found"
     method_not_allowed = "method_not_allowed"
+    unsupported_media_type = "unsupported_media_type"
     broker_unavailable = "broker_unavailable"
     decision_timeout = "decision_timeout"
     gateway_overloaded = "gateway_overloaded"
@@ -43,7 +44,10 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"additionalProperties": False})
 
-    type: str = Field(description="URI identifying the problem type.")
+    type: str = Field(
+        description="URI reference of the problem type: `/problems#<code>`, a section of the "
+        "page the gateway serves at `GET /problems`."
+    )
     title: str
     status: int = Field(ge=400, le=599)
     detail: str | None = None
@@ -61,7 +65,7 @@ class Problem(BaseModel):
 
 def problem(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> Problem:
     return Problem(
-        type=PROBLEM_TYPE_BASE + code, status=status, code=code, title=title, detail=detail, **extra
+        type=type_uri(code), status=status, code=code, title=title, detail=detail, **extra
     )
 
 

@@ -10,12 +10,11 @@ from aiokafka.errors import KafkaError
 
 from schemas.requests import GenerationRequest
 from schemas.settings import Settings
+from streams.gateway.errors import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
-
-class BrokerUnavailable(RuntimeError):
-    """The broker did not take the request within the bounded wait."""
+__all__ = ["BrokerUnavailable", "RequestPublisher"]
 
 
 class RequestPublisher:

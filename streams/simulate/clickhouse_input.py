@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 from pydantic import ValidationError
 
 from schemas import GenerationRequest
+from streams.cli_failures import clickhouse_failure, redacted_dsn
 from streams.clickhouse_client import ClickHouseDsnError, connect
 from streams.simulate.errors import SimulateError
 from streams.simulate.history import Arrival, History, TimedEvent
@@ -54,7 +55,11 @@ def read_clickhouse(dsn: str, database: str, window: Window) -> History:
     except ClickHouseDsnError as exc:
         raise SimulateError(str(exc)) from None
     except Exception as exc:  # a server that does not answer: one line, not a traceback
-        raise SimulateError(f"cannot reach ClickHouse at {dsn}: {type(exc).__name__}: {exc}") from None
+        failure = clickhouse_failure(exc, dsn)
+        if failure is not None:  # exit 3/4 at the entry point, like every command
+            raise failure from None
+        raise SimulateError(f"cannot reach ClickHouse at {redacted_dsn(dsn)}: "
+                            f"{type(exc).__name__}: {exc}") from None
     try:
         return _read(client, database, window, dsn)
     except SimulateError:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from schemas import AdmissionDecision, GenerationRequest, LaneEvent, TaskEvent
 from schemas.settings import Settings
 from schemas.wire import PayloadTooLarge, decode
+from streams.cli_failures import kafka, kafka_failure
 from streams.simulate.errors import SimulateError
 from streams.simulate.history import Arrival, History, TimedEvent
 from streams.simulate.reconstruct import AUTHORISED_PRODUCER, UNAUTHORISED_PRODUCER, as_recorded
@@ -37,9 +38,9 @@ class LogRecord:
 async def read_logs(settings: Settings, topics: list[str], timeout_s: float) -> list[LogRecord]:
     consumer = AIOKafkaConsumer(**settings.broker.consumer_kwargs(settings.kafka_bootstrap, None,
                                                                   enable_auto_commit=False))
-    await consumer.start()
     out: list[LogRecord] = []
     try:
+        await consumer.start()
         parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or {0})]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
@@ -64,6 +65,9 @@ def read_kafka(settings: Settings, window: Window) -> History:
     try:
         records = asyncio.run(read_logs(settings, names, settings.admission_rebuild_timeout_s))
     except (KafkaError, OSError) as exc:
+        failure = kafka_failure(exc, kafka(settings.kafka_bootstrap))
+        if failure is not None:  # one line and exit 3/4 at the entry point, like every command
+            raise failure from None
         raise SimulateError(f"cannot read the Kafka logs at {settings.kafka_bootstrap}: "
                             f"{type(exc).__name__}: {exc}") from None
     return history_from_records(records, settings, window)

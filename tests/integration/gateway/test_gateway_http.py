@@ -47,6 +47,11 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def json_bearer(key: str) -> dict[str, str]:
+    """For bodies sent as raw bytes: without the media type the gateway answers 415."""
+    return {**bearer(key), "Content-Type": "application/json"}
+
+
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -147,7 +152,7 @@ def test_accepted_request_gets_202_with_lane_and_status(
             "validation_error",
         )
         assert_problem(
-            httpx.post(f"{base}/v1/tasks", content=b"[1,", headers=bearer(keys["submit"])),
+            httpx.post(f"{base}/v1/tasks", content=b"[1,", headers=json_bearer(keys["submit"])),
             422,
             "malformed_request",
         )
@@ -155,7 +160,7 @@ def test_accepted_request_gets_202_with_lane_and_status(
             httpx.post(
                 f"{base}/v1/tasks",
                 content=b"{" + b" " * 70_000 + b"}",
-                headers=bearer(keys["submit"]),
+                headers=json_bearer(keys["submit"]),
             ),
             422,
             "malformed_request",

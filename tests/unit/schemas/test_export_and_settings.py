@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from schemas import Topics
+from schemas.asyncapi import ASYNCAPI_FILE
 from schemas.broker_profile import BROKER_PROFILES
 from schemas.export import WIRE_MESSAGES, export_schemas
 from schemas.settings import Settings
@@ -20,8 +21,14 @@ from tests import factories
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, object]]:
     directory = tmp_path_factory.mktemp("schemas")
     paths = export_schemas(directory)
-    assert {p.name for p in paths} == {f"{name}.schema.json" for name in WIRE_MESSAGES}
-    return {p.name.removesuffix(".schema.json"): json.loads(p.read_text()) for p in paths}
+    assert {p.name for p in paths} == {f"{name}.schema.json" for name in WIRE_MESSAGES} | {
+        ASYNCAPI_FILE
+    }
+    return {
+        p.name.removesuffix(".schema.json"): json.loads(p.read_text())
+        for p in paths
+        if p.name != ASYNCAPI_FILE
+    }
 
 
 def validator(schema: dict[str, object]) -> jsonschema.Draft202012Validator:
@@ -58,6 +65,7 @@ def test_cli_export_writes_files(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["schemas", "export", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "out").glob("*.schema.json"))) == len(WIRE_MESSAGES)
+    assert (tmp_path / "out" / ASYNCAPI_FILE).is_file()
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

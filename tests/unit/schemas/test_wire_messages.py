@@ -132,10 +132,12 @@ def test_payload_size_limit_before_parsing() -> None:
 def test_violations_are_reported_at_once() -> None:
     with pytest.raises(ValidationError) as info:
         factories.request(ModelName.phr00t, steps=8, cfg=3.0, width=100)
-    text = str(info.value)
-    assert "phr00t requires steps=4" in text
-    assert "phr00t requires cfg=1.0" in text
-    assert "width must be a multiple of 16" in text
+    found = {err["loc"]: (err["type"], err["msg"]) for err in info.value.errors()}
+    assert found == {
+        ("steps",): ("model_constraint", "phr00t requires steps=4, got 8"),
+        ("cfg",): ("model_constraint", "phr00t requires cfg=1.0, got 3.0"),
+        ("width",): ("multiple_of", "Input should be a multiple of 16"),
+    }
 
 
 # --- AdmissionDecision ----------------------------------------------------------------------
