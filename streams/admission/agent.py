@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 import faust
+import psutil
 from aiokafka import AIOKafkaProducer
 from faust.web import Request, Response, View
 
@@ -56,6 +57,8 @@ BATCH_WITHIN_S = 0.005
 FLUSH_INTERVAL_S = 0.1
 #: Pause between the active agent's polls of the worker and lane events.
 FOLLOW_PAUSE_S = 0.05
+#: A start-up that folded at least this many log records snapshots right after taking over.
+SNAPSHOT_AFTER_RECORDS = 10_000
 
 
 def config_from_settings(settings: Settings) -> AdmissionConfig:
@@ -92,13 +95,17 @@ class AdmissionService:
         self.metrics = AdmissionMetrics()
         self.ready = asyncio.Event()
         self.role: Role = "starting"
-        self.process_started = time.monotonic()
+        # Since the process started (imports included), not since this object was made.
+        self.process_started = time.monotonic() - (time.time() - psutil.Process().create_time())
+        #: A start that folded many log records writes a snapshot as soon as it is active.
+        self.snapshot_due = False
         # A plain aiokafka producer: Faust's send path costs more per record, and this one's
         # output batches fill while decisions go on (see `OutputBatches`).
         self.producer: AIOKafkaProducer | None = None
         self.outputs: OutputBatches | None = None
         self.follower = LogFollower(self.state, settings.kafka_bootstrap, self.topics, settings.broker)
         self.following: asyncio.Task[None] | None = None
+        self.pending_snapshot: asyncio.Task[SnapshotHead | None] | None = None
         #: Fallback activations folded while not active, per lane: announced on taking over (their
         #: ids derive from the lane event, so one the dead owner already sent collapses in audit).
         self.unannounced: dict[RouteLane, tuple[LaneTransition, int]] = {}
@@ -126,6 +133,7 @@ class AdmissionService:
         self.state, report = await start_state(self.state, self.follower, snapshots,
                                                self.settings.admission_rebuild_timeout_s)
         self.snapshot_head = report.snapshot
+        self.snapshot_due = report.tail_records >= SNAPSHOT_AFTER_RECORDS
         self.metrics.observe_state(self.state, datetime.now(UTC))
         self.metrics.startup_seconds.set(time.monotonic() - self.process_started)
         self.metrics.ready.set(1)
@@ -163,6 +171,9 @@ class AdmissionService:
             for transition, offset in self.unannounced.values():
                 await self.announce(transition, offset)
             self.unannounced.clear()
+            if self.snapshot_due:
+                self.snapshot_due = False
+                self.pending_snapshot = asyncio.create_task(self.snapshot(force=True))
 
     # --- inputs --------------------------------------------------------------------------
     async def follow(self) -> None:

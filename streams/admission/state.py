@@ -357,7 +357,8 @@ def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
 
 def compact_answer(decision: AdmissionDecision) -> bytes:
     """The decision as a re-send's answer needs it: no admitted request, no source record."""
-    return decision.model_dump_json(exclude={"request", "source"}).encode()
+    # Defaults are left out (validation puts them back): most fields of a decision are None.
+    return decision.model_dump_json(exclude={"request", "source"}, exclude_defaults=True).encode()
 
 
 def sweep_expired(state: AdmissionState, lane: RouteLane, now: datetime) -> tuple[QueuedItem, ...]:
