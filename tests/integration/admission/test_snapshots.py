@@ -1,0 +1,175 @@
+"""Admission snapshots on the real broker: bad snapshots are ignored, and replay holds across one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas import ModelName, Priority, RouteLane, Topics
+from tests.integration.admission.harness import Agent, heartbeat, publish, read_log
+from tests.integration.admission.test_replay_and_hostile import (
+    feed,
+    fresh_topics,
+    outputs,
+    run,
+    scenario,
+)
+from tests.unit.admission.helpers import degrade, request
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+FILLED = 20
+CAP = 25
+
+
+@dataclass(frozen=True)
+class Raw:
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+async def snapshot_log(bootstrap: str, topics: Topics) -> list[Raw]:
+    """Every record on the snapshot topic, in log order (1 partition)."""
+    topic = topics.admission_snapshots
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False)
+    await consumer.start()
+    found: list[Raw] = []
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        empty = 0
+        while empty < 3:  # tansu may under-report the end offset: stop on empty polls instead
+            batch = await consumer.getmany(timeout_ms=200)
+            empty = 0 if batch else empty + 1
+            found.extend(Raw(r.key, r.value, list(r.headers)) for rs in batch.values() for r in rs)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def snapshots(bootstrap: str, topics: Topics) -> list[Raw]:
+    return asyncio.run(snapshot_log(bootstrap, topics))
+
+
+def decided(topics: Topics) -> dict[str, int]:
+    return {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
+
+
+def send(bootstrap: str, topics: Topics, reqs: list[Any], at: datetime) -> None:
+    ts = int(at.timestamp() * 1000)
+    asyncio.run(publish(bootstrap, [(topics.tasks_requested, r.to_wire(), r.task_id.encode(), 0, ts + i)
+                                    for i, r in enumerate(reqs)]))
+
+
+# --- bad snapshots ------------------------------------------------------------------------------
+
+def corrupt(real: list[Raw]) -> list[Raw]:
+    """The latest snapshot record again (same key and headers), its value cut in half and garbled."""
+    last = real[-1]
+    assert last.value is not None
+    cut = last.value[: len(last.value) // 2]
+    return [Raw(last.key, cut + b"\x00\xff not a snapshot", last.headers)]
+
+
+def unknown_version(real: list[Raw]) -> list[Raw]:
+    raise NotImplementedError("needs the snapshot wire format (streams/admission/snapshot*.py)")
+
+
+@pytest.mark.parametrize("bad", [corrupt, unknown_version], ids=["corrupt", "unknown_version"])
+def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics: Topics, tmp_path: Path,
+                                                   bad: Callable[[list[Raw]], list[Raw]]) -> None:
+    base = datetime.now(UTC)
+    asyncio.run(publish(kafka_bootstrap, [
+        (topics.events_lane, heartbeat(RouteLane.shared, base, worker="w-shared").to_wire(), b"shared", 0, None),
+        (topics.events_lane, degrade(RouteLane.anisora, when=base).to_wire(), b"anisora", 0, None),
+    ]))
+    originals = [request(ModelName.anisora, task_id=f"snap-{i}", priority=Priority.background, submitted_at=base)
+                 for i in range(FILLED)]
+    send(kafka_bootstrap, topics, originals, base + timedelta(seconds=1))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = Agent(kafka_bootstrap, topics, tmp_path / "a").start()
+    try:
+        got = asyncio.run(read_log(kafka_bootstrap, decided(topics), lambda rs: len(rs) >= FILLED))
+    finally:
+        first.stop()  # a clean shutdown writes a snapshot
+    accepted = {r.value["task_id"]: r.value for r in got}
+    assert Counter(v["outcome"] for v in accepted.values()) == {"accepted": FILLED}
+    real = snapshots(kafka_bootstrap, topics)
+    assert real, "no snapshot on the snapshot topic after a clean shutdown"
+    asyncio.run(publish(kafka_bootstrap, [(topics.admission_snapshots, r.value or b"", r.key, 0, None)
+                                          for r in bad(real)]))
+
+    second = Agent(kafka_bootstrap, topics, tmp_path / "b").start()
+    try:
+        warnings = [line for line in second.log_text().splitlines()
+                    if "snapshot" in line.lower() and "warn" in line.lower()]
+        assert warnings, f"no warning about the bad snapshot in the log:\n{second.log_text()[-3000:]}"
+        assert second.metric("framegate_admission_queue_depth", lane="shared") == float(FILLED)
+        again = originals[3]
+        fresh = [request(ModelName.anisora, task_id=f"after-{i}", priority=Priority.background,
+                         submitted_at=base) for i in range(CAP - FILLED + 1)]
+        send(kafka_bootstrap, topics, [again, *fresh], base + timedelta(seconds=2))
+        everything = asyncio.run(read_log(kafka_bootstrap, decided(topics),
+                                          lambda rs: len(rs) >= FILLED + 1 + len(fresh)))
+    finally:
+        second.stop()
+    assert len(everything) == FILLED + 1 + len(fresh)
+    (replay,) = [r.value for r in everything if r.value["replayed"]]
+    assert (replay["task_id"], replay["outcome"], replay["lane"]) == (again.task_id, "accepted", "shared")
+    assert replay["queue_depth"] == accepted[again.task_id]["queue_depth"]
+    assert replay.get("replay_of") in (None, accepted[again.task_id]["event_id"])
+    after = {r.value["task_id"]: r.value for r in everything if r.value["task_id"].startswith("after-")}
+    assert Counter((v["outcome"], v.get("reason")) for v in after.values()) == {
+        ("accepted", None): CAP - FILLED, ("rejected", "depth"): 1}
+
+
+# --- replay determinism across a snapshot boundary -----------------------------------------------
+
+def run_across_snapshot(bootstrap: str, tmp: Path, restart_at: int, kill: bool) -> dict[str, list[Any]]:
+    """`run` of test_replay_and_hostile, with the agent restarted mid-stream from a snapshot.
+
+    `kill=False`: SIGTERM (the shutdown snapshot covers everything decided); `kill=True`: periodic
+    snapshots every 0.2 s and kill -9, so the restart loads a snapshot from an arbitrary point and
+    folds the rest of the logs on top.
+    """
+    lanes, reqs = scenario()
+    topics = fresh_topics(bootstrap)
+    data = tmp / topics.prefix
+    data.mkdir()
+    env = {"FRAMEGATE_ADMISSION_SNAPSHOT_INTERVAL_S": "0.2"} if kill else {}
+    feed(bootstrap, topics, lanes, reqs, 0, restart_at)
+    agent = Agent(bootstrap, topics, data, extra_env=env).start()
+    try:
+        asyncio.run(read_log(bootstrap, decided(topics), lambda rs: len(rs) >= restart_at))
+        if kill:
+            wait_until(lambda: bool(snapshots(bootstrap, topics)), 30, 0.2, what="a periodic snapshot")
+            agent.kill()
+        else:
+            agent.stop()
+        assert snapshots(bootstrap, topics), "no snapshot to restart from"
+        feed(bootstrap, topics, lanes, reqs, restart_at, len(reqs))
+        agent = Agent(bootstrap, topics, data, extra_env=env, log_name="agent-2.log").start()
+        result = outputs(bootstrap, topics, 41 + 7)
+        every = asyncio.run(read_log(bootstrap, decided(topics), lambda rs: len(rs) >= 41 + 7))
+        assert len(every) == 41 + 7, "more decisions than the single-process run"
+        return result
+    finally:
+        agent.stop()
+
+
+def test_replay_is_deterministic_across_a_snapshot(kafka_bootstrap: str, tmp_path: Path) -> None:
+    reference = run(kafka_bootstrap, tmp_path, None)
+    assert run_across_snapshot(kafka_bootstrap, tmp_path, 20, kill=False) == reference
+    assert run_across_snapshot(kafka_bootstrap, tmp_path, 20, kill=True) == reference
