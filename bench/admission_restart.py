@@ -11,6 +11,7 @@ past record timestamps:
 - the admission group's committed offset on `tasks.requested` at its end (every request decided).
 
 Then prints, in one run:
+0. the baseline: process start -> ready on empty logs (interpreter, imports, group join), RSS;
 1. process start -> ready with FRAMEGATE_ADMISSION_SNAPSHOTS=false (a full fold of the logs), RSS;
 2. the same with a snapshot: a first start writes it (after its rebuild / on SIGTERM), then a
    second start is timed, RSS;
@@ -331,6 +332,15 @@ def main() -> None:
             agents.append(made)
             return made
 
+        empty_topics = Topics(prefix=f"e{uuid.uuid4().hex[:8]}.")
+        asyncio.run(create_topics(broker.bootstrap, empty_topics))
+        (work / "empty").mkdir()
+        empty = Agent(broker.bootstrap, empty_topics, work / "empty", extra_env=common)
+        agents.append(empty)
+        empty_ready, empty_rss, _ = timed_start(empty, 600)
+        empty.stop()
+        print(f"baseline, empty logs: start -> ready {empty_ready:.2f} s, RSS {empty_rss:.0f} MB")
+
         full = agent("full", FRAMEGATE_ADMISSION_SNAPSHOTS="false")
         full_ready, full_rss, full_gauge = timed_start(full, 1800)
         full.stop()
@@ -360,13 +370,17 @@ def main() -> None:
               f"{live} requests at {args.rate:g}/s, {got} decisions seen")
         print(f"RSS of the new active after takeover: {psutil.Process(standby.pid).memory_info().rss / 2**20:.0f} MB")
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the clean-up short
         for made in agents:
-            made.stop()
+            if made.process is not None and made.process.poll() is None:
+                os.kill(made.process.pid, signal.SIGKILL)
+                made.process.wait(30)
         broker.stop()
         print(f"logs: {work}")
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     # SIGTERM from a runner: stop the agents and the broker via the finally above.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from streams.admission.snapshot import SNAPSHOT_VERSION
 
 from schemas import ModelName, Priority, RouteLane, Topics
 from tests.integration.admission.harness import Agent, heartbeat, publish, read_log
@@ -73,22 +78,78 @@ def send(bootstrap: str, topics: Topics, reqs: list[Any], at: datetime) -> None:
 
 
 # --- bad snapshots ------------------------------------------------------------------------------
+# The wire format (streams/admission/snapshot_store.py): chunks keyed `chunk/<id>/<n>`, then a JSON
+# `head` record naming the id, version, chunk count, first chunk offset, sha256 and size of the
+# body; the body is zlib-compressed JSON `{"version", "covers", "state"}`. Each case appends a
+# newer snapshot that must be refused.
 
-def corrupt(real: list[Raw]) -> list[Raw]:
-    """The latest snapshot record again (same key and headers), its value cut in half and garbled."""
-    last = real[-1]
-    assert last.value is not None
-    cut = last.value[: len(last.value) // 2]
-    return [Raw(last.key, cut + b"\x00\xff not a snapshot", last.headers)]
+def latest_head(real: list[Raw]) -> dict[str, Any]:
+    heads = [r for r in real if r.key == b"head" and r.value is not None]
+    assert heads, "no snapshot head on the snapshot topic"
+    head: dict[str, Any] = json.loads(heads[-1].value or b"")
+    return head
 
 
-def unknown_version(real: list[Raw]) -> list[Raw]:
-    raise NotImplementedError("needs the snapshot wire format (streams/admission/snapshot*.py)")
+def latest_body(real: list[Raw]) -> bytes:
+    head = latest_head(real)
+    prefix = f"chunk/{head['snapshot_id']}/".encode()
+    chunks = {int(r.key[len(prefix):]): r.value for r in real
+              if r.key is not None and r.key.startswith(prefix) and r.value is not None}
+    body = b"".join(chunks[i] for i in range(head["chunks"]))
+    assert hashlib.sha256(body).hexdigest() == head["sha256"]
+    return body
 
 
-@pytest.mark.parametrize("bad", [corrupt, unknown_version], ids=["corrupt", "unknown_version"])
+def append_snapshot(bootstrap: str, topics: Topics, body: bytes, **head_overrides: Any) -> None:
+    """A one-chunk snapshot with its head (fields as the agent writes them, then `head_overrides`)."""
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        try:
+            snapshot_id = f"test{uuid.uuid4().hex[:12]}"
+            chunk = await producer.send_and_wait(topics.admission_snapshots, body,
+                                                 key=f"chunk/{snapshot_id}/0".encode(), partition=0)
+            head = {"snapshot_id": snapshot_id, "version": SNAPSHOT_VERSION, "chunks": 1,
+                    "first_offset": chunk.offset, "sha256": hashlib.sha256(body).hexdigest(),
+                    "size": len(body), **head_overrides}
+            await producer.send_and_wait(topics.admission_snapshots, json.dumps(head).encode(), key=b"head",
+                                         partition=0)
+        finally:
+            await producer.stop()
+    asyncio.run(go())
+
+
+def corrupt_body(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+    """The latest body with bytes flipped in the middle, under a head carrying the original checksum."""
+    body = bytearray(latest_body(real))
+    middle = len(body) // 2
+    body[middle:middle + 8] = bytes(b ^ 0xFF for b in body[middle:middle + 8])
+    append_snapshot(bootstrap, topics, bytes(body), sha256=latest_head(real)["sha256"])
+
+
+def garbage_head(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+    """A head record that is not JSON at all."""
+    asyncio.run(publish(bootstrap, [(topics.admission_snapshots, b"\x00\xff{not a head", b"head", 0, None)]))
+
+
+def unknown_version(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+    """The latest state under the next, unknown version, in the head and in the body."""
+    doc = json.loads(zlib.decompress(latest_body(real)))
+    doc["version"] = SNAPSHOT_VERSION + 1
+    append_snapshot(bootstrap, topics, zlib.compress(json.dumps(doc).encode()), version=SNAPSHOT_VERSION + 1)
+
+
+def unknown_body_version(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+    """A current head (valid checksum) over a body that says it is the next version."""
+    doc = json.loads(zlib.decompress(latest_body(real)))
+    doc["version"] = SNAPSHOT_VERSION + 1
+    append_snapshot(bootstrap, topics, zlib.compress(json.dumps(doc).encode()))
+
+
+@pytest.mark.parametrize("bad", [corrupt_body, garbage_head, unknown_version, unknown_body_version],
+                         ids=lambda f: f.__name__)
 def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics: Topics, tmp_path: Path,
-                                                   bad: Callable[[list[Raw]], list[Raw]]) -> None:
+                                                   bad: Callable[[str, Topics, list[Raw]], None]) -> None:
     base = datetime.now(UTC)
     asyncio.run(publish(kafka_bootstrap, [
         (topics.events_lane, heartbeat(RouteLane.shared, base, worker="w-shared").to_wire(), b"shared", 0, None),
@@ -108,8 +169,7 @@ def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics:
     assert Counter(v["outcome"] for v in accepted.values()) == {"accepted": FILLED}
     real = snapshots(kafka_bootstrap, topics)
     assert real, "no snapshot on the snapshot topic after a clean shutdown"
-    asyncio.run(publish(kafka_bootstrap, [(topics.admission_snapshots, r.value or b"", r.key, 0, None)
-                                          for r in bad(real)]))
+    bad(kafka_bootstrap, topics, real)
 
     second = Agent(kafka_bootstrap, topics, tmp_path / "b").start()
     try:
