@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -100,6 +101,11 @@ class Agent:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
                 body = json.loads(r.read().decode())
+        except urllib.error.HTTPError as err:  # e.g. 503 while not ready: the body still says why
+            try:
+                body = json.loads(err.read().decode())
+            except ValueError:
+                return None
         except (OSError, ValueError):
             return None
         return body if isinstance(body, dict) else None
