@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import GenerationRequest, ModelName, Priority, RouteLane, SourceRecord, Topics
-from streams.admission.decide import event_id, origin_of
+from streams.admission.events import event_id, origin_of
 from tests.integration.admission.harness import (
     Agent,
     Record,
