@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import uuid
 import zlib
 from collections import Counter
@@ -16,9 +17,9 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from streams.admission.snapshot import SNAPSHOT_VERSION
 
 from schemas import ModelName, Priority, RouteLane, Topics
+from streams.admission.snapshot import SNAPSHOT_VERSION
 from tests.integration.admission.harness import Agent, heartbeat, publish, read_log
 from tests.integration.admission.test_replay_and_hostile import (
     feed,
@@ -28,7 +29,6 @@ from tests.integration.admission.test_replay_and_hostile import (
     scenario,
 )
 from tests.unit.admission.helpers import degrade, request
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -173,8 +173,8 @@ def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics:
 
     second = Agent(kafka_bootstrap, topics, tmp_path / "b").start()
     try:
-        warnings = [line for line in second.log_text().splitlines()
-                    if "snapshot" in line.lower() and "warn" in line.lower()]
+        warnings = [line for line in second.log_text().splitlines() if "WARNING" in line and "snapshot" in line
+                    and ("ignoring" in line or "rebuilding" in line)]
         assert warnings, f"no warning about the bad snapshot in the log:\n{second.log_text()[-3000:]}"
         assert second.metric("framegate_admission_queue_depth", lane="shared") == float(FILLED)
         again = originals[3]
@@ -197,39 +197,53 @@ def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics:
 
 # --- replay determinism across a snapshot boundary -----------------------------------------------
 
-def run_across_snapshot(bootstrap: str, tmp: Path, restart_at: int, kill: bool) -> dict[str, list[Any]]:
-    """`run` of test_replay_and_hostile, with the agent restarted mid-stream from a snapshot.
+def run_across_snapshot(bootstrap: str, tmp: Path, stops: list[tuple[int, str]]) -> dict[str, list[Any]]:
+    """`run` of test_replay_and_hostile, the agent stopped after each `(decided, "term"|"kill")`.
 
-    `kill=False`: SIGTERM (the shutdown snapshot covers everything decided); `kill=True`: periodic
-    snapshots every 0.2 s and kill -9, so the restart loads a snapshot from an arbitrary point and
-    folds the rest of the logs on top.
+    Periodic snapshots are off (a long interval), so the only snapshots are the shutdown ones of
+    a SIGTERM: after a later kill -9 the last start loads a snapshot that covers only part of the
+    logs and folds the rest on top.
     """
     lanes, reqs = scenario()
     topics = fresh_topics(bootstrap)
     data = tmp / topics.prefix
     data.mkdir()
-    env = {"FRAMEGATE_ADMISSION_SNAPSHOT_INTERVAL_S": "0.2"} if kill else {}
-    feed(bootstrap, topics, lanes, reqs, 0, restart_at)
-    agent = Agent(bootstrap, topics, data, extra_env=env).start()
+    env = {"FRAMEGATE_ADMISSION_SNAPSHOT_INTERVAL_S": "3600"}
+    fed = 0
+    agent: Agent | None = None
     try:
-        asyncio.run(read_log(bootstrap, decided(topics), lambda rs: len(rs) >= restart_at))
-        if kill:
-            wait_until(lambda: bool(snapshots(bootstrap, topics)), 30, 0.2, what="a periodic snapshot")
-            agent.kill()
-        else:
-            agent.stop()
+        for n, (upto, how) in enumerate(stops):
+            feed(bootstrap, topics, lanes, reqs, fed, upto)
+            fed = upto
+            agent = Agent(bootstrap, topics, data, extra_env=env, log_name=f"agent-{n}.log").start()
+            asyncio.run(read_log(bootstrap, decided(topics), lambda rs, upto=upto: len(rs) >= upto))
+            if how == "kill":
+                agent.kill()
+            else:
+                agent.stop()
         assert snapshots(bootstrap, topics), "no snapshot to restart from"
-        feed(bootstrap, topics, lanes, reqs, restart_at, len(reqs))
-        agent = Agent(bootstrap, topics, data, extra_env=env, log_name="agent-2.log").start()
+        feed(bootstrap, topics, lanes, reqs, fed, len(reqs))
+        agent = Agent(bootstrap, topics, data, extra_env=env, log_name="agent-last.log").start(loglevel="info")
         result = outputs(bootstrap, topics, 41 + 7)
         every = asyncio.run(read_log(bootstrap, decided(topics), lambda rs: len(rs) >= 41 + 7))
         assert len(every) == 41 + 7, "more decisions than the single-process run"
+        # The agent's ready line names the snapshot it started from ("none" after a full fold).
+        loaded = re.search(r"snapshot (\S+) \((\d+) tasks\), (\d+) log records folded", agent.log_text())
+        assert loaded, f"no start-up report in the restarted agent's log ({agent.log_path})"
+        assert loaded.group(1) != "none", "the restart did not start from a snapshot"
+        if stops[-1][1] == "kill":
+            assert int(loaded.group(3)) > 0, "the snapshot covered everything: no tail was folded"
+        print(f"\nrestart after {stops}: snapshot {loaded.group(1)} with {loaded.group(2)} tasks, then "
+              f"{loaded.group(3)} log records folded")
         return result
     finally:
-        agent.stop()
+        if agent is not None:
+            agent.stop()
 
 
 def test_replay_is_deterministic_across_a_snapshot(kafka_bootstrap: str, tmp_path: Path) -> None:
     reference = run(kafka_bootstrap, tmp_path, None)
-    assert run_across_snapshot(kafka_bootstrap, tmp_path, 20, kill=False) == reference
-    assert run_across_snapshot(kafka_bootstrap, tmp_path, 20, kill=True) == reference
+    # the snapshot covers everything decided before the restart
+    assert run_across_snapshot(kafka_bootstrap, tmp_path, [(20, "term")]) == reference
+    # the snapshot covers the first 10 decisions; 10 more are only in the logs
+    assert run_across_snapshot(kafka_bootstrap, tmp_path, [(10, "term"), (20, "kill")]) == reference
