@@ -197,6 +197,10 @@ def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics:
 
 # --- replay determinism across a snapshot boundary -----------------------------------------------
 
+def at_least(count: int) -> Callable[[list[Any]], bool]:
+    return lambda records: len(records) >= count
+
+
 def run_across_snapshot(bootstrap: str, tmp: Path, stops: list[tuple[int, str]]) -> dict[str, list[Any]]:
     """`run` of test_replay_and_hostile, the agent stopped after each `(decided, "term"|"kill")`.
 
@@ -216,7 +220,7 @@ def run_across_snapshot(bootstrap: str, tmp: Path, stops: list[tuple[int, str]])
             feed(bootstrap, topics, lanes, reqs, fed, upto)
             fed = upto
             agent = Agent(bootstrap, topics, data, extra_env=env, log_name=f"agent-{n}.log").start()
-            asyncio.run(read_log(bootstrap, decided(topics), lambda rs, upto=upto: len(rs) >= upto))
+            asyncio.run(read_log(bootstrap, decided(topics), at_least(upto)))
             if how == "kill":
                 agent.kill()
             else:
