@@ -23,6 +23,9 @@ from tests.integration.admission.harness import (
 )
 from tests.unit.admission.helpers import request
 
+#: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
+START_S = 120
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 CAP = 25
@@ -58,7 +61,7 @@ def test_invalid_resends_do_not_touch_decided_tasks(kafka_bootstrap: str, topics
                               text=True, timeout=90, check=False)
     assert degraded.returncode == 0, degraded.stdout + degraded.stderr
     decided = {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
-    agent.start()
+    agent.start(START_S)
     try:
         # 1. fill the shared queue with 25 accepted background anisora requests
         originals = [request(ModelName.anisora, task_id=f"fill-{i}", priority=Priority.background,

@@ -30,6 +30,9 @@ from tests.integration.admission.test_replay_and_hostile import (
 )
 from tests.unit.admission.helpers import degrade, request
 
+#: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
+START_S = 120
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 FILLED = 20
@@ -160,7 +163,7 @@ def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics:
     send(kafka_bootstrap, topics, originals, base + timedelta(seconds=1))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    first = Agent(kafka_bootstrap, topics, tmp_path / "a").start()
+    first = Agent(kafka_bootstrap, topics, tmp_path / "a").start(START_S)
     try:
         got = asyncio.run(read_log(kafka_bootstrap, decided(topics), lambda rs: len(rs) >= FILLED))
     finally:
@@ -171,7 +174,7 @@ def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics:
     assert real, "no snapshot on the snapshot topic after a clean shutdown"
     bad(kafka_bootstrap, topics, real)
 
-    second = Agent(kafka_bootstrap, topics, tmp_path / "b").start()
+    second = Agent(kafka_bootstrap, topics, tmp_path / "b").start(START_S)
     try:
         warnings = [line for line in second.log_text().splitlines() if "WARNING" in line and "snapshot" in line
                     and ("ignoring" in line or "rebuilding" in line)]
@@ -219,7 +222,7 @@ def run_across_snapshot(bootstrap: str, tmp: Path, stops: list[tuple[int, str]])
         for n, (upto, how) in enumerate(stops):
             feed(bootstrap, topics, lanes, reqs, fed, upto)
             fed = upto
-            agent = Agent(bootstrap, topics, data, extra_env=env, log_name=f"agent-{n}.log").start()
+            agent = Agent(bootstrap, topics, data, extra_env=env, log_name=f"agent-{n}.log").start(START_S)
             asyncio.run(read_log(bootstrap, decided(topics), at_least(upto)))
             if how == "kill":
                 agent.kill()
@@ -227,7 +230,7 @@ def run_across_snapshot(bootstrap: str, tmp: Path, stops: list[tuple[int, str]])
                 agent.stop()
         assert snapshots(bootstrap, topics), "no snapshot to restart from"
         feed(bootstrap, topics, lanes, reqs, fed, len(reqs))
-        agent = Agent(bootstrap, topics, data, extra_env=env, log_name="agent-last.log").start(loglevel="info")
+        agent = Agent(bootstrap, topics, data, extra_env=env, log_name="agent-last.log").start(START_S, loglevel="info")
         result = outputs(bootstrap, topics, 41 + 7)
         every = asyncio.run(read_log(bootstrap, decided(topics), lambda rs: len(rs) >= 41 + 7))
         assert len(every) == 41 + 7, "more decisions than the single-process run"
@@ -245,6 +248,7 @@ def run_across_snapshot(bootstrap: str, tmp: Path, stops: list[tuple[int, str]])
             agent.stop()
 
 
+@pytest.mark.timeout(600)  # six agent starts
 def test_replay_is_deterministic_across_a_snapshot(kafka_bootstrap: str, tmp_path: Path) -> None:
     reference = run(kafka_bootstrap, tmp_path, None)
     # the snapshot covers everything decided before the restart

@@ -24,6 +24,9 @@ from tests.integration.admission.harness import (
 from tests.unit.admission.helpers import request
 from tests.waiting import wait_until
 
+#: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
+START_S = 120
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 RATE = 100  # requests/s
@@ -83,9 +86,9 @@ def fresh_heartbeats(bootstrap: str, topics: Topics) -> None:
 def pair(bootstrap: str, topics: Topics, tmp: Path) -> tuple[Agent, Agent]:
     (tmp / "a").mkdir()
     (tmp / "b").mkdir()
-    active = Agent(bootstrap, topics, tmp / "a").start()
+    active = Agent(bootstrap, topics, tmp / "a").start(START_S)
     active.wait_role("active")
-    standby = Agent(bootstrap, topics, tmp / "b").start()
+    standby = Agent(bootstrap, topics, tmp / "b").start(START_S)
     standby.wait_role("standby")
     assert active.role() == "active", "the first agent lost its role when the standby joined"
     return active, standby
@@ -149,7 +152,7 @@ def test_roles_and_readiness(kafka_bootstrap: str, topics: Topics, tmp_path: Pat
                 seen.append(health)
             return bool(health and health.get("ready"))
 
-        wait_until(lambda: ready_health(first), 60, 0.1, what="first agent /healthz ready")
+        wait_until(lambda: ready_health(first), START_S, 0.1, what="first agent /healthz ready")
         first.wait_role("active", 30)
         assert health_of(first.healthz()) == ("active", True)
         assert first.metric("framegate_admission_ready") == 1.0
@@ -157,7 +160,7 @@ def test_roles_and_readiness(kafka_bootstrap: str, topics: Topics, tmp_path: Pat
         assert (first.metric("framegate_admission_startup_seconds") or 0.0) > 0.0
 
         second.launch()
-        wait_until(lambda: ready_health(second), 60, 0.1, what="second agent /healthz ready")
+        wait_until(lambda: ready_health(second), START_S, 0.1, what="second agent /healthz ready")
         second.wait_role("standby", 30)
         assert health_of(second.healthz()) == ("standby", True)
         assert second.metric("framegate_admission_ready") == 1.0
