@@ -3,8 +3,8 @@
 Starts its own tansu broker on a free loopback port (stopped by pid at the end) and writes, with
 past record timestamps:
 - `--tasks` decided tasks (default 500,000): each an `AdmissionDecision` on `tasks.accepted` whose
-  `source` is its offset on `tasks.requested` (which holds the requests), plus its `done` TaskEvent
-  on `events.task`; `--old` of them (default 400,000) are older than the dedup window
+  `source` is its offset on `tasks.requested` (which holds the requests), plus its `processing`
+  and `done` TaskEvents on `events.task` (a legal history: pending -> done alone is refused); `--old` of them (default 400,000) are older than the dedup window
   (`FRAMEGATE_ADMISSION_DEDUP_RETENTION_H`), the rest fall inside it;
 - `--hours` of heartbeats (default 24) for `--workers` workers (default 6), one per worker per
   second, on `events.lane`;
@@ -72,12 +72,13 @@ TASK = "TASKIDTOKEN0000"
 EVENT = "00000000-0000-4000-8000-0000000000ee"
 WHEN = datetime(2001, 1, 1, tzinfo=UTC)
 DONE = datetime(2002, 2, 2, tzinfo=UTC)
+STARTED = datetime(2003, 3, 3, tzinfo=UTC)
 OFFSET = 987654321
 WORKER = "WORKERTOKEN"
 PROMPT = ("a lighthouse on a basalt cliff at dusk, waves breaking below, slow dolly-in, volumetric fog, "
           "warm light from the lamp room sweeping across low clouds, gulls circling, film grain; ")
 TOKENS = (TASK, EVENT, WHEN.strftime("%Y-%m-%dT%H:%M:%SZ"), DONE.strftime("%Y-%m-%dT%H:%M:%SZ"), str(OFFSET),
-          WORKER)
+          WORKER, STARTED.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def fmt(t: datetime) -> str:
@@ -107,7 +108,8 @@ def occurrences(text: str, token: str) -> list[int]:
     return found
 
 
-def templates(topics: Topics, prompt_chars: int) -> tuple[Template, Template, Template, dict[RouteLane, Template]]:
+def templates(topics: Topics, prompt_chars: int
+              ) -> tuple[Template, Template, Template, Template, dict[RouteLane, Template]]:
     prompt = (PROMPT * (prompt_chars // len(PROMPT) + 1))[:prompt_chars]
     request = GenerationRequest(task_id=TASK, model=ModelName.anisora, prompt=prompt, input_image="file:///in/a.png",
                                 steps=8, cfg=1.0, width=832, height=480, num_frames=81, fps=16, submitted_at=WHEN)
@@ -123,11 +125,17 @@ def templates(topics: Topics, prompt_chars: int) -> tuple[Template, Template, Te
                             created_at=WHEN, updated_at=DONE),
         duration_seconds=31.5, artifact_path=f"artifacts/{TASK}.mp4",
     )
+    started = TaskEvent(
+        event_id=uuid.UUID(EVENT), occurred_at=STARTED, lane=RouteLane.anisora, worker_id="anisora-0",
+        task=GenerationTask(id=TASK, model="anisora", type="image_to_video", status=TaskStatus.processing,
+                            created_at=WHEN, updated_at=STARTED),
+    )
     beats = {lane: Template(LaneEvent(
         event_id=uuid.UUID(EVENT), occurred_at=WHEN, event_type=LaneEventType.heartbeat, lane_key=lane,
         worker_id=WORKER, availability="ready", warm=True, host=HostPressure(load1=0.4, cpu_cores=16),
     ).to_wire()) for lane in RouteLane}
-    return Template(request.to_wire()), Template(decision.to_wire()), Template(done.to_wire()), beats
+    return (Template(request.to_wire()), Template(decision.to_wire()), Template(started.to_wire()),
+            Template(done.to_wire()), beats)
 
 
 def uid(kind: int, i: int) -> str:
@@ -178,7 +186,7 @@ def task_times(now: datetime, tasks: int, old: int, retention_h: float, hours: f
 
 
 def synthesise(bootstrap: str, topics: Topics, args: argparse.Namespace, now: datetime) -> dict[str, int]:
-    req_t, dec_t, done_t, beat_t = templates(topics, args.prompt_chars)
+    req_t, dec_t, started_t, done_t, beat_t = templates(topics, args.prompt_chars)
     bulk = Bulk(bootstrap)
     for i, at in enumerate(task_times(now, args.tasks, args.old, args.retention_h, args.hours)):
         task = f"hist-{i:09d}"
@@ -187,6 +195,9 @@ def synthesise(bootstrap: str, topics: Topics, args: argparse.Namespace, now: da
                                      TOKENS[3]: fmt(at + timedelta(seconds=40)), str(OFFSET): i}
         bulk.send(topics.tasks_requested, req_t.fill(values), task, ts)
         bulk.send(topics.tasks_accepted, dec_t.fill(values), task, ts + 5)
+        values[TOKENS[6]] = fmt(at + timedelta(seconds=2))
+        values[EVENT] = uid(4, i)
+        bulk.send(topics.events_task, started_t.fill(values), task, ts + 2_000)
         values[EVENT] = uid(2, i)
         bulk.send(topics.events_task, done_t.fill(values), task, ts + 40_000)
     workers = [f"{lane.value}-{k}" for lane in RouteLane for k in range(2)][: args.workers]
@@ -339,7 +350,7 @@ def main() -> None:
         group = f"{topics.prefix}admission"
         committed = asyncio.run(commit_group(broker.bootstrap, group, topics.tasks_requested, args.tasks))
         print(f"history: {args.tasks:,} decided tasks ({args.old:,} older than the {args.retention_h:g} h window) "
-              f"+ done events, {sent.get(topics.events_lane, 0):,} heartbeats ({args.workers} workers x "
+              f"+ processing/done events, {sent.get(topics.events_lane, 0):,} heartbeats ({args.workers} workers x "
               f"{args.hours:g} h); {total:,} records produced in {produced:.1f} s; group offset {committed}")
 
         common = {"FRAMEGATE_ADMISSION_REBUILD_TIMEOUT_S": "1800"}
