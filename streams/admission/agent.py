@@ -143,6 +143,7 @@ class AdmissionService:
         if not owns:
             if self.role == "active":
                 await self.flush()
+            self.follower.own_decisions = False
             self.set_role("standby" if self.ready.is_set() else "starting")
             return
         await self.ready.wait()
@@ -151,6 +152,7 @@ class AdmissionService:
             # requests are skipped and the rest decided on the same state.
             read = await self.follower.catch_up(self.settings.admission_rebuild_timeout_s)
             log.info("admission taking over tasks.requested (%d log records folded first)", read)
+            self.follower.own_decisions = True
             self.set_role("active")
 
     # --- inputs --------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from schemas import (
-    DEGRADED_QUEUE_POLICY,
     AdmissionDecision,
     DecisionOutcome,
     FieldError,
@@ -29,14 +28,12 @@ from schemas import (
 from schemas.decisions import Degradation
 from streams.admission.elastic import step_down
 from streams.admission.events import event_id, origin_of, rejection_task_event, task_event
+from streams.admission.lane_queue import QueueAdmit, QueuedItem, expected_wait
 from streams.admission.priority import authorised, may_degrade
-from streams.admission.queue_policy import QueueAdmit, check_queue, expected_wait
 from streams.admission.refusal import Refusal
 from streams.admission.routing import Route, route
 from streams.admission.state import (
     AdmissionState,
-    LaneQueue,
-    QueuedItem,
     TaskRecord,
     fold_decision,
 )
@@ -217,14 +214,7 @@ def decide(
 def copy_without(state: AdmissionState, items: tuple[QueuedItem, ...]) -> AdmissionState:
     """A shallow copy of `state` whose queues lack `items` (decide never mutates its input)."""
     drop = {item.task_id for item in items}
-    queues = {
-        lane: LaneQueue(
-            items={k: v for k, v in queue.items.items() if k not in drop},
-            service_times=queue.service_times,
-        )
-        for lane, queue in state.queues.items()
-    }
-    return replace(state, queues=queues)
+    return replace(state, queues={lane: q.without(drop) for lane, q in state.queues.items()})
 
 
 def _decide(
@@ -253,7 +243,7 @@ def _decide(
     service_s = state.service_seconds(rt.lane, request.model.value)
     victim = None
     if rt.mode is LaneMode.degraded_shared:
-        verdict = check_queue(queue, request.priority, service_s, capacity.workers, DEGRADED_QUEUE_POLICY)
+        verdict = queue.admit(request.priority, service_s, capacity.workers)
         if isinstance(verdict, Refusal):
             return reject(verdict, queue.depth, expected_wait(queue.depth, service_s, capacity.workers))
         assert isinstance(verdict, QueueAdmit)

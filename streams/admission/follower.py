@@ -60,9 +60,15 @@ class LogFollower:
         self.names = [topics.events_lane, topics.events_task, topics.tasks_accepted,
                       topics.tasks_rejected]
         self.kwargs = profile.consumer_kwargs(bootstrap, None)
-        self.consumer: AIOKafkaConsumer = None  # type: ignore[assignment]  # made in start()
+        self.consumer: AIOKafkaConsumer = None  # made in start()
         self.parts: list[TopicPartition] = []
         self.snapshot_head: SnapshotHead | None = None
+        #: Set while this process is the active admission: every new decision in the logs is then
+        #: its own, already applied when made, so those records are passed over undecoded.
+        self.own_decisions = False
+        self.decision_topics = {topics.tasks_accepted, topics.tasks_rejected}
+        #: The steady follow loop and a takeover's catch-up share the consumer.
+        self.lock = asyncio.Lock()
 
     async def start(self) -> None:
         # aiokafka consumers bind to the running loop: created here, not in __init__.
@@ -121,7 +127,8 @@ class LogFollower:
 
     # --- steady state --------------------------------------------------------------------
     async def poll(self, timeout_ms: int) -> list[Folded]:
-        batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=5000)
+        async with self.lock:
+            batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=5000)
         folded: list[Folded] = []
         for tp, records in batch.items():
             for record in records:
@@ -131,6 +138,8 @@ class LogFollower:
     def fold(self, topic: str, offset: int, value: bytes | None) -> Folded:
         state, t = self.state, self.topics
         if not state.claim_position(topic, offset) or value is None:
+            return Folded(topic, offset, True)
+        if self.own_decisions and topic in self.decision_topics:
             return Folded(topic, offset, True)
         try:
             if topic == t.events_lane:

@@ -28,14 +28,13 @@ from schemas import (
     TaskStatus,
 )
 from streams.admission.errors import SnapshotUnusable
+from streams.admission.lane_queue import LaneQueue, QueuedItem
 from streams.admission.state import (
     AdmissionConfig,
     AdmissionState,
     DecidedOffsets,
     FoldCounters,
-    LaneQueue,
     LaneState,
-    QueuedItem,
     TaskRecord,
     WorkerSignal,
 )
@@ -150,11 +149,11 @@ def _state_from(doc: dict[str, Any], config: AdmissionConfig) -> AdmissionState:
         for task_id, priority, enqueued, model, task_type, submitted in queue_doc["items"]:
             enqueued_at = _parse_dt(enqueued)
             assert enqueued_at is not None
-            queue.items[task_id] = QueuedItem(
+            queue.add(QueuedItem(
                 task_id=task_id, priority=Priority(priority), enqueued_at=enqueued_at,
                 model=ModelName(model) if model else None, task_type=task_type,
                 submitted_at=_parse_dt(submitted),
-            )
+            ))
         queue.service_times.extend(float(t) for t in queue_doc["service_times"])
     for task_id, status, decided, answer, preempted in doc["tasks"]:
         decided_at = _parse_dt(decided)

@@ -23,6 +23,7 @@ from schemas import (
     AdmissionDecision,
     Availability,
     DecisionOutcome,
+    DegradedQueuePolicy,
     FallbackReason,
     HostPressure,
     LaneEvent,
@@ -36,6 +37,7 @@ from schemas import (
 )
 from schemas.lane import AVAILABILITY_TRANSITIONS, MODE_TRANSITIONS
 from schemas.tasks import TRANSITIONS
+from streams.admission.lane_queue import LaneQueue, QueuedItem
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,9 @@ class AdmissionConfig:
     dedup_retention_s: float = 168 * 3600.0
     #: URI schemes of `input_image` the lane workers can read; anything else is refused (422).
     input_image_schemes: frozenset[str] = frozenset({"file", ""})
+    #: The seed's fixed degraded queue policy. Not a setting: only the capacity simulator's
+    #: explicit what-if runs pass another one, and label themselves outside the contract.
+    queue_policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY
 
 
 @dataclass
@@ -98,34 +103,6 @@ class LaneState:
         """Workers whose last heartbeat is at most `stale_s` old at `now` (sorted for determinism)."""
         horizon = now - timedelta(seconds=stale_s)
         return [w for _, w in sorted(self.workers.items()) if w.seen_at >= horizon]
-
-
-@dataclass(frozen=True)
-class QueuedItem:
-    task_id: str
-    priority: Priority
-    enqueued_at: datetime
-    model: ModelName | None
-    #: The request's `type` and `submitted_at`, for the task event of a preemption.
-    task_type: str = "unknown"
-    submitted_at: datetime | None = None
-
-
-@dataclass
-class LaneQueue:
-    """Accepted items of one lane not yet started/finished/expired, in acceptance order."""
-
-    items: dict[str, QueuedItem] = field(default_factory=dict)
-    service_times: deque[float] = field(default_factory=lambda: deque(maxlen=20))
-
-    @property
-    def depth(self) -> int:
-        return len(self.items)
-
-    def expired(self, now: datetime) -> tuple[QueuedItem, ...]:
-        """Items that waited longer than the degraded policy allows at `now`."""
-        limit = DEGRADED_QUEUE_POLICY.max_wait_seconds
-        return tuple(i for i in self.items.values() if (now - i.enqueued_at).total_seconds() > limit)
 
 
 @dataclass(slots=True)
@@ -218,7 +195,8 @@ class AdmissionState:
     def __post_init__(self) -> None:
         for lane in RouteLane:
             self.lanes.setdefault(lane, LaneState(lane=lane))
-            self.queues.setdefault(lane, LaneQueue(service_times=deque(maxlen=self.config.service_window)))
+            self.queues.setdefault(lane, LaneQueue(service_times=deque(maxlen=self.config.service_window),
+                                                   policy=self.config.queue_policy))
 
     def service_seconds(self, lane: RouteLane, model: str) -> float:
         """Observed service time for `model` on `lane`, falling back when the lane has none yet.
@@ -264,7 +242,7 @@ class AdmissionState:
 
     def drop_from_queues(self, task_id: str) -> None:
         for queue in self.queues.values():
-            queue.items.pop(task_id, None)
+            queue.remove(task_id)
 
     def forget_before(self, horizon: float) -> None:
         """Evict decided tasks whose decision is older than `horizon` (epoch seconds)."""
@@ -434,11 +412,11 @@ def fold_decision(state: AdmissionState, decision: AdmissionDecision) -> None:
     state.remember(task_id, record)
     if accepted and record.status is TaskStatus.pending and decision.lane is not None:
         request = decision.request
-        state.queue(decision.lane).items[task_id] = QueuedItem(
+        state.queue(decision.lane).add(QueuedItem(
             task_id=task_id,
             priority=decision.priority or Priority.standard,
             enqueued_at=decision.occurred_at,
             model=decision.model,
             task_type=request.type.value if request is not None else "unknown",
             submitted_at=request.submitted_at if request is not None else None,
-        )
+        ))

@@ -22,7 +22,7 @@ from schemas import (
     TaskStatus,
 )
 from streams.admission.decide import apply, decide
-from streams.admission.queue_policy import expected_wait
+from streams.admission.lane_queue import expected_wait
 from streams.admission.state import AdmissionConfig, fold_lane_event, fold_task_event
 from tests.unit.admission.helpers import T0, at, degrade, heartbeat, request, state
 
