@@ -37,7 +37,6 @@ class Settings(BaseSettings):
 
     # --- timeouts -------------------------------------------------------------------------
     startup_timeout_s: float = Field(default=30.0, gt=0)
-    request_timeout_s: float = Field(default=30.0, gt=0)
 
     # --- gpu lanes (gpu_consumers) ---------------------------------------------------------
     model_dir: Path = Field(

@@ -51,8 +51,10 @@ Role = Literal["starting", "standby", "active"]
 #: Most requests decided per batch, and how long a batch waits to fill (bounds added latency).
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.005
-#: The lane/task-event agents' outputs (fallback_activated) are flushed on this timer.
+#: Outputs (fallback_activated too) are flushed on this timer at the latest.
 FLUSH_INTERVAL_S = 0.1
+#: Pause between the active agent's polls of the worker and lane events.
+FOLLOW_PAUSE_S = 0.05
 
 
 def config_from_settings(settings: Settings) -> AdmissionConfig:
@@ -143,7 +145,7 @@ class AdmissionService:
         if not owns:
             if self.role == "active":
                 await self.flush()
-            self.follower.own_decisions = False
+            self.follower.set_active(False)
             self.set_role("standby" if self.ready.is_set() else "starting")
             return
         await self.ready.wait()
@@ -152,7 +154,7 @@ class AdmissionService:
             # requests are skipped and the rest decided on the same state.
             read = await self.follower.catch_up(self.settings.admission_rebuild_timeout_s)
             log.info("admission taking over tasks.requested (%d log records folded first)", read)
-            self.follower.own_decisions = True
+            self.follower.set_active(True)
             self.set_role("active")
 
     # --- inputs --------------------------------------------------------------------------
@@ -178,6 +180,10 @@ class AdmissionService:
                                     value=fallback_event(transition, item.offset).to_wire())
             if folded:
                 self.metrics.observe_state(self.state, datetime.now(UTC))
+            if self.role == "active":
+                # Worker and lane events change decisions at human or job timescales; polling
+                # for them between request batches would cost the decision path its CPU.
+                await asyncio.sleep(FOLLOW_PAUSE_S)
 
     def short(self, topic: str) -> str:
         return topic.removeprefix(self.topics.prefix)
@@ -225,6 +231,7 @@ class AdmissionService:
         if not force and self.folds == self.folds_at_snapshot:
             return None
         await self.flush()  # every decision the snapshot holds is in the logs first
+        await self.follower.claim_own_decisions()
         folds = self.folds
         started = time.perf_counter()
         body = encode_snapshot(self.state, dict(self.state.folded_upto))
@@ -342,9 +349,8 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
             body = {"role": service.role, "ready": ready}
             return self.json(body, status=200 if ready else 503)
 
-    @app.task
-    async def startup() -> None:
-        await service.start()
+    # Snapshot and log catch-up run while the consumer joins its group, not after.
+    app.early_tasks.append(service.start)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from schemas import AdmissionDecision, LaneEvent, TaskEvent, Topics
+from schemas import AdmissionDecision, LaneEvent, TaskEvent, TaskStatus, Topics
 from schemas.broker_profile import BrokerProfile
 from schemas.errors import PayloadTooLarge
 from schemas.wire import decode
@@ -63,8 +63,7 @@ class LogFollower:
         self.consumer: AIOKafkaConsumer = None  # made in start()
         self.parts: list[TopicPartition] = []
         self.snapshot_head: SnapshotHead | None = None
-        #: Set while this process is the active admission: every new decision in the logs is then
-        #: its own, already applied when made, so those records are passed over undecoded.
+        #: True while this process is the active admission (see `set_active`).
         self.own_decisions = False
         self.decision_topics = {topics.tasks_accepted, topics.tasks_rejected}
         #: The steady follow loop and a takeover's catch-up share the consumer.
@@ -141,6 +140,8 @@ class LogFollower:
             return Folded(topic, offset, True)
         if self.own_decisions and topic in self.decision_topics:
             return Folded(topic, offset, True)
+        if topic == t.events_task and self._repeats_pending(value):
+            return Folded(topic, offset, True)
         try:
             if topic == t.events_lane:
                 return Folded(topic, offset, True, fold_lane_event(state, decode(LaneEvent, value)))
@@ -152,12 +153,45 @@ class LogFollower:
             log.warning("skipping unreadable record %s@%d: %s", topic, offset, exc)
             return Folded(topic, offset, False)
 
-    async def follow(self, on_folded: asyncio.Queue[Folded] | None = None) -> None:
-        """Fold forever (cancel to stop)."""
-        while True:
-            for folded in await self.poll(200):
-                if on_folded is not None:
-                    on_folded.put_nowait(folded)
+    def set_active(self, active: bool) -> None:
+        """The active admission applied every decision it made: it stops reading them back.
+
+        Its decision partitions are paused (and the positions claimed on resume are skipped),
+        so the follower reads only the worker and lane events; a standby reads everything.
+        """
+        self.own_decisions = active
+        decisions = [tp for tp in self.parts if tp.topic in self.decision_topics]
+        if active:
+            self.consumer.pause(*decisions)
+        else:
+            self.consumer.resume(*decisions)
+
+    async def claim_own_decisions(self) -> None:
+        """While active, every decision record up to the logs' ends is ours and applied: say so.
+
+        A broker that under-reports the end only makes a later start re-fold a few of them.
+        """
+        if not self.own_decisions:
+            return
+        decisions = [tp for tp in self.parts if tp.topic in self.decision_topics]
+        for tp, end in (await self.consumer.end_offsets(decisions)).items():
+            if end > self.state.folded_upto.get(tp.topic, 0):
+                self.state.folded_upto[tp.topic] = end
+
+    def _repeats_pending(self, value: bytes) -> bool:
+        """A `pending` event for a task already pending changes nothing (admission wrote it).
+
+        Checked on the bytes: one is written per acceptance, and decoding each costs more than
+        the rest of the decision's follow-up.
+        """
+        if b'"status":"pending"' not in value:
+            return False
+        start = value.find(b'"id":"')
+        if start < 0:
+            return False
+        end = value.find(b'"', start + 6)
+        found = self.state.tasks.get(value[start + 6:end].decode(errors="replace"))
+        return found is not None and found.status is TaskStatus.pending
 
 
 async def start_state(state: AdmissionState, follower: LogFollower, snapshots_topic: str | None,

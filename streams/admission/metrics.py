@@ -14,6 +14,7 @@ from prometheus_client import (
 )
 
 from schemas import AdmissionDecision, LaneMode, RouteLane
+from schemas.service_metrics import register_runtime_metrics
 from streams.admission.state import AdmissionState, FoldCounters
 
 # The `_created` series double every counter and histogram and no dashboard reads them.
@@ -39,6 +40,7 @@ LATENCY_BUCKETS = (
 class AdmissionMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        register_runtime_metrics(self.registry, "admission")
         self.decisions = Counter(
             "framegate_admission_decisions",
             "Admission decisions by outcome, code and lane.",

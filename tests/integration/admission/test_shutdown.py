@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def test_sigterm_with_the_broker_gone_exits_within_the_grace(tmp_path: Path) -> 
     broker = LocalBroker(port=free_port(), log_path=tmp_path / "tansu.log").start()
     agent: Agent | None = None
     try:
-        topics = Topics(prefix="stop.")
+        topics = Topics(prefix=f"stop{uuid.uuid4().hex[:8]}.")
         asyncio.run(create_topics(broker.bootstrap, topics))
         publish_events(broker.bootstrap, topics.events_lane, [heartbeat(RouteLane.phr00t)], "phr00t")
         agent = Agent(broker.bootstrap, topics, tmp_path,

@@ -355,3 +355,12 @@ def test_corrupt_or_foreign_snapshots_are_refused() -> None:
         decode_snapshot(zlib.compress(json.dumps(doc).encode()), CONFIG)
     restored, covers = decode_snapshot(good, CONFIG)
     assert covers == {"x": 1} and state_document(restored) == state_document(state())
+
+
+def test_unreadable_input_on_a_decided_id_is_a_stray_answer_too() -> None:
+    world = World(state=state())
+    world.request(request(ModelName.phr00t, task_id="img").to_wire(), T0)
+    before = state_document(world.state)
+    out = world.request(request(ModelName.phr00t, task_id="img", input_image="s3://x/y.png").to_wire(), at(1))
+    assert out.decision.decided_earlier and out.decision.code is RejectionCode.validation_error
+    assert out.task_events == () and state_document(world.state)["tasks"] == before["tasks"]
