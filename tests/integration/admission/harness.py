@@ -9,14 +9,15 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel
 
 from schemas import AdmissionDecision, HostPressure, LaneEvent, LaneEventType, RouteLane, Topics
@@ -49,21 +50,42 @@ class Agent:
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    #: Log file name under `data_dir` (two agents sharing a directory keep separate logs).
+    log_name: str = "agent.log"
 
     @property
     def env(self) -> dict[str, str]:
         return agent_env(self.bootstrap, self.topics, self.data_dir, self.port, **self.extra_env)
 
-    def start(self, timeout_s: float = 60.0) -> Agent:
-        log = open(self.data_dir / "agent.log", "ab")  # noqa: SIM115
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / self.log_name
+
+    def launch(self, loglevel: str = "warning") -> Agent:
+        """Start the process without waiting for it (see `wait_ready`)."""
+        log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "admission", "--loglevel", "warning"],
+            [sys.executable, "-m", "streams.cli", "admission", "--loglevel", loglevel],
             env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
-        wait_until(lambda: self.metric("framegate_admission_ready") == 1.0, timeout_s, 0.2,
-                   what="admission agent ready")
         return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> Agent:
+        wait_until(lambda: self.metric("framegate_admission_ready") == 1.0, timeout_s, 0.2,
+                   what=f"admission agent ready (log: {self.log_path})")
+        return self
+
+    def start(self, timeout_s: float = 60.0, loglevel: str = "warning") -> Agent:
+        return self.launch(loglevel).wait_ready(timeout_s)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def metrics_text(self) -> str:
         assert self.process is not None and self.process.poll() is None, "agent exited"
@@ -72,6 +94,31 @@ class Agent:
                 return str(r.read().decode())
         except OSError:
             return ""
+
+    def healthz(self) -> dict[str, Any] | None:
+        """`GET /healthz` as JSON, or None while the agent does not answer."""
+        assert self.process is not None and self.process.poll() is None, "agent exited"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                body = json.loads(r.read().decode())
+        except urllib.error.HTTPError as err:  # e.g. 503 while not ready: the body still says why
+            try:
+                body = json.loads(err.read().decode())
+            except ValueError:
+                return None
+        except (OSError, ValueError):
+            return None
+        return body if isinstance(body, dict) else None
+
+    def role(self) -> str | None:
+        """The role `/metrics` reports (the `framegate_admission_role` label set to 1)."""
+        for role in ("active", "standby"):
+            if self.metric("framegate_admission_role", role=role) == 1.0:
+                return role
+        return None
+
+    def wait_role(self, role: str, timeout_s: float = 60.0) -> None:
+        wait_until(lambda: self.role() == role, timeout_s, 0.1, what=f"role {role} (log: {self.log_path})")
 
     def metric(self, name: str, **labels: str) -> float | None:
         want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
@@ -91,6 +138,15 @@ class Agent:
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout_s)
+
+    def kill(self) -> float:
+        """SIGKILL by pid (no shutdown path runs); returns the wall-clock time of the kill."""
+        proc, self.process = self.process, None
+        assert proc is not None and proc.poll() is None, "agent not running"
+        killed_at = time.time()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        return killed_at
 
 
 def heartbeat(lane: RouteLane, when: datetime | None = None, worker: str = "test-worker") -> LaneEvent:
@@ -138,3 +194,40 @@ async def collect(bootstrap: str, topics: list[str], count: int, timeout_s: floa
 def decisions(bootstrap: str, topics: Topics, count: int, timeout_s: float = 60.0) -> list[AdmissionDecision]:
     got = asyncio.run(collect(bootstrap, [topics.tasks_accepted, topics.tasks_rejected], count, timeout_s))
     return [AdmissionDecision.model_validate(value) for _, value in got]
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    offset: int
+    timestamp_ms: int
+    value: Any
+
+
+async def read_log(bootstrap: str, names: dict[str, int], enough: Callable[[list[Record]], bool],
+                   timeout_s: float = 60.0) -> list[Record]:
+    """Every JSON record of `names` (topic -> partition count) until `enough(records)` holds, then on
+    to the end offsets at that moment, so a late duplicate already in the log is read too."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False)
+    await consumer.start()
+    parts = [TopicPartition(name, p) for name, count in names.items() for p in range(count)]
+    consumer.assign(parts)
+    await consumer.seek_to_beginning(*parts)
+    found: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    ends: dict[TopicPartition, int] | None = None
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"read_log: condition not met after {len(found)} records on {names}")
+            batch = await consumer.getmany(timeout_ms=200)
+            for tp, records in batch.items():
+                found.extend(Record(tp.topic, r.offset, r.timestamp, json.loads(r.value)) for r in records)
+            if ends is None and enough(found):
+                ends = await consumer.end_offsets(parts)
+            if ends is not None and not batch:
+                positions = [await consumer.position(tp) for tp in parts]
+                if all(pos >= ends[tp] for pos, tp in zip(positions, parts, strict=True)):
+                    return found
+    finally:
+        await consumer.stop()

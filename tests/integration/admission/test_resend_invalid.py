@@ -1,0 +1,126 @@
+"""Issue 9's sequence on the real broker: invalid re-sends of decided ids cannot bypass the queue cap."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from schemas import GenerationRequest, ModelName, Priority, RouteLane, Topics
+from tests.integration.admission.harness import (
+    REPO,
+    Agent,
+    Record,
+    heartbeat,
+    publish,
+    publish_events,
+    read_log,
+)
+from tests.unit.admission.helpers import request
+
+#: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
+START_S = 120
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+CAP = 25
+
+
+def invalid(req: GenerationRequest) -> bytes:
+    wire = req.to_wire()
+    bad = wire.replace(f'"steps":{req.steps},'.encode(), b'"steps":5,', 1)
+    assert bad != wire
+    return bad
+
+
+def send(bootstrap: str, topics: Topics, bodies: list[tuple[str, bytes]], at: datetime) -> None:
+    """Requests with log time `at` (+1 ms each): the whole sequence stays inside the 30 s queue wait
+    however slow the machine is, since admission's clock is the record's log time."""
+    ts = int(at.timestamp() * 1000)
+    asyncio.run(publish(bootstrap, [(topics.tasks_requested, body, key.encode(), 0, ts + i)
+                                    for i, (key, body) in enumerate(bodies)]))
+
+
+def phase(records: list[Record], prefix: str, rejected: bool = False) -> list[Record]:
+    return [r for r in records if (r.value["task_id"] or "").startswith(prefix) and not r.value["replayed"]
+            and (not rejected or r.value["outcome"] == "rejected")]
+
+
+def test_invalid_resends_do_not_touch_decided_tasks(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
+    base = datetime.now(UTC)
+    publish_events(kafka_bootstrap, topics.events_lane, [heartbeat(RouteLane.shared, base, worker="w-shared")],
+                   "shared")
+    agent = Agent(kafka_bootstrap, topics, tmp_path)
+    degraded = subprocess.run([sys.executable, "-m", "streams.cli", "lane", "degrade", "anisora",
+                               "--reason", "capacity"], env=agent.env, cwd=REPO, capture_output=True,
+                              text=True, timeout=90, check=False)
+    assert degraded.returncode == 0, degraded.stdout + degraded.stderr
+    decided = {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
+    agent.start(START_S)
+    try:
+        # 1. fill the shared queue with 25 accepted background anisora requests
+        originals = [request(ModelName.anisora, task_id=f"fill-{i}", priority=Priority.background,
+                             submitted_at=base) for i in range(CAP)]
+        send(kafka_bootstrap, topics, [(r.task_id, r.to_wire()) for r in originals], base)
+        first = asyncio.run(read_log(kafka_bootstrap, decided, lambda rs: len(rs) >= CAP))
+        assert Counter(r.value["outcome"] for r in first) == {"accepted": CAP}
+        assert {r.value["lane"] for r in first} == {"shared"}
+        accepted = {r.value["task_id"]: r.value for r in first}
+
+        # 2. re-send 24 of those ids with an invalid body: 422 each, marked decided_earlier
+        resent = originals[:CAP - 1]
+        send(kafka_bootstrap, topics, [(r.task_id, invalid(r)) for r in resent], base + timedelta(seconds=1))
+        second = phase(asyncio.run(read_log(kafka_bootstrap, decided, lambda rs: len(rs) >= 2 * CAP - 1)),
+                       "fill-", rejected=True)
+        assert len(second) == CAP - 1
+        for r in second:
+            v = r.value
+            assert r.topic == topics.tasks_rejected, v
+            assert (v["outcome"], v["status"], v["code"]) == ("rejected", 422, "validation_error"), v
+            assert v.get("decided_earlier") is True, v
+            assert any("steps" in [*e["loc"], e["msg"]] or "steps" in e["msg"] for e in v["errors"]), v["errors"]
+        assert sorted(r.value["task_id"] for r in second) == sorted(r.task_id for r in resent)
+        assert agent.metric("framegate_admission_queue_depth", lane="shared") == float(CAP)
+
+        # 3. 25 new valid requests: the queue is full, none is accepted
+        fresh = [request(ModelName.anisora, task_id=f"new-{i}", priority=Priority.background,
+                         submitted_at=base) for i in range(CAP)]
+        send(kafka_bootstrap, topics, [(r.task_id, r.to_wire()) for r in fresh], base + timedelta(seconds=2))
+        third = phase(asyncio.run(read_log(kafka_bootstrap, decided, lambda rs: len(rs) >= 3 * CAP - 1)), "new-")
+        assert len(third) == CAP
+        assert Counter((r.value["outcome"], r.value.get("code"), r.value.get("reason")) for r in third) == {
+            ("rejected", "queue_overloaded", "depth"): CAP}
+        assert {r.value["queue_depth"] for r in third} == {CAP}
+        assert agent.metric("framegate_admission_queue_depth", lane="shared") == float(CAP)
+
+        # 4. a valid re-send of an original id gets its original acceptance, replayed
+        again = originals[3]
+        send(kafka_bootstrap, topics, [(again.task_id, again.to_wire())], base + timedelta(seconds=3))
+        everything = asyncio.run(read_log(kafka_bootstrap, decided, lambda rs: len(rs) >= 3 * CAP))
+        (replay,) = [r for r in everything if r.value["replayed"]]
+        assert len(everything) == 3 * CAP, "more decisions than requests"
+        original = accepted[again.task_id]
+        assert replay.value["replayed"] is True and replay.value["outcome"] == "accepted", replay.value
+        assert replay.value.get("replay_of") in (None, original["event_id"])
+        same = ("task_id", "model", "priority", "lane", "lane_mode", "queue_depth", "estimated_wait_seconds",
+                "time_to_ready_seconds", "degradations")
+        assert {k: replay.value.get(k) for k in same} == {k: original.get(k) for k in same}
+        assert replay.value["event_id"] != original["event_id"]
+        assert agent.metric("framegate_admission_queue_depth", lane="shared") == float(CAP)
+
+        # No task event for the invalid re-sends (nor the replay): 25 pending originals, 25 failed new.
+        # Outputs are flushed per batch in order, so everything decided above is in the logs by now.
+        tasks = asyncio.run(read_log(kafka_bootstrap, {topics.events_task: 1}, lambda rs: len(rs) >= 2 * CAP))
+        statuses = Counter((r.value["task"]["id"].split("-")[0], r.value["task"]["status"]) for r in tasks)
+        assert statuses == {("fill", "pending"): CAP, ("new", "failed"): CAP}, statuses
+        # The lane topic holds exactly the 25 accepted items, each once.
+        items = asyncio.run(read_log(kafka_bootstrap, {topics.lane(RouteLane.shared): 2},
+                                     lambda rs: len(rs) >= CAP))
+        assert sorted(r.value["task_id"] for r in items) == sorted(r.task_id for r in originals)
+    finally:
+        agent.stop()

@@ -1,0 +1,257 @@
+"""Admission snapshots on the real broker: bad snapshots are ignored, and replay holds across one."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import uuid
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from schemas import ModelName, Priority, RouteLane, Topics
+from streams.admission.snapshot import SNAPSHOT_VERSION
+from tests.integration.admission.harness import Agent, heartbeat, publish, read_log
+from tests.integration.admission.test_replay_and_hostile import (
+    feed,
+    fresh_topics,
+    outputs,
+    run,
+    scenario,
+)
+from tests.unit.admission.helpers import degrade, request
+
+#: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
+START_S = 120
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+FILLED = 20
+CAP = 25
+
+
+@dataclass(frozen=True)
+class Raw:
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+async def snapshot_log(bootstrap: str, topics: Topics) -> list[Raw]:
+    """Every record on the snapshot topic, in log order (1 partition)."""
+    topic = topics.admission_snapshots
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False)
+    await consumer.start()
+    found: list[Raw] = []
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        empty = 0
+        while empty < 3:  # tansu may under-report the end offset: stop on empty polls instead
+            batch = await consumer.getmany(timeout_ms=200)
+            empty = 0 if batch else empty + 1
+            found.extend(Raw(r.key, r.value, list(r.headers)) for rs in batch.values() for r in rs)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def snapshots(bootstrap: str, topics: Topics) -> list[Raw]:
+    return asyncio.run(snapshot_log(bootstrap, topics))
+
+
+def decided(topics: Topics) -> dict[str, int]:
+    return {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
+
+
+def send(bootstrap: str, topics: Topics, reqs: list[Any], at: datetime) -> None:
+    ts = int(at.timestamp() * 1000)
+    asyncio.run(publish(bootstrap, [(topics.tasks_requested, r.to_wire(), r.task_id.encode(), 0, ts + i)
+                                    for i, r in enumerate(reqs)]))
+
+
+# --- bad snapshots ------------------------------------------------------------------------------
+# The wire format (streams/admission/snapshot_store.py): chunks keyed `chunk/<id>/<n>`, then a JSON
+# `head` record naming the id, version, chunk count, first chunk offset, sha256 and size of the
+# body; the body is zlib-compressed JSON `{"version", "covers", "state"}`. Each case appends a
+# newer snapshot that must be refused.
+
+def latest_head(real: list[Raw]) -> dict[str, Any]:
+    heads = [r for r in real if r.key == b"head" and r.value is not None]
+    assert heads, "no snapshot head on the snapshot topic"
+    head: dict[str, Any] = json.loads(heads[-1].value or b"")
+    return head
+
+
+def latest_body(real: list[Raw]) -> bytes:
+    head = latest_head(real)
+    prefix = f"chunk/{head['snapshot_id']}/".encode()
+    chunks = {int(r.key[len(prefix):]): r.value for r in real
+              if r.key is not None and r.key.startswith(prefix) and r.value is not None}
+    body = b"".join(chunks[i] for i in range(head["chunks"]))
+    assert hashlib.sha256(body).hexdigest() == head["sha256"]
+    return body
+
+
+def append_snapshot(bootstrap: str, topics: Topics, body: bytes, **head_overrides: Any) -> None:
+    """A one-chunk snapshot with its head (fields as the agent writes them, then `head_overrides`)."""
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        try:
+            snapshot_id = f"test{uuid.uuid4().hex[:12]}"
+            chunk = await producer.send_and_wait(topics.admission_snapshots, body,
+                                                 key=f"chunk/{snapshot_id}/0".encode(), partition=0)
+            head = {"snapshot_id": snapshot_id, "version": SNAPSHOT_VERSION, "chunks": 1,
+                    "first_offset": chunk.offset, "sha256": hashlib.sha256(body).hexdigest(),
+                    "size": len(body), **head_overrides}
+            await producer.send_and_wait(topics.admission_snapshots, json.dumps(head).encode(), key=b"head",
+                                         partition=0)
+        finally:
+            await producer.stop()
+    asyncio.run(go())
+
+
+def corrupt_body(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+    """The latest body with bytes flipped in the middle, under a head carrying the original checksum."""
+    body = bytearray(latest_body(real))
+    middle = len(body) // 2
+    body[middle:middle + 8] = bytes(b ^ 0xFF for b in body[middle:middle + 8])
+    append_snapshot(bootstrap, topics, bytes(body), sha256=latest_head(real)["sha256"])
+
+
+def garbage_head(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+    """A head record that is not JSON at all."""
+    asyncio.run(publish(bootstrap, [(topics.admission_snapshots, b"\x00\xff{not a head", b"head", 0, None)]))
+
+
+def unknown_version(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+    """The latest state under the next, unknown version, in the head and in the body."""
+    doc = json.loads(zlib.decompress(latest_body(real)))
+    doc["version"] = SNAPSHOT_VERSION + 1
+    append_snapshot(bootstrap, topics, zlib.compress(json.dumps(doc).encode()), version=SNAPSHOT_VERSION + 1)
+
+
+def unknown_body_version(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+    """A current head (valid checksum) over a body that says it is the next version."""
+    doc = json.loads(zlib.decompress(latest_body(real)))
+    doc["version"] = SNAPSHOT_VERSION + 1
+    append_snapshot(bootstrap, topics, zlib.compress(json.dumps(doc).encode()))
+
+
+@pytest.mark.parametrize("bad", [corrupt_body, garbage_head, unknown_version, unknown_body_version],
+                         ids=lambda f: f.__name__)
+def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics: Topics, tmp_path: Path,
+                                                   bad: Callable[[str, Topics, list[Raw]], None]) -> None:
+    base = datetime.now(UTC)
+    asyncio.run(publish(kafka_bootstrap, [
+        (topics.events_lane, heartbeat(RouteLane.shared, base, worker="w-shared").to_wire(), b"shared", 0, None),
+        (topics.events_lane, degrade(RouteLane.anisora, when=base).to_wire(), b"anisora", 0, None),
+    ]))
+    originals = [request(ModelName.anisora, task_id=f"snap-{i}", priority=Priority.background, submitted_at=base)
+                 for i in range(FILLED)]
+    send(kafka_bootstrap, topics, originals, base + timedelta(seconds=1))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = Agent(kafka_bootstrap, topics, tmp_path / "a").start(START_S)
+    try:
+        got = asyncio.run(read_log(kafka_bootstrap, decided(topics), lambda rs: len(rs) >= FILLED))
+    finally:
+        first.stop()  # a clean shutdown writes a snapshot
+    accepted = {r.value["task_id"]: r.value for r in got}
+    assert Counter(v["outcome"] for v in accepted.values()) == {"accepted": FILLED}
+    real = snapshots(kafka_bootstrap, topics)
+    assert real, "no snapshot on the snapshot topic after a clean shutdown"
+    bad(kafka_bootstrap, topics, real)
+
+    second = Agent(kafka_bootstrap, topics, tmp_path / "b").start(START_S)
+    try:
+        warnings = [line for line in second.log_text().splitlines() if "WARNING" in line and "snapshot" in line
+                    and ("ignoring" in line or "rebuilding" in line)]
+        assert warnings, f"no warning about the bad snapshot in the log:\n{second.log_text()[-3000:]}"
+        assert second.metric("framegate_admission_queue_depth", lane="shared") == float(FILLED)
+        again = originals[3]
+        fresh = [request(ModelName.anisora, task_id=f"after-{i}", priority=Priority.background,
+                         submitted_at=base) for i in range(CAP - FILLED + 1)]
+        send(kafka_bootstrap, topics, [again, *fresh], base + timedelta(seconds=2))
+        everything = asyncio.run(read_log(kafka_bootstrap, decided(topics),
+                                          lambda rs: len(rs) >= FILLED + 1 + len(fresh)))
+    finally:
+        second.stop()
+    assert len(everything) == FILLED + 1 + len(fresh)
+    (replay,) = [r.value for r in everything if r.value["replayed"]]
+    assert (replay["task_id"], replay["outcome"], replay["lane"]) == (again.task_id, "accepted", "shared")
+    assert replay["queue_depth"] == accepted[again.task_id]["queue_depth"]
+    assert replay.get("replay_of") in (None, accepted[again.task_id]["event_id"])
+    after = {r.value["task_id"]: r.value for r in everything if r.value["task_id"].startswith("after-")}
+    assert Counter((v["outcome"], v.get("reason")) for v in after.values()) == {
+        ("accepted", None): CAP - FILLED, ("rejected", "depth"): 1}
+
+
+# --- replay determinism across a snapshot boundary -----------------------------------------------
+
+def at_least(count: int) -> Callable[[list[Any]], bool]:
+    return lambda records: len(records) >= count
+
+
+def run_across_snapshot(bootstrap: str, tmp: Path, stops: list[tuple[int, str]]) -> dict[str, list[Any]]:
+    """`run` of test_replay_and_hostile, the agent stopped after each `(decided, "term"|"kill")`.
+
+    Periodic snapshots are off (a long interval), so the only snapshots are the shutdown ones of
+    a SIGTERM: after a later kill -9 the last start loads a snapshot that covers only part of the
+    logs and folds the rest on top.
+    """
+    lanes, reqs = scenario()
+    topics = fresh_topics(bootstrap)
+    data = tmp / topics.prefix
+    data.mkdir()
+    env = {"FRAMEGATE_ADMISSION_SNAPSHOT_INTERVAL_S": "3600"}
+    fed = 0
+    agent: Agent | None = None
+    try:
+        for n, (upto, how) in enumerate(stops):
+            feed(bootstrap, topics, lanes, reqs, fed, upto)
+            fed = upto
+            agent = Agent(bootstrap, topics, data, extra_env=env, log_name=f"agent-{n}.log").start(START_S)
+            asyncio.run(read_log(bootstrap, decided(topics), at_least(upto)))
+            if how == "kill":
+                agent.kill()
+            else:
+                agent.stop()
+        assert snapshots(bootstrap, topics), "no snapshot to restart from"
+        feed(bootstrap, topics, lanes, reqs, fed, len(reqs))
+        agent = Agent(bootstrap, topics, data, extra_env=env, log_name="agent-last.log").start(START_S, loglevel="info")
+        result = outputs(bootstrap, topics, 41 + 7)
+        every = asyncio.run(read_log(bootstrap, decided(topics), lambda rs: len(rs) >= 41 + 7))
+        assert len(every) == 41 + 7, "more decisions than the single-process run"
+        # The agent's ready line names the snapshot it started from ("none" after a full fold).
+        loaded = re.search(r"snapshot (\S+) \((\d+) tasks\), (\d+) log records folded", agent.log_text())
+        assert loaded, f"no start-up report in the restarted agent's log ({agent.log_path})"
+        assert loaded.group(1) != "none", "the restart did not start from a snapshot"
+        if stops[-1][1] == "kill":
+            assert int(loaded.group(3)) > 0, "the snapshot covered everything: no tail was folded"
+        print(f"\nrestart after {stops}: snapshot {loaded.group(1)} with {loaded.group(2)} tasks, then "
+              f"{loaded.group(3)} log records folded")
+        return result
+    finally:
+        if agent is not None:
+            agent.stop()
+
+
+@pytest.mark.timeout(600)  # six agent starts
+def test_replay_is_deterministic_across_a_snapshot(kafka_bootstrap: str, tmp_path: Path) -> None:
+    reference = run(kafka_bootstrap, tmp_path, None)
+    # the snapshot covers everything decided before the restart
+    assert run_across_snapshot(kafka_bootstrap, tmp_path, [(20, "term")]) == reference
+    # the snapshot covers the first 10 decisions; 10 more are only in the logs
+    assert run_across_snapshot(kafka_bootstrap, tmp_path, [(10, "term"), (20, "kill")]) == reference

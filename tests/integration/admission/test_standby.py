@@ -1,0 +1,188 @@
+"""Active + standby admission on the real broker: kill -9 under load, and the roles they report."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from schemas import GenerationRequest, ModelName, Priority, RouteLane, SourceRecord, Topics
+from streams.admission.events import event_id, origin_of
+from tests.integration.admission.harness import (
+    Agent,
+    Record,
+    heartbeat,
+    publish,
+    publish_events,
+    read_log,
+)
+from tests.unit.admission.helpers import request
+from tests.waiting import wait_until
+
+#: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
+START_S = 120
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+RATE = 100  # requests/s
+SECONDS = 20
+KILL_AFTER_S = 7
+#: Every INVALID_EVERY-th request has an invalid body (a 422 with its task id): rejections fail over too.
+INVALID_EVERY = 40
+
+
+def steady_request(i: int) -> bytes:
+    model = ModelName.anisora if i % 3 else ModelName.phr00t
+    req = request(model, task_id=f"load-{i}", priority=(Priority.background, Priority.standard)[i % 2],
+                  submitted_at=datetime.now(UTC))
+    return invalid(req) if i % INVALID_EVERY == INVALID_EVERY - 1 else req.to_wire()
+
+
+def invalid(req: GenerationRequest) -> bytes:
+    wire = req.to_wire()
+    bad = wire.replace(f'"steps":{req.steps},'.encode(), b'"steps":5,', 1)
+    assert bad != wire
+    return bad
+
+
+async def steady_load(bootstrap: str, topics: Topics, count: int, rate: float, kill_at: int,
+                      victim: Agent) -> float:
+    """Publishes `count` requests paced at `rate`/s; kills `victim` (-9) before request `kill_at`."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
+    await producer.start()
+    killed_at = 0.0
+    try:
+        futures = []
+        started = time.monotonic()
+        for i in range(count):
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing the load, not waiting on a condition
+            if i == kill_at:
+                killed_at = victim.kill()
+            futures.append(await producer.send(topics.tasks_requested, steady_request(i),
+                                               key=f"load-{i}".encode(), partition=0))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return killed_at
+
+
+def decided_ids(records: list[Record]) -> set[str]:
+    return {r.value["task_id"] for r in records if r.value.get("task_id") and not r.value.get("replayed")}
+
+
+def fresh_heartbeats(bootstrap: str, topics: Topics) -> None:
+    now = datetime.now(UTC)
+    for lane in RouteLane:
+        publish_events(bootstrap, topics.events_lane, [heartbeat(lane, now, worker=f"w-{lane.value}")], lane.value)
+
+
+def pair(bootstrap: str, topics: Topics, tmp: Path) -> tuple[Agent, Agent]:
+    (tmp / "a").mkdir()
+    (tmp / "b").mkdir()
+    active = Agent(bootstrap, topics, tmp / "a").start(START_S)
+    active.wait_role("active")
+    standby = Agent(bootstrap, topics, tmp / "b").start(START_S)
+    standby.wait_role("standby")
+    assert active.role() == "active", "the first agent lost its role when the standby joined"
+    return active, standby
+
+
+def test_kill_active_under_load_standby_takes_over(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
+    fresh_heartbeats(kafka_bootstrap, topics)
+    active, standby = pair(kafka_bootstrap, topics, tmp_path)
+    count = RATE * SECONDS
+    try:
+        killed_at = asyncio.run(steady_load(kafka_bootstrap, topics, count, RATE, RATE * KILL_AFTER_S, active))
+        sent = {f"load-{i}" for i in range(count)}
+        names = {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
+        records = asyncio.run(read_log(kafka_bootstrap, names, lambda rs: decided_ids(rs) >= sent, 120))
+        standby_role = standby.role()
+        standby_log = standby.log_text()
+    finally:
+        active.stop()
+        standby.stop()
+
+    per_task = Counter(r.value["task_id"] for r in records)
+    replayed = [r.value["task_id"] for r in records if r.value.get("replayed")]
+    after = sorted(r.timestamp_ms for r in records if r.timestamp_ms / 1000 > killed_at)
+    takeover = after[0] / 1000 - killed_at if after else float("nan")
+    print(f"\nstandby takeover: {takeover:.2f} s from kill -9 to the first decision after it; "
+          f"{len(records)} decisions for {count} requests, {len(after)} of them after the kill, "
+          f"{len(replayed)} replayed")
+    assert set(per_task) == sent, f"undecided: {sorted(sent - set(per_task))[:10]}"
+    assert not replayed, f"requests decided twice (second time as a replay): {replayed[:10]}"
+    assert [t for t, n in per_task.items() if n != 1] == [], "a task id got more than one decision"
+    ids = Counter(r.value["event_id"] for r in records)
+    assert [e for e, n in ids.items() if n != 1] == [], "an event_id appears more than once"
+    offsets = sorted(r.value["source"]["offset"] for r in records)
+    assert offsets == list(range(count)), "not exactly one decision per tasks.requested offset"
+    for r in records:
+        src = SourceRecord.model_validate(r.value["source"])
+        assert r.value["event_id"] == str(event_id(origin_of(src, None, datetime.now(UTC)), "decision"))
+    outcomes = Counter((r.value["outcome"], r.value.get("code")) for r in records)
+    assert outcomes == {("accepted", None): count - count // INVALID_EVERY,
+                        ("rejected", "validation_error"): count // INVALID_EVERY}, outcomes
+    assert after, "nothing was decided after the kill"
+    assert standby_role == "active", f"standby never became active; its log:\n{standby_log[-3000:]}"
+
+
+def health_of(body: dict[str, object] | None) -> tuple[object, object] | None:
+    return (body.get("role"), body.get("ready")) if body is not None else None
+
+
+def test_roles_and_readiness(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
+    fresh_heartbeats(kafka_bootstrap, topics)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = Agent(kafka_bootstrap, topics, tmp_path / "a").launch()
+    second = Agent(kafka_bootstrap, topics, tmp_path / "b")
+    try:
+        seen: list[dict[str, object]] = []
+
+        def ready_health(agent: Agent) -> bool:
+            health = agent.healthz()
+            if health is not None:
+                seen.append(health)
+            return bool(health and health.get("ready"))
+
+        wait_until(lambda: ready_health(first), START_S, 0.1, what="first agent /healthz ready")
+        first.wait_role("active", 30)
+        assert health_of(first.healthz()) == ("active", True)
+        assert first.metric("framegate_admission_ready") == 1.0
+        assert first.metric("framegate_admission_role", role="standby") != 1.0
+        assert (first.metric("framegate_admission_startup_seconds") or 0.0) > 0.0
+
+        second.launch()
+        wait_until(lambda: ready_health(second), START_S, 0.1, what="second agent /healthz ready")
+        second.wait_role("standby", 30)
+        assert health_of(second.healthz()) == ("standby", True)
+        assert second.metric("framegate_admission_ready") == 1.0
+        assert second.metric("framegate_admission_role", role="active") != 1.0
+        assert health_of(first.healthz()) == ("active", True)
+        for health in seen:
+            assert health["role"] in ("starting", "active", "standby"), health
+            assert health["ready"] == (health["role"] != "starting"), health
+
+        one = request(ModelName.phr00t, task_id="role-1", submitted_at=datetime.now(UTC))
+        asyncio.run(publish(kafka_bootstrap, [(topics.tasks_requested, one.to_wire(), b"role-1", 0, None)]))
+        names = {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
+        asyncio.run(read_log(kafka_bootstrap, names, lambda rs: "role-1" in decided_ids(rs)))
+
+        first.stop()  # SIGTERM: a clean hand-over
+        second.wait_role("active", 30)
+        assert health_of(second.healthz()) == ("active", True)
+        two = request(ModelName.anisora, task_id="role-2", submitted_at=datetime.now(UTC))
+        asyncio.run(publish(kafka_bootstrap, [(topics.tasks_requested, two.to_wire(), b"role-2", 0, None)]))
+        records = asyncio.run(read_log(kafka_bootstrap, names, lambda rs: "role-2" in decided_ids(rs)))
+        assert Counter(r.value["task_id"] for r in records) == {"role-1": 1, "role-2": 1}
+        assert all(r.value["outcome"] == "accepted" and not r.value["replayed"] for r in records)
+    finally:
+        first.stop()
+        second.stop()
