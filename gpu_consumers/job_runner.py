@@ -15,15 +15,16 @@ from pathlib import Path
 
 from gpu_consumers import task_events
 from gpu_consumers.artifacts import WrittenArtifact, artifact_path, write_mp4
+from gpu_consumers.errors import InsufficientMemory, InvalidJob, ModelLoadFailed, OomExhausted
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.memory_events import memory_event
 from gpu_consumers.memory_guard import MemoryGuard
-from gpu_consumers.model_slot import InsufficientMemory, ModelSlot
+from gpu_consumers.model_slot import ModelSlot
 from gpu_consumers.oom import is_oom, retry_plan
-from gpu_consumers.pipelines import InvalidJob, ModelLoadFailed, RunOptions, run_pipeline
+from gpu_consumers.pipelines import RunOptions, run_pipeline
 from gpu_consumers.task_events import TaskContext
 from schemas.decisions import AdmissionDecision
-from schemas.enums import LaneMode, MemoryEventType, ModelName, RouteLane, TaskErrorCode
+from schemas.enums import LaneMode, MemoryEventType, ModelName, Priority, RouteLane, TaskErrorCode
 from schemas.envelope import Envelope
 from schemas.requests import GenerationRequest
 from schemas.tasks import TaskEvent
@@ -94,7 +95,7 @@ class JobRunner:
             report = fail(TaskErrorCode.insufficient_memory, str(exc))
         except ModelLoadFailed as exc:
             report = fail(TaskErrorCode.model_load_failed, str(exc))
-        except _OomExhausted as exc:
+        except OomExhausted as exc:
             report = fail(TaskErrorCode.gpu_oom, str(exc))
         except Exception as exc:  # the worker outlives any one job
             log.exception("task %s: pipeline error", ctx.task_id)
@@ -129,10 +130,10 @@ class JobRunner:
                 self._emit_memory(MemoryEventType.memory_cleanup, ctx.task_id, request.model, lane_mode)
                 plan = retry_plan(current, retries)
                 if plan is None:
-                    why = "critical priority is never degraded" if current.priority.value == "critical" else (
+                    why = "critical priority is never degraded" if current.priority is Priority.critical else (
                         "already retried once" if retries else "no elastic step left"
                     )
-                    raise _OomExhausted(
+                    raise OomExhausted(
                         f"CUDA out of memory at {current.width}x{current.height}x{current.num_frames}; "
                         f"not retried: {why}"
                     ) from None
@@ -167,7 +168,3 @@ class JobRunner:
                 now=self.clock(), model=model, task_id=task_id,
             )
         )
-
-
-class _OomExhausted(RuntimeError):
-    pass

@@ -9,14 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gpu_consumers.errors import InsufficientMemory
 from gpu_consumers.lane_status import LaneStatus
 from gpu_consumers.memory_guard import MemoryGuard, MemorySnapshot, load_allowed
 from gpu_consumers.pipelines import LoadedPipeline
 from schemas.enums import ModelName
-
-
-class InsufficientMemory(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)

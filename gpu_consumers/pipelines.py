@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gpu_consumers.errors import InvalidJob, ModelLoadFailed
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.job_checks import job_problems
 from schemas.constraints import MODEL_CONSTRAINTS
@@ -20,14 +21,6 @@ from schemas.requests import GenerationRequest
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-class InvalidJob(ValueError):
-    """The job breaks a rule the pipeline boundary enforces; running it would be wrong."""
-
-
-class ModelLoadFailed(RuntimeError):
-    pass
 
 
 @dataclass

@@ -10,9 +10,13 @@ per partition assignment (see task_ledger), not before every job; `processing` i
 the job starts; the terminal event is handed to the producer and the job's deliveries (its task
 and memory events) are awaited, then its offset committed, in a background step that overlaps
 the next job. That step is awaited before the next one starts, so commits stay in order and a
-failed delivery stops the worker before any later offset is committed. At most one task event
-of this worker is unacknowledged at a time, so every `events.task` batch holds one record
-(tansu's end offset, which the ledger's catch-up relies on, is wrong for multi-record batches).
+failed delivery stops the worker before any later offset is committed. Where the broker profile
+asks for single-record batches (tansu: its end offset, which the ledger's catch-up relies on,
+is wrong for multi-record batches), at most one task event of this worker is unacknowledged at
+a time and the producer does not linger; other brokers batch normally.
+
+Stopping: every wait of the serving loop gives way to the stop event (see `shutdown`), and
+what follows a stop shares one grace period (`lane_shutdown_grace_s`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -39,6 +44,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
 from gpu_consumers import task_events
+from gpu_consumers.errors import WorkerStopping
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.heartbeat import heartbeat_event
 from gpu_consumers.host_pressure import host_pressure
@@ -56,14 +62,17 @@ from gpu_consumers.pipelines import (
     resolve_device,
 )
 from gpu_consumers.queue_wait import expired
+from gpu_consumers.shutdown import Grace, until_stopped, within
 from gpu_consumers.task_events import TaskContext
 from gpu_consumers.task_ledger import TaskLedger
+from schemas.broker_profile import BrokerProfile
 from schemas.decisions import AdmissionDecision
 from schemas.enums import DecisionOutcome, LaneMode, ModelName, RouteLane, TaskErrorCode, TaskStatus
 from schemas.envelope import Envelope, utc_now
 from schemas.lane import LaneEvent
 from schemas.limits import MAX_ID_CHARS
 from schemas.memory import MemoryDiagnosticEvent
+from schemas.policy import DEGRADED_QUEUE_POLICY
 from schemas.settings import Settings
 from schemas.tasks import TaskEvent
 from schemas.wire import PayloadTooLarge, decode
@@ -77,6 +86,12 @@ def group_id(lane: RouteLane) -> str:
 
 def default_worker_id(lane: RouteLane) -> str:
     return f"{lane.value}-{socket.gethostname()}-{os.getpid()}"[:MAX_ID_CHARS]
+
+
+def producer_config(profile: BrokerProfile, bootstrap: str) -> dict[str, Any]:
+    """The worker's producer: no lingering where the profile needs single-record batches."""
+    linger = {"linger_ms": 0} if profile.single_record_changelog_batches else {}
+    return profile.producer_kwargs(bootstrap, **linger)
 
 
 class LedgerRefresh(ConsumerRebalanceListener):
@@ -144,6 +159,10 @@ class LaneWorker:
         self._pending: list[concurrent.futures.Future[None]] = []
         self._commit: asyncio.Task[None] | None = None
         self._task_delivery: asyncio.Future[object] | None = None
+        self._single_record_batches = settings.broker.single_record_changelog_batches
+        self._stop = asyncio.Event()
+        self.grace = Grace(settings.lane_shutdown_grace_s)
+        self.ledger: TaskLedger | None = None
         self.jobs_run = 0
         self.items_seen = 0
         #: Terminal task events handed to the producer (delivered before their offset commits).
@@ -151,16 +170,17 @@ class LaneWorker:
 
     # --- publishing ---------------------------------------------------------------------------
     async def publish(self, event: Envelope) -> None:
-        await (await self.send(event))
+        delivery = await self.send(event)
+        await until_stopped(asyncio.shield(delivery), self._stop)
 
     async def send(self, event: Envelope) -> asyncio.Future[object]:
         """Hand the event to the producer; the returned future resolves once it is delivered."""
         assert self._producer is not None
         if isinstance(event, TaskEvent):
             topic, key = self.topics.events_task, event.task_id
-            if self._task_delivery is not None:
+            if self._single_record_batches and self._task_delivery is not None:
                 # One unacknowledged task event at a time: single-record batches, in order.
-                await self._task_delivery
+                await until_stopped(asyncio.shield(self._task_delivery), self._stop)
         elif isinstance(event, MemoryDiagnosticEvent):
             topic, key = self.topics.events_memory, self.lane.value
         elif isinstance(event, LaneEvent):
@@ -181,11 +201,10 @@ class LaneWorker:
     # --- lifecycle ----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
+        self._stop = stop
         broker, bootstrap = self.settings.broker, self.settings.kafka_bootstrap
-        # linger 0: each event is its own batch (tansu's end offset is wrong for multi-record
-        # batches, and the task ledger's catch-up relies on it).
-        self._producer = AIOKafkaProducer(**broker.producer_kwargs(bootstrap, linger_ms=0))
-        ledger = TaskLedger(
+        self._producer = AIOKafkaProducer(**producer_config(broker, bootstrap))
+        self.ledger = ledger = TaskLedger(
             self.topics.events_task,
             broker.consumer_kwargs(bootstrap, None, fetch_max_wait_ms=self.settings.lane_ledger_fetch_wait_ms),
         )
@@ -194,10 +213,11 @@ class LaneWorker:
         if self.settings.lane_metrics_port is not None:
             self.metrics.serve(self.settings.bind_host, self.settings.lane_metrics_port)
         await self._producer.start()
+        grace_clock = asyncio.create_task(self.grace.begin_when(stop), name="lane-grace")
         heartbeats = asyncio.create_task(self._heartbeats(stop), name="lane-heartbeats")
         try:
             await ledger.start()
-            await self._warm_up()
+            await until_stopped(self._warm_up(), stop)
             await consumer.start()
             log.info("worker %s serving %s", self.worker_id, self.topics.lane(self.lane))
             while not stop.is_set():
@@ -205,17 +225,29 @@ class LaneWorker:
                 for tp, messages in batches.items():
                     for message in messages:
                         await self._handle(consumer, ledger, tp, message)
+        except WorkerStopping:
+            log.info("worker %s stopping: the item in hand stays uncommitted (redelivered)", self.worker_id)
         finally:
-            heartbeats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeats
-            try:
-                await self._settle_commit()
-            finally:
-                await consumer.stop()
-                await ledger.stop()
-                await self._producer.stop()
-                self._executor.shutdown(wait=True)
+            self.grace.begin()
+            for task in (heartbeats, grace_clock):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._close(consumer, ledger)
+
+    async def _close(self, consumer: AIOKafkaConsumer, ledger: TaskLedger) -> None:
+        """The last commit and the clients' shutdown, all within what is left of the grace."""
+        assert self._producer is not None
+        try:
+            await within(self._settle_commit(), self.grace, "the last offset commit")
+        except (KafkaError, OSError) as exc:
+            log.warning("last commit not made (%s): its item is redelivered", exc)
+        except WorkerStopping:
+            log.warning("last commit not made (stopping): its item is redelivered")
+        await within(consumer.stop(), self.grace, "closing the lane consumer")
+        await within(ledger.stop(), self.grace, "closing the task ledger")
+        await within(self._producer.stop(), self.grace, "closing the producer")
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _warm_up(self) -> None:
         """Load the lane's model (the shared lane: the first one) so the lane reports ready."""
@@ -238,6 +270,8 @@ class LaneWorker:
                 await self.publish(heartbeat_event(self.lane, self.worker_id, self.status.view(), host, self.clock()))
             except (KafkaError, OSError, ValidationError) as exc:
                 log.warning("heartbeat not sent: %s", exc)
+            except WorkerStopping:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
@@ -299,7 +333,8 @@ class LaneWorker:
         """Run (or skip) one accepted item; the deliveries to await before its offset commits."""
         task_id = decision.task_id
         assert task_id is not None and decision.request is not None
-        while not await ledger.ensure_current(self.settings.lane_done_catchup_timeout_s):
+        timeout = self.settings.lane_done_catchup_timeout_s
+        while not await until_stopped(ledger.ensure_current(timeout), self._stop):
             # Fail closed: never run a task without knowing whether it already finished.
             log.warning("task ledger not caught up yet; holding %s", task_id)
         if task_id in ledger.ended:
@@ -318,7 +353,8 @@ class LaneWorker:
             )
             failed = task_events.failed(
                 ctx, now, TaskErrorCode.queue_overloaded,
-                f"waited {waited:.1f}s in the degraded queue (limit 30s); not run",
+                f"waited {waited:.1f}s in the degraded queue "
+                f"(limit {DEGRADED_QUEUE_POLICY.max_wait_seconds}s); not run",
             )
             return [await self._terminal(ledger, failed)]
         started = task_events.processing(ctx, now)

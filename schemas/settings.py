@@ -74,6 +74,16 @@ class Settings(BaseSettings):
         description="Fetch wait of the task ledger's follower: its catch-up is once per assignment, so "
         "it need not poll every 10 ms (each empty poll costs the job thread GIL and CPU time).",
     )
+    lane_shutdown_grace_s: float = Field(
+        default=20.0, gt=0, le=25,
+        description="After SIGTERM: how long a running job may still finish (and the last commit and "
+        "client shutdown take); a job still running then is abandoned uncommitted and redelivered.",
+    )
+    lane_ledger_window_h: float = Field(
+        default=24.0, gt=0, le=24 * 90,
+        description="How far back the task ledger reads events.task at start (offsets-for-times): a "
+        "redelivered item whose terminal event is older than this runs again.",
+    )
     # Test/demo seams (real code paths, off by default): slow each denoising step, or raise a
     # CUDA OOM at the pipeline boundary for tasks whose id starts with a prefix.
     lane_step_delay_s: float = Field(default=0.0, ge=0, le=60)

@@ -8,12 +8,13 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
+from gpu_consumers.errors import InvalidJob
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.job_runner import JobRunner
 from gpu_consumers.lane_status import LaneStatus
 from gpu_consumers.memory_guard import MemoryGuard
 from gpu_consumers.model_slot import LoadBudget, ModelSlot
-from gpu_consumers.pipelines import InvalidJob, RunOptions, load_pipeline
+from gpu_consumers.pipelines import RunOptions, load_pipeline
 from gpu_consumers.task_events import TaskContext
 from schemas import (
     AdmissionDecision,
