@@ -52,6 +52,12 @@ class WorkerMetrics:
             ["lane"],
             registry=self.registry,
         )
+        self.ledger_invalid_events = Counter(
+            "framegate_lane_ledger_invalid_events",
+            "events.task records the task ledger ignored: illegal by the task transitions.",
+            ["lane"],
+            registry=self.registry,
+        )
         self.busy = Gauge(
             "framegate_lane_busy", "1 while a job runs.", ["lane"], registry=self.registry
         )

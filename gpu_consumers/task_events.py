@@ -51,6 +51,17 @@ def processing(ctx: TaskContext, now: datetime) -> TaskEvent:
     )
 
 
+def requeued(ctx: TaskContext, now: datetime) -> TaskEvent:
+    """A started task whose worker died is back to `pending` before its next attempt starts."""
+    return TaskEvent(
+        occurred_at=now,
+        task=_task(ctx, TaskStatus.pending, now, None),
+        lane=ctx.lane,
+        worker_id=ctx.worker_id,
+        attempt=ctx.attempt,
+    )
+
+
 def done(
     ctx: TaskContext, now: datetime, artifact_path: str, duration_seconds: float, artifact_write_ms: float
 ) -> TaskEvent:

@@ -204,9 +204,13 @@ class LaneWorker:
         self._stop = stop
         broker, bootstrap = self.settings.broker, self.settings.kafka_bootstrap
         self._producer = AIOKafkaProducer(**producer_config(broker, bootstrap))
+        invalid = self.metrics.ledger_invalid_events.labels(self.lane.value)
         self.ledger = ledger = TaskLedger(
             self.topics.events_task,
             broker.consumer_kwargs(bootstrap, None, fetch_max_wait_ms=self.settings.lane_ledger_fetch_wait_ms),
+            window_s=self.settings.lane_ledger_window_h * 3600.0,
+            offsets_for_times=broker.offsets_for_times,
+            on_invalid=lambda _refused: invalid.inc(),
         )
         consumer = AIOKafkaConsumer(**broker.consumer_kwargs(bootstrap, group_id(self.lane)))
         consumer.subscribe([self.topics.lane(self.lane)], listener=LedgerRefresh(ledger))
@@ -337,11 +341,18 @@ class LaneWorker:
         while not await until_stopped(ledger.ensure_current(timeout), self._stop):
             # Fail closed: never run a task without knowing whether it already finished.
             log.warning("task ledger not caught up yet; holding %s", task_id)
-        if task_id in ledger.ended:
+        if ledger.ended(task_id):
             log.info("task %s already finished (redelivery); not re-running", task_id)
             return []
         now = self.clock()
-        ctx = TaskContext(decision, self.lane, self.worker_id, ledger.starts[task_id])
+        ctx = TaskContext(decision, self.lane, self.worker_id, ledger.starts(task_id))
+        requeued: list[Awaitable[object]] = []
+        if ctx.attempt > 0:
+            # A redelivery of a started task (its worker died): processing -> pending -> processing,
+            # the crash-redelivery path of the task's transitions.
+            back = task_events.requeued(ctx, now)
+            ledger.record(back)
+            requeued.append(await self.send(back))
         waited = expired(decision, now)
         if waited is not None:
             await self.publish(
@@ -356,7 +367,7 @@ class LaneWorker:
                 f"waited {waited:.1f}s in the degraded queue "
                 f"(limit {DEGRADED_QUEUE_POLICY.max_wait_seconds}s); not run",
             )
-            return [await self._terminal(ledger, failed)]
+            return [*requeued, await self._terminal(ledger, failed)]
         started = task_events.processing(ctx, now)
         ledger.record(started)
         self.status.job_started()
@@ -369,7 +380,7 @@ class LaneWorker:
         self._observe(report)
         terminal_delivery = await self._terminal(ledger, report.terminal)
         pending, self._pending = self._pending, []
-        return [started_delivery, terminal_delivery, *(asyncio.wrap_future(f) for f in pending)]
+        return [*requeued, started_delivery, terminal_delivery, *(asyncio.wrap_future(f) for f in pending)]
 
     async def _terminal(self, ledger: TaskLedger, event: TaskEvent) -> asyncio.Future[object]:
         delivery = await self.send(event)

@@ -104,11 +104,14 @@ def test_kill_9_mid_job_another_worker_completes_it_once(
             assert terminal_count == 1
 
         events = [e for e in seen.tasks if e.task_id == task_id]
-        assert [e.task.status for e in events] == [TaskStatus.processing, TaskStatus.processing, TaskStatus.done]
+        # The redelivery goes back to pending before its second start: legal by TRANSITIONS.
+        assert [e.task.status for e in events] == [
+            TaskStatus.processing, TaskStatus.pending, TaskStatus.processing, TaskStatus.done
+        ]
         assert events[0].worker_id == victim and events[1].worker_id == survivor
-        assert events[1].attempt == 1  # the ledger saw the first start
-        assert events[2].worker_id == survivor
-        assert events[2].artifact_path
+        assert events[2].attempt == 1  # the ledger saw the first start
+        assert events[3].worker_id == survivor
+        assert events[3].artifact_path
         assert workers[survivor].returncode == 0
 
     asyncio.run(scenario())
