@@ -7,6 +7,7 @@ caller publishes it and only then commits the work item's offset.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,13 @@ from pathlib import Path
 
 from gpu_consumers import task_events
 from gpu_consumers.artifacts import WrittenArtifact, artifact_path, write_mp4
-from gpu_consumers.errors import InsufficientMemory, InvalidJob, ModelLoadFailed, OomExhausted
+from gpu_consumers.errors import (
+    InsufficientMemory,
+    InvalidJob,
+    JobAbandoned,
+    ModelLoadFailed,
+    OomExhausted,
+)
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.memory_events import memory_event
 from gpu_consumers.memory_guard import MemoryGuard
@@ -71,6 +78,8 @@ class JobRunner:
         self.emit = emit
         self.clock = clock
         self.faults = faults
+        #: Set by the worker when shutdown outlasts its grace: the job stops at its next step.
+        self.abandon = threading.Event()
 
     def run(self, decision: AdmissionDecision, ctx: TaskContext) -> JobReport:
         started = time.perf_counter()
@@ -89,6 +98,8 @@ class JobRunner:
         report: JobReport
         try:
             report = self._generate(ctx, request, lane_mode, started)
+        except JobAbandoned:
+            raise  # no terminal event: the item stays uncommitted and is redelivered
         except InvalidJob as exc:
             report = fail(TaskErrorCode.invalid_job, str(exc))
         except InsufficientMemory as exc:
@@ -120,7 +131,7 @@ class JobRunner:
         current = request
         while True:
             try:
-                frames = run_pipeline(loaded, ctx.task_id, current, self.options, self.faults)
+                frames = run_pipeline(loaded, ctx.task_id, current, self.options, self.faults, self.abandon)
                 break
             except Exception as exc:
                 if not is_oom(exc):

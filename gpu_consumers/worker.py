@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -44,7 +44,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
 from gpu_consumers import task_events
-from gpu_consumers.errors import WorkerStopping
+from gpu_consumers.errors import JobAbandoned, WorkerStopping
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.heartbeat import heartbeat_event
 from gpu_consumers.host_pressure import host_pressure
@@ -78,6 +78,7 @@ from schemas.tasks import TaskEvent
 from schemas.wire import PayloadTooLarge, decode
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def group_id(lane: RouteLane) -> str:
@@ -163,6 +164,8 @@ class LaneWorker:
         self._stop = asyncio.Event()
         self.grace = Grace(settings.lane_shutdown_grace_s)
         self.ledger: TaskLedger | None = None
+        #: The task abandoned at shutdown (its job thread stops at its next step), if any.
+        self.abandoned: str | None = None
         self.jobs_run = 0
         self.items_seen = 0
         #: Terminal task events handed to the producer (delivered before their offset commits).
@@ -231,6 +234,8 @@ class LaneWorker:
                         await self._handle(consumer, ledger, tp, message)
         except WorkerStopping:
             log.info("worker %s stopping: the item in hand stays uncommitted (redelivered)", self.worker_id)
+        except JobAbandoned:
+            pass  # logged where it was decided
         finally:
             self.grace.begin()
             for task in (heartbeats, grace_clock):
@@ -375,12 +380,33 @@ class LaneWorker:
         job = asyncio.get_running_loop().run_in_executor(self._executor, self.runner.run, decision, ctx)
         # Sent while the job runs; `send` orders it after the previous item's terminal event.
         started_delivery = await self.send(started)
-        report: JobReport = await job
+        report: JobReport = await self._job_result(job, task_id)
         self.jobs_run += 1
         self._observe(report)
         terminal_delivery = await self._terminal(ledger, report.terminal)
         pending, self._pending = self._pending, []
         return [*requeued, started_delivery, terminal_delivery, *(asyncio.wrap_future(f) for f in pending)]
+
+    async def _job_result(self, job: asyncio.Future[T], task_id: str) -> T:
+        """The job's result; after a stop, only if it comes within the grace. Past the grace the
+        job is abandoned (`JobAbandoned`): no terminal event, no commit, the item is redelivered."""
+        try:
+            return await until_stopped(asyncio.shield(job), self._stop)
+        except WorkerStopping:
+            self.grace.begin()
+        log.info("stop requested while task %s runs: it may finish within %.0f s", task_id, self.grace.remaining())
+        try:
+            return await asyncio.wait_for(asyncio.shield(job), timeout=self.grace.remaining())
+        except TimeoutError:
+            pass
+        self.runner.abandon.set()
+        self.abandoned = task_id
+        job.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no warning
+        log.warning(
+            "abandoning task %s: still running %.0f s after stop (the shutdown grace); not committed, "
+            "it will be redelivered", task_id, self.grace.seconds,
+        )
+        raise JobAbandoned(task_id)
 
     async def _terminal(self, ledger: TaskLedger, event: TaskEvent) -> asyncio.Future[object]:
         delivery = await self.send(event)

@@ -1,8 +1,11 @@
-"""Stopping a lane worker is bounded: with the broker gone, and (see below) mid-job."""
+"""Stopping a lane worker is bounded: with the broker gone, and mid-job (the shutdown grace)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +20,7 @@ from tests.integration.gpu_consumers.gpu_lane_harness import (
     lane_settings,
     observing,
     publish_items,
+    spawn_worker,
     work_item,
 )
 from tests.waiting import async_wait_until
@@ -76,3 +80,56 @@ def test_a_worker_waiting_on_its_ledger_with_the_broker_down_stops_on_request(
         assert took < grace + 3.0, f"stop took {took:.1f}s"
     finally:
         broker.stop()
+
+
+def test_sigterm_mid_job_abandons_it_after_the_grace_and_it_is_redelivered(
+    kafka_bootstrap: str, topics: Topics, tiny_model_dir: Path, tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    """A 16 s stand-in job (anisora: 8 steps x 2 s), SIGTERM after it started, a 2 s grace: the
+    process exits long before the job would have ended, says so, publishes no terminal event
+    and commits nothing; the next worker of the group runs the item again."""
+    lane, grace, step_s, steps = RouteLane.anisora, 2.0, 2.0, 8
+    proc = spawn_worker(
+        lane, "slow-worker", kafka_bootstrap, topics, tiny_model_dir, tmp_path,
+        FRAMEGATE_LANE_STEP_DELAY_S=str(step_s), FRAMEGATE_LANE_SHUTDOWN_GRACE_S=str(grace),
+    )
+    processes.append(proc)
+    item = work_item(ModelName.anisora, lane)
+    task_id = str(item.task_id)
+    settings = lane_settings(kafka_bootstrap, topics, tiny_model_dir, tmp_path / "artifacts")
+
+    async def scenario() -> float:
+        async with observing(kafka_bootstrap, topics) as seen:
+            await async_wait_until(lambda: any(e.worker_id == "slow-worker" and e.warm for e in seen.lanes), 90,
+                                   what="the slow worker warm")
+            await publish_items(kafka_bootstrap, topics, [item])
+            await async_wait_until(lambda: TaskStatus.processing in seen.statuses(task_id), 60, what="processing")
+            signalled = time.monotonic()
+            os.kill(proc.pid, signal.SIGTERM)
+            await asyncio.to_thread(proc.wait, 60)
+            took = time.monotonic() - signalled
+            assert seen.terminal(task_id) == []
+
+            worker = LaneWorker(lane, settings)  # the group's next member: the item comes back
+            stop = asyncio.Event()
+            running = asyncio.create_task(worker.run(stop))
+            await async_wait_until(lambda: bool(seen.terminal(task_id)) or running.done(), 90, what="redelivered done")
+            stop.set()
+            await running
+        events = [e for e in seen.tasks if e.task_id == task_id]
+        assert [e.task.status for e in events] == [
+            TaskStatus.processing, TaskStatus.pending, TaskStatus.processing, TaskStatus.done
+        ]
+        assert events[0].worker_id == "slow-worker" and events[2].worker_id == worker.worker_id
+        assert events[2].attempt == 1
+        return took
+
+    took = asyncio.run(scenario())
+    print(f"SIGTERM mid-job: exited after {took:.1f}s (grace {grace}s, the job needed {steps * step_s:.0f}s)")
+    assert proc.returncode == 0
+    # The grace, then at most the step in progress: far less than the job itself.
+    assert took < grace + step_s + 3.0 < steps * step_s
+    log = (tmp_path / "slow-worker.log").read_text()
+    assert f"abandoning task {task_id}: still running 2 s after stop" in log
+    assert "it will be redelivered" in log
