@@ -29,6 +29,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,7 +54,8 @@ from gpu_consumers.lane_status import LaneStatus
 from gpu_consumers.memory_events import queue_timeout
 from gpu_consumers.memory_guard import MemoryGuard
 from gpu_consumers.metrics import WorkerMetrics
-from gpu_consumers.model_slot import LoadBudget, ModelSlot
+from gpu_consumers.model_cache import LoadBudget, ModelCache, ModelChange
+from gpu_consumers.model_events import model_change_event
 from gpu_consumers.pipelines import (
     LoadedPipeline,
     RunOptions,
@@ -93,6 +95,25 @@ def producer_config(profile: BrokerProfile, bootstrap: str) -> dict[str, Any]:
     """The worker's producer: no lingering where the profile needs single-record batches."""
     linger = {"linger_ms": 0} if profile.single_record_changelog_batches else {}
     return profile.producer_kwargs(bootstrap, **linger)
+
+
+@dataclass(frozen=True)
+class _Item:
+    """Where a work item came from: what its commit needs."""
+
+    consumer: AIOKafkaConsumer
+    tp: TopicPartition
+    offset: int
+
+
+@dataclass
+class _Encoding:
+    """The one job whose mp4 is being written while the next job's pipeline runs."""
+
+    task_id: str
+    future: asyncio.Future[JobReport]
+    deliveries: list[Awaitable[object]]
+    item: _Item
 
 
 class LedgerRefresh(ConsumerRebalanceListener):
@@ -138,15 +159,16 @@ class LaneWorker:
                 ModelName.phr00t: settings.lane_need_gib_phr00t,
             },
             reserve_gib=settings.lane_memory_reserve_gib,
+            budget_gib=settings.lane_model_budget_gib,
         )
-        self.slot = ModelSlot(self.guard, budget, loader, self.status)
+        self.models = ModelCache(self.guard, budget, loader, self.status, on_change=self._model_changed)
         faults = None
         if settings.lane_fault_oom_task_prefix:
             faults = OomFaultInjector(settings.lane_fault_oom_task_prefix, settings.lane_fault_oom_attempts)
         self.runner = JobRunner(
             lane=lane,
             worker_id=self.worker_id,
-            slot=self.slot,
+            models=self.models,
             guard=self.guard,
             artifact_dir=Path(settings.artifact_dir),
             options=RunOptions(settings.lane_max_sequence_length, settings.lane_step_delay_s),
@@ -155,6 +177,9 @@ class LaneWorker:
             faults=faults,
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lane-{lane.value}")
+        #: mp4 encode + write of the previous job, overlapping the next job's pipeline.
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"encode-{lane.value}")
+        self._encoding: _Encoding | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._producer: AIOKafkaProducer | None = None
         self._pending: list[concurrent.futures.Future[None]] = []
@@ -201,6 +226,14 @@ class LaneWorker:
         assert self._loop is not None
         self._pending.append(asyncio.run_coroutine_threadsafe(self.publish(event), self._loop))
 
+    def _model_changed(self, change: ModelChange) -> None:
+        """A load or eviction (on the job thread): on `events.lane`, and in the log."""
+        log.info("model %s %s (%s); held: %s", change.model.value, change.kind.value, change.reason,
+                 ", ".join(m.value for m in change.held) or "none")
+        self.metrics.model_changes.labels(self.lane.value, change.kind.value).inc()
+        if self._loop is not None:
+            self._emit_from_thread(model_change_event(self.lane, self.worker_id, change, self.clock()))
+
     # --- lifecycle ----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
@@ -228,7 +261,11 @@ class LaneWorker:
             await consumer.start()
             log.info("worker %s serving %s", self.worker_id, self.topics.lane(self.lane))
             while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=200, max_records=1)
+                if self._encoding is not None and self._encoding.future.done():
+                    await self._drain()
+                # While an mp4 is being written, poll often: its terminal event waits on this loop.
+                wait_ms = 10 if self._encoding is not None else 200
+                batches = await consumer.getmany(timeout_ms=wait_ms, max_records=1)
                 for tp, messages in batches.items():
                     for message in messages:
                         await self._handle(consumer, ledger, tp, message)
@@ -247,7 +284,13 @@ class LaneWorker:
     async def _close(self, consumer: AIOKafkaConsumer, ledger: TaskLedger) -> None:
         """The last commit and the clients' shutdown, all within what is left of the grace."""
         assert self._producer is not None
+        encoding = self._encoding
         try:
+            if not await within(self._drain(), self.grace, "the last artifact write"):
+                assert encoding is not None
+                self.abandoned = encoding.task_id
+                log.warning("abandoning task %s: its artifact write outlasted the shutdown grace; not "
+                            "committed, it will be redelivered", encoding.task_id)
             await within(self._settle_commit(), self.grace, "the last offset commit")
         except (KafkaError, OSError) as exc:
             log.warning("last commit not made (%s): its item is redelivered", exc)
@@ -257,12 +300,13 @@ class LaneWorker:
         await within(ledger.stop(), self.grace, "closing the task ledger")
         await within(self._producer.stop(), self.grace, "closing the producer")
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._encoder.shutdown(wait=False, cancel_futures=True)
 
     async def _warm_up(self) -> None:
         """Load the lane's model (the shared lane: the first one) so the lane reports ready."""
         first = served_models(self.lane)[0]
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self.slot.acquire, first)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self.models.acquire, first)
         except Exception as exc:  # keep serving: jobs retry the load and fail with a clear code
             log.error("warm-up load of %s failed: %s", first.value, exc)
 
@@ -289,23 +333,23 @@ class LaneWorker:
         self, consumer: AIOKafkaConsumer, ledger: TaskLedger, tp: TopicPartition, message: ConsumerRecord
     ) -> None:
         self.items_seen += 1
-        decision = await self._parse(message)
-        deliveries = await self._process(ledger, decision) if decision is not None else []
-        # The previous item's step first: commits in offset order, at most one in flight.
-        await self._settle_commit()
-        self._commit = asyncio.create_task(self._commit_after(deliveries, consumer, tp, message.offset))
+        decision = self._check(message)
+        if isinstance(decision, AdmissionDecision):
+            await self._process(ledger, decision, _Item(consumer, tp, message.offset))
+            return
+        await self._drain()  # terminal events in item order: the encode in flight goes first
+        await self._unrunnable(message, decision)
+        await self._complete(_Item(consumer, tp, message.offset), [])
 
-    async def _commit_after(
-        self, deliveries: list[Awaitable[object]], consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int
-    ) -> None:
+    async def _commit_after(self, deliveries: list[Awaitable[object]], item: _Item) -> None:
         """Commit the item once its events are delivered. A failed delivery raises (at the next
         `_settle_commit`): nothing is committed from then on and the worker stops."""
         await asyncio.gather(*deliveries)
         try:
-            await consumer.commit({tp: offset + 1})
+            await item.consumer.commit({item.tp: item.offset + 1})
         except (CommitFailedError, IllegalStateError) as exc:
             # The partition moved to another member mid-job: it redelivers, the ledger dedupes.
-            log.warning("commit of %s@%d failed: %s", tp, offset, exc)
+            log.warning("commit of %s@%d failed: %s", item.tp, item.offset, exc)
 
     async def _settle_commit(self) -> None:
         """Wait for the previous item's deliveries and commit (re-raising a failed delivery)."""
@@ -313,53 +357,65 @@ class LaneWorker:
         if commit is not None:
             await commit
 
-    async def _parse(self, message: ConsumerRecord) -> AdmissionDecision | None:
-        """A runnable accepted decision, or None after publishing why it cannot run."""
-        problem: str
+    async def _complete(self, item: _Item, deliveries: list[Awaitable[object]]) -> None:
+        """The item's step after its terminal event: deliveries, then its commit, one at a time."""
+        pending, self._pending = self._pending, []
+        deliveries = [*deliveries, *(asyncio.wrap_future(f) for f in pending)]
+        # The previous item's step first: commits in offset order, at most one in flight.
+        await self._settle_commit()
+        self._commit = asyncio.create_task(self._commit_after(deliveries, item))
+
+    def _check(self, message: ConsumerRecord) -> AdmissionDecision | str:
+        """A runnable accepted decision, or why the item cannot run."""
         try:
             decision = decode(AdmissionDecision, message.value or b"")
         except (ValidationError, PayloadTooLarge) as exc:
-            problem = f"work item is not a valid AdmissionDecision: {exc}"
-        else:
-            if decision.outcome is not DecisionOutcome.accepted or decision.request is None:
-                problem = "work item is not an accepted decision"
-            elif decision.lane is not self.lane:
-                problem = f"work item for lane {decision.lane} arrived on lane {self.lane.value}"
-            elif decision.request.task_id != decision.task_id:
-                problem = "work item task_id differs from its request's task_id"
-            else:
-                return decision
+            return f"work item is not a valid AdmissionDecision: {exc}"
+        if decision.outcome is not DecisionOutcome.accepted or decision.request is None:
+            return "work item is not an accepted decision"
+        if decision.lane is not self.lane:
+            return f"work item for lane {decision.lane} arrived on lane {self.lane.value}"
+        if decision.request.task_id != decision.task_id:
+            return "work item task_id differs from its request's task_id"
+        return decision
+
+    async def _unrunnable(self, message: ConsumerRecord, problem: str) -> None:
         key = (message.key or b"").decode("utf-8", "replace")
         log.warning("unrunnable item at %s@%d (key %r): %s", message.topic, message.offset, key, problem[:300])
         try:
             event = task_events.failed_unparseable(key, self.lane, self.worker_id, self.clock(), problem)
         except ValidationError:
-            return None  # no usable task id to report against; the record stays in the topic
+            return  # no usable task id to report against; the record stays in the topic
         await self.publish(event)
-        return None
 
-    async def _process(self, ledger: TaskLedger, decision: AdmissionDecision) -> list[Awaitable[object]]:
-        """Run (or skip) one accepted item; the deliveries to await before its offset commits."""
+    async def _process(self, ledger: TaskLedger, decision: AdmissionDecision, item: _Item) -> None:
+        """Run (or skip) one accepted item. A job that produced frames leaves them encoding (at
+        most one at a time) while the next item is fetched and its pipeline runs."""
         task_id = decision.task_id
         assert task_id is not None and decision.request is not None
+        if self._encoding is not None and self._encoding.task_id == task_id:
+            await self._drain()  # the same task again, back to back: let the ledger see its end
         timeout = self.settings.lane_done_catchup_timeout_s
         while not await until_stopped(ledger.ensure_current(timeout), self._stop):
             # Fail closed: never run a task without knowing whether it already finished.
             log.warning("task ledger not caught up yet; holding %s", task_id)
         if ledger.ended(task_id):
             log.info("task %s already finished (redelivery); not re-running", task_id)
-            return []
+            await self._drain()
+            await self._complete(item, [])
+            return
         now = self.clock()
         ctx = TaskContext(decision, self.lane, self.worker_id, ledger.starts(task_id))
-        requeued: list[Awaitable[object]] = []
+        deliveries: list[Awaitable[object]] = []
         if ctx.attempt > 0:
             # A redelivery of a started task (its worker died): processing -> pending -> processing,
             # the crash-redelivery path of the task's transitions.
             back = task_events.requeued(ctx, now)
             ledger.record(back)
-            requeued.append(await self.send(back))
+            deliveries.append(await self.send(back))
         waited = expired(decision, now)
         if waited is not None:
+            await self._drain()
             await self.publish(
                 queue_timeout(
                     lane=self.lane, lane_mode=decision.lane_mode or LaneMode.degraded_shared,
@@ -372,20 +428,42 @@ class LaneWorker:
                 f"waited {waited:.1f}s in the degraded queue "
                 f"(limit {DEGRADED_QUEUE_POLICY.max_wait_seconds}s); not run",
             )
-            return [*requeued, await self._terminal(ledger, failed)]
+            deliveries.append(await self._terminal(ledger, failed))
+            await self._complete(item, deliveries)
+            return
         started = task_events.processing(ctx, now)
         ledger.record(started)
         self.status.job_started()
-        self.metrics.busy.labels(self.lane.value).set(1)
-        job = asyncio.get_running_loop().run_in_executor(self._executor, self.runner.run, decision, ctx)
+        lane = self.lane.value
+        self.metrics.busy.labels(lane).set(1)
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(self._executor, self.runner.generate, decision, ctx)
         # Sent while the job runs; `send` orders it after the previous item's terminal event.
-        started_delivery = await self.send(started)
-        report: JobReport = await self._job_result(job, task_id)
+        deliveries.append(await self.send(started))
+        result = await self._job_result(job, task_id)
         self.jobs_run += 1
+        pipeline_s = result.pipeline_s
+        self.metrics.busy.labels(lane).set(0)
+        self.metrics.busy_seconds.labels(lane).inc(pipeline_s)
+        self.status.job_finished(None)
+        await self._drain()  # the previous job's mp4, terminal event and commit come first
+        if isinstance(result, JobReport):  # failed before it had frames
+            await self._finish(result, deliveries, item)
+            return
+        encode = loop.run_in_executor(self._encoder, self.runner.finish, result)
+        self._encoding = _Encoding(task_id, encode, deliveries, item)
+
+    async def _drain(self) -> None:
+        """Wait for the job being encoded, publish its terminal event and schedule its commit."""
+        encoding, self._encoding = self._encoding, None
+        if encoding is not None:
+            await self._finish(await encoding.future, encoding.deliveries, encoding.item)
+
+    async def _finish(self, report: JobReport, deliveries: list[Awaitable[object]], item: _Item) -> None:
         self._observe(report)
-        terminal_delivery = await self._terminal(ledger, report.terminal)
-        pending, self._pending = self._pending, []
-        return [*requeued, started_delivery, terminal_delivery, *(asyncio.wrap_future(f) for f in pending)]
+        assert self.ledger is not None
+        deliveries = [*deliveries, await self._terminal(self.ledger, report.terminal)]
+        await self._complete(item, deliveries)
 
     async def _job_result(self, job: asyncio.Future[T], task_id: str) -> T:
         """The job's result; after a stop, only if it comes within the grace. Past the grace the
@@ -417,9 +495,9 @@ class LaneWorker:
     def _observe(self, report: JobReport) -> None:
         event = report.terminal
         write_ms = report.artifact.write_ms if report.artifact else None
-        self.status.job_finished(write_ms)
+        if write_ms is not None:
+            self.status.artifact_written(write_ms)
         lane = self.lane.value
-        self.metrics.busy.labels(lane).set(0)
         code = event.error_code.value if event.error_code else ""
         self.metrics.jobs.labels(lane, event.task.status.value, code).inc()
         if event.duration_seconds is not None and event.task.status is TaskStatus.done:

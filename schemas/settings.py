@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     )
     lane_need_gib_anisora: float = Field(default=0.0, ge=0, description="Memory to load anisora.")
     lane_need_gib_phr00t: float = Field(default=0.0, ge=0, description="Memory to load phr00t.")
+    lane_model_budget_gib: float | None = Field(
+        default=None, gt=0,
+        description="Memory the models a worker holds may take together (needs + reserve); the shared "
+        "lane keeps every model that fits and evicts least-recently-used only when a load would not "
+        "fit. None: what is free for models when the worker starts (CUDA free memory; host memory on CPU).",
+    )
     lane_max_load_failures: int = Field(
         default=3,
         ge=1,

@@ -13,7 +13,7 @@ from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.job_runner import JobRunner
 from gpu_consumers.lane_status import LaneStatus
 from gpu_consumers.memory_guard import MemoryGuard
-from gpu_consumers.model_slot import LoadBudget, ModelSlot
+from gpu_consumers.model_cache import LoadBudget, ModelCache
 from gpu_consumers.pipelines import RunOptions, load_pipeline
 from gpu_consumers.task_events import TaskContext
 from schemas import (
@@ -55,11 +55,11 @@ def make_runner(
     emitted: list[Envelope] = []
     guard = MemoryGuard(use_cuda=device == "cuda")
     status = LaneStatus(max_load_failures=3)
-    slot = ModelSlot(
+    models = ModelCache(
         guard, LoadBudget({}, 0.0), lambda m: load_pipeline(m, model_dir / m.value, device), status
     )
     runner = JobRunner(
-        lane=RouteLane.shared, worker_id="unit", slot=slot, guard=guard, artifact_dir=tmp,
+        lane=RouteLane.shared, worker_id="unit", models=models, guard=guard, artifact_dir=tmp,
         options=RunOptions(max_sequence_length=32), emit=emitted.append, clock=utc_now, faults=faults,
     )
     return runner, emitted, status
