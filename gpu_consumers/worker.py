@@ -131,8 +131,13 @@ class LedgerRefresh(ConsumerRebalanceListener):
 
 class LaneWorker:
     def __init__(
-        self, lane: RouteLane, settings: Settings, clock: Callable[[], datetime] = utc_now
+        self,
+        lane: RouteLane,
+        settings: Settings,
+        clock: Callable[[], datetime] = utc_now,
+        loader: Callable[[ModelName], LoadedPipeline] | None = None,
     ) -> None:
+        """`loader` replaces loading from `model_dir` (benchmarks' stand-in pipelines)."""
         self.lane = lane
         self.settings = settings
         self.clock = clock
@@ -150,7 +155,7 @@ class LaneWorker:
         self.metrics = WorkerMetrics(lane)
         model_dir = settings.model_dir.expanduser().resolve()
 
-        def loader(model: ModelName) -> LoadedPipeline:
+        def from_model_dir(model: ModelName) -> LoadedPipeline:
             return load_pipeline(model, model_dir / model.value, self.device)
 
         budget = LoadBudget(
@@ -161,7 +166,9 @@ class LaneWorker:
             reserve_gib=settings.lane_memory_reserve_gib,
             budget_gib=settings.lane_model_budget_gib,
         )
-        self.models = ModelCache(self.guard, budget, loader, self.status, on_change=self._model_changed)
+        self.models = ModelCache(
+            self.guard, budget, loader or from_model_dir, self.status, on_change=self._model_changed
+        )
         faults = None
         if settings.lane_fault_oom_task_prefix:
             faults = OomFaultInjector(settings.lane_fault_oom_task_prefix, settings.lane_fault_oom_attempts)
@@ -452,6 +459,8 @@ class LaneWorker:
             return
         encode = loop.run_in_executor(self._encoder, self.runner.finish, result)
         self._encoding = _Encoding(task_id, encode, deliveries, item)
+        if not self.settings.lane_encode_overlap:
+            await self._drain()
 
     async def _drain(self) -> None:
         """Wait for the job being encoded, publish its terminal event and schedule its commit."""

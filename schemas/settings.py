@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         "lane keeps every model that fits and evicts least-recently-used only when a load would not "
         "fit. None: what is free for models when the worker starts (CUDA free memory; host memory on CPU).",
     )
+    lane_encode_overlap: bool = Field(
+        default=True,
+        description="Encode and write a job's mp4 while the next job's pipeline runs (one encode in "
+        "flight); False: one job at a time, end to end (the benchmarks' baseline).",
+    )
     lane_max_load_failures: int = Field(
         default=3,
         ge=1,

@@ -180,7 +180,18 @@ GROUP BY task_id""",
     ]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "audit tables and tasks_current view", _v1_tables),)
+def _v2_pipeline_seconds(db: str, heartbeat_ttl_days: int) -> list[str]:
+    """Lane workers' GPU busy time per job (`TaskEvent.pipeline_seconds`): busy fraction per lane."""
+    return [
+        f"ALTER TABLE {db}.{TASK_EVENTS} ADD COLUMN IF NOT EXISTS pipeline_seconds Nullable(Float64) "
+        "AFTER artifact_write_ms"
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "audit tables and tasks_current view", _v1_tables),
+    Migration(2, "task_events.pipeline_seconds", _v2_pipeline_seconds),
+)
 
 
 def migrations_table(db: str) -> str:
