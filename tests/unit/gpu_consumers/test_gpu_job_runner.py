@@ -161,3 +161,31 @@ def test_real_cuda_oom_is_caught_cleaned_and_survived(tiny_models: Path, tmp_pat
     cleanup = [e for e in emitted if isinstance(e, MemoryDiagnosticEvent) and e.task_id == "after-oom"
                and e.event_type is MemoryEventType.memory_cleanup]
     assert cleanup and cleanup[-1].value_unit == "allocated_gib"
+
+
+def test_a_failed_artifact_write_fails_its_own_task_only(tmp_path: Path) -> None:
+    import numpy as np
+
+    from gpu_consumers.job_runner import Generated
+
+    runner, emitted, _ = make_runner(tmp_path / "no-models", tmp_path)
+    frames = np.zeros((9, 32, 32, 3), dtype=np.uint8)
+
+    def generated(task_id: str) -> Generated:
+        decision = item(task_id)
+        assert decision.request is not None
+        ctx = TaskContext(decision, RouteLane.shared, "unit", 0)
+        return Generated(ctx, decision.request, LaneMode.degraded_shared, frames, 0.0, 1.25, 0)
+
+    (tmp_path / "shared").write_text("a file where the lane's artifact directory should be")
+    broken = runner.finish(generated("write-fails"))
+    assert broken.terminal.error_code is TaskErrorCode.pipeline_error
+    assert "artifact write failed" in str(broken.terminal.task.error_msg)
+    assert broken.terminal.pipeline_seconds == 1.25
+    (tmp_path / "shared").unlink()
+    fine = runner.finish(generated("write-works"))
+    assert fine.terminal.task.status is TaskStatus.done and fine.terminal.pipeline_seconds == 1.25
+    assert fine.artifact is not None and fine.artifact.path.is_file()
+    cleanups = [e.task_id for e in emitted if isinstance(e, MemoryDiagnosticEvent)
+                and e.event_type is MemoryEventType.memory_cleanup]
+    assert cleanups == ["write-fails", "write-works"]  # the post-job cleanup runs either way
