@@ -77,7 +77,7 @@ async def busy_run(bootstrap: str, out: Path, jobs: int, step_s: float, overlap:
     settings = load_settings(kafka_bootstrap=bootstrap, topic_prefix=topics.prefix, artifact_dir=out,
                              lane_memory_reserve_gib=0.0, lane_encode_overlap=overlap, lane_device="cpu")
     worker = LaneWorker(RouteLane.phr00t, settings, loader=stand_in(step_s))
-    items = [work_item(ModelName.phr00t, RouteLane.phr00t, width=256, height=256, num_frames=33)
+    items = [work_item(ModelName.phr00t, RouteLane.phr00t, width=128, height=128, num_frames=17)
              for _ in range(jobs)]
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
@@ -128,7 +128,7 @@ async def shared_run(bootstrap: str, out: Path, jobs: int, budget_gib: float) ->
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=50)
-    parser.add_argument("--step-s", type=float, default=0.1, help="stand-in seconds per denoising step")
+    parser.add_argument("--step-s", type=float, default=0.3, help="stand-in seconds per denoising step")
     parser.add_argument("--shared-jobs", type=int, default=100)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -139,7 +139,7 @@ def main() -> None:
             both = asyncio.run(shared_run(broker.bootstrap, tmp / "b", args.shared_jobs, 2.5))
             one = asyncio.run(shared_run(broker.bootstrap, tmp / "1", args.shared_jobs, 1.5))
     print(f"busy fraction, {args.jobs} jobs, stand-in pipeline {args.step_s * 4:.2f} s (4 steps x {args.step_s} s "
-          "sleep), 256x256x33 mp4 per job:")
+          "sleep), 128x128x17 mp4 per job:")
     print(f"  worker (encode overlaps next pipeline): {overlap:.3f}  wall {wall_o:6.2f} s  (target >= 0.97)")
     print(f"  one job end to end (before):            {serial:.3f}  wall {wall_s:6.2f} s")
     print(f"shared lane, {args.shared_jobs} jobs alternating anisora/phr00t (needs 1 GiB each):")

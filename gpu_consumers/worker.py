@@ -447,6 +447,15 @@ class LaneWorker:
         job = loop.run_in_executor(self._executor, self.runner.generate, decision, ctx)
         # Sent while the job runs; `send` orders it after the previous item's terminal event.
         deliveries.append(await self.send(started))
+        encoding = self._encoding
+        if encoding is not None:
+            # The previous job's terminal event goes out as soon as its mp4 is written, not when
+            # this pipeline ends.
+            with contextlib.suppress(WorkerStopping):
+                either: set[asyncio.Future[Any]] = {job, encoding.future}
+                await until_stopped(asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED), self._stop)
+            if encoding.future.done():
+                await self._drain()
         result = await self._job_result(job, task_id)
         self.jobs_run += 1
         pipeline_s = result.pipeline_s
