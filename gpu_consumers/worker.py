@@ -293,8 +293,7 @@ class LaneWorker:
         assert self._producer is not None
         encoding = self._encoding
         try:
-            if not await within(self._drain(), self.grace, "the last artifact write"):
-                assert encoding is not None
+            if encoding is not None and not await within(self._drain(), self.grace, "the last artifact write"):
                 self.abandoned = encoding.task_id
                 log.warning("abandoning task %s: its artifact write outlasted the shutdown grace; not "
                             "committed, it will be redelivered", encoding.task_id)
