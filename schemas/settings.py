@@ -37,7 +37,6 @@ class Settings(BaseSettings):
 
     # --- timeouts -------------------------------------------------------------------------
     startup_timeout_s: float = Field(default=30.0, gt=0)
-    request_timeout_s: float = Field(default=30.0, gt=0)
 
     # --- gpu lanes (gpu_consumers) ---------------------------------------------------------
     model_dir: Path = Field(
@@ -144,6 +143,28 @@ class Settings(BaseSettings):
     admission_service_window: int = Field(default=20, ge=1, le=10_000, description="`done` events averaged.")
     admission_retry_after_s: int = Field(default=30, ge=1, le=3600)
     admission_rebuild_timeout_s: float = Field(default=60.0, gt=0, description="Bound on start-up replay.")
+    admission_dedup_retention_h: float = Field(
+        default=168.0, gt=0,
+        description="Hours a decided task id is remembered (by decision log time): a re-send within "
+        "them gets the same answer, after them it is decided afresh.",
+    )
+    admission_snapshots: bool = Field(
+        default=True,
+        description="Load the newest state snapshot at start and write snapshots; false: fold every "
+        "log from offset 0 and write none.",
+    )
+    admission_snapshot_interval_s: float = Field(
+        default=60.0, gt=0, description="Seconds between snapshots (only when the state changed)."
+    )
+    admission_input_image_schemes: list[str] = Field(
+        default_factory=lambda: ["file"],
+        description="URI schemes of input_image the lane workers read (plain paths always); "
+        "others are refused at admission with 422 validation_error.",
+    )
+    admission_shutdown_grace_s: float = Field(
+        default=20.0, gt=0, le=300,
+        description="Bound on a graceful stop (flush outputs, final snapshot); then the process exits.",
+    )
 
     # --- audit (ClickHouse sink, dashboards, report) ----------------------------------------
     audit_database: str = Field(default="framegate", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

@@ -41,6 +41,11 @@ class Topics:
         return f"{self.prefix}events.memory"
 
     @property
+    def admission_snapshots(self) -> str:
+        """Admission's folded state, chunked; log-compacted where the broker supports it."""
+        return f"{self.prefix}admission.snapshots"
+
+    @property
     def audit_deadletter(self) -> str:
         return f"{self.prefix}audit.deadletter"
 
@@ -62,9 +67,14 @@ class Topics:
             self.events_lane: 1,
             self.events_memory: 1,
             self.audit_deadletter: 1,
+            self.admission_snapshots: 1,
         }
         counts.update({self.lane(lane): 2 for lane in RouteLane})
         return counts
+
+    def compacted(self) -> set[str]:
+        """Topics whose records are superseded by key: `cleanup.policy=compact`."""
+        return {self.admission_snapshots}
 
     def audited(self) -> list[str]:
         """Topics the audit sink copies into ClickHouse."""

@@ -21,6 +21,7 @@ from schemas.enums import RouteLane
 from schemas.settings import load_settings
 from streams.audit.commands import audit_app, audit_sink_command, report_command
 from streams.gateway.cli import gateway_app
+from streams.simulate.command import simulate_command
 
 console = Console()
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(audit_app, name="audit")
 app.command("audit-sink")(audit_sink_command)
 app.command("report")(report_command)
+app.command("simulate")(simulate_command)
 
 
 def _exec_gpu_consumers(*args: str) -> None:

@@ -11,51 +11,50 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import faust
 from aiokafka import AIOKafkaProducer
 from faust.web import Request, Response, View
-from pydantic import ValidationError
 
 from schemas import (
     AdmissionDecision,
     DecisionOutcome,
-    LaneEvent,
     LaneMode,
     MemoryDiagnosticEvent,
     MemoryEventType,
     ModelName,
     RejectionCode,
     SourceRecord,
-    TaskEvent,
 )
 from schemas.settings import Settings
-from schemas.wire import PayloadTooLarge, decode
-from streams.admission.decide import Decision, apply, decide, event_id
+from streams.admission.decide import Decision, apply, decide, decide_unparsed
+from streams.admission.events import event_id
 from streams.admission.faust_transport import ProfiledApp, app_options
+from streams.admission.follower import LogFollower, start_state
 from streams.admission.metrics import AdmissionMetrics
 from streams.admission.output_batches import OutputBatches
 from streams.admission.parsing import Rejected, parse
-from streams.admission.rebuild import rebuild
-from streams.admission.state import (
-    AdmissionConfig,
-    AdmissionState,
-    LaneTransition,
-    fold_lane_event,
-    fold_task_event,
-)
+from streams.admission.snapshot import encode_snapshot
+from streams.admission.snapshot_store import SnapshotHead, write_snapshot
+from streams.admission.state import AdmissionConfig, AdmissionState, LaneTransition
 
 log = logging.getLogger(__name__)
+
+Role = Literal["starting", "standby", "active"]
 
 #: Most requests decided per batch, and how long a batch waits to fill (bounds added latency).
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.005
-#: The lane/task-event agents' outputs (fallback_activated) are flushed on this timer.
+#: Outputs (fallback_activated too) are flushed on this timer at the latest.
 FLUSH_INTERVAL_S = 0.1
+#: Pause between the active agent's polls of the worker and lane events.
+FOLLOW_PAUSE_S = 0.05
 
 
 def config_from_settings(settings: Settings) -> AdmissionConfig:
@@ -66,6 +65,8 @@ def config_from_settings(settings: Settings) -> AdmissionConfig:
         default_service_s=settings.admission_default_service_s,
         service_window=settings.admission_service_window,
         retry_after_s=settings.admission_retry_after_s,
+        dedup_retention_s=settings.admission_dedup_retention_h * 3600.0,
+        input_image_schemes=frozenset(settings.admission_input_image_schemes) | {""},
     )
 
 
@@ -75,7 +76,12 @@ def record_time(timestamp: float | None) -> datetime:
 
 
 class AdmissionService:
-    """State, metrics and the publishing side; the Faust agents call into it."""
+    """State, metrics, the log follower and the publishing side; the Faust agent calls into it.
+
+    Every admission process follows the logs; the one that owns `tasks.requested` (one
+    partition, one consumer group) decides and is `active`, the others are `standby` and take
+    over when the owner dies or stops.
+    """
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
         self.app = app
@@ -84,10 +90,17 @@ class AdmissionService:
         self.state = AdmissionState(config=config_from_settings(settings))
         self.metrics = AdmissionMetrics()
         self.ready = asyncio.Event()
-        #: Outputs go through a plain aiokafka producer: Faust's send path measured ~1.3 ms per
-        #: record on tansu (see bench/admission_throughput.py); this one batches freely.
+        self.role: Role = "starting"
+        self.process_started = time.monotonic()
+        # A plain aiokafka producer: Faust's send path costs more per record, and this one's
+        # output batches fill while decisions go on (see `OutputBatches`).
         self.producer: AIOKafkaProducer | None = None
         self.outputs: OutputBatches | None = None
+        self.follower = LogFollower(self.state, settings.kafka_bootstrap, self.topics, settings.broker)
+        self.following: asyncio.Task[None] | None = None
+        self.snapshot_head: SnapshotHead | None = None
+        self.folds_at_snapshot = -1
+        self.folds = 0
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
                                "key_serializer": "raw", "value_serializer": "raw"}
         parts = self.topics.partitions()
@@ -95,7 +108,6 @@ class AdmissionService:
 
     # --- start-up ------------------------------------------------------------------------
     async def start(self) -> None:
-        started = time.monotonic()
         self.producer = AIOKafkaProducer(**self.settings.broker.producer_kwargs(
             self.settings.kafka_bootstrap, max_batch_size=1_048_576))
         await self.producer.start()
@@ -105,36 +117,97 @@ class AdmissionService:
             log.warning("%s has %d partitions: decisions across them are not totally ordered, so a "
                         "replay may decide differently; recreate it with 1 partition",
                         self.topics.tasks_requested, len(requested))
-        read = await rebuild(self.state, self.settings.kafka_bootstrap, self.topics,
-                             self.settings.broker, self.settings.admission_rebuild_timeout_s)
+        await self.follower.start()
+        snapshots = self.topics.admission_snapshots if self.settings.admission_snapshots else None
+        self.state, report = await start_state(self.state, self.follower, snapshots,
+                                               self.settings.admission_rebuild_timeout_s)
+        self.snapshot_head = report.snapshot
         self.metrics.observe_state(self.state, datetime.now(UTC))
+        self.metrics.startup_seconds.set(time.monotonic() - self.process_started)
         self.metrics.ready.set(1)
+        if self.role == "starting":
+            self.set_role("standby")
         self.ready.set()
-        log.info("admission state rebuilt from %d records in %.2fs", read, time.monotonic() - started)
+        self.following = asyncio.create_task(self.follow())
+        log.info("admission ready as %s in %.2fs: snapshot %s (%d tasks), %d log records folded",
+                 self.role, time.monotonic() - self.process_started,
+                 report.snapshot.snapshot_id if report.snapshot else "none", report.snapshot_tasks,
+                 report.tail_records)
+
+    def set_role(self, role: Role) -> None:
+        self.role = role
+        for candidate in ("active", "standby"):
+            self.metrics.role.labels(role=candidate).set(int(candidate == role))
+
+    async def on_assigned(self, assigned: set[Any]) -> None:
+        """Own `tasks.requested` -> active, after folding every decision already in the logs."""
+        owns = any(tp.topic == self.topics.tasks_requested for tp in assigned)
+        if not owns:
+            if self.role == "active":
+                await self.flush()
+            self.follower.set_active(False)
+            self.set_role("standby" if self.ready.is_set() else "starting")
+            return
+        await self.ready.wait()
+        if self.role != "active":
+            # A dead owner's outputs are all in the logs by now: fold them so its decided
+            # requests are skipped and the rest decided on the same state.
+            read = await self.follower.catch_up(self.settings.admission_rebuild_timeout_s)
+            log.info("admission taking over tasks.requested (%d log records folded first)", read)
+            self.follower.set_active(True)
+            self.set_role("active")
 
     # --- inputs --------------------------------------------------------------------------
+    async def follow(self) -> None:
+        while True:
+            try:
+                folded = await self.follower.poll(200)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broker hiccup must not end the follower
+                log.exception("log follower poll failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            for item in folded:
+                self.folds += 1
+                if not item.ok:
+                    self.metrics.invalid_events.labels(topic=self.short(item.topic),
+                                                       reason="unparseable").inc()
+                transition = item.transition
+                if (self.role == "active" and transition is not None
+                        and transition.new_mode is LaneMode.degraded_shared):
+                    await self.send(topic=self.topics.events_memory, key=transition.lane.value,
+                                    value=fallback_event(transition, item.offset).to_wire())
+            if folded:
+                self.metrics.observe_state(self.state, datetime.now(UTC))
+            if self.role == "active":
+                # Worker and lane events change decisions at human or job timescales; polling
+                # for them between request batches would cost the decision path its CPU.
+                await asyncio.sleep(FOLLOW_PAUSE_S)
+
+    def short(self, topic: str) -> str:
+        return topic.removeprefix(self.topics.prefix)
+
     async def on_request(self, payload: bytes | None, partition: int, offset: int, timestamp: float | None) -> None:
-        if offset <= self.state.decided_upto.get(partition, -1):
-            return  # decided before a restart; redelivered because its offset was not committed
+        if self.state.is_decided(partition, offset):
+            return  # decided already (by us before a restart, or by a dead owner): in the logs
         started = time.perf_counter()
         now = record_time(timestamp)
         source = SourceRecord(topic=self.topics.tasks_requested, partition=partition, offset=offset)
         outcome = self.decide_record(payload, source, now)
         apply(self.state, outcome)
+        self.folds += 1
         await self.publish(outcome)
         self.metrics.latency.observe(time.perf_counter() - started)
         self.metrics.request_age.observe(max(0.0, time.time() - now.timestamp()))
         for decision in outcome.decisions:
             self.metrics.decided(decision)
-        # Queue depth / lane gauges are refreshed on every scrape and lane event, not per
-        # request: at saturation the per-request refresh cost ~7% of the decision path.
 
     def decide_record(self, payload: bytes | None, source: SourceRecord, now: datetime) -> Decision:
         try:
             parsed = parse(payload, source, now)
             if isinstance(parsed, Rejected):
-                events = (parsed.task_event,) if parsed.task_event else ()
-                return Decision(decision=parsed.decision, task_events=events)
+                return decide_unparsed(self.state, parsed.decision, parsed.task_event, now)
             return decide(self.state, parsed, now, source)
         except Exception as exc:  # a bug must cost one rejection, never the agent
             log.exception("admission failed on %s", source)
@@ -150,32 +223,25 @@ class AdmissionService:
                 source=source,
             ))
 
-    async def on_lane_event(self, payload: bytes | None, offset: int) -> None:
-        topic = self.topics.events_lane
-        if payload is None or not self.state.claim_position(topic, offset):
-            return
-        try:
-            event = decode(LaneEvent, payload)
-        except (ValidationError, PayloadTooLarge):
-            self.metrics.invalid_events.labels(topic="events.lane").inc()
-            return
-        transition = fold_lane_event(self.state, event)
-        if transition is not None and transition.new_mode is LaneMode.degraded_shared:
-            await self.send(topic=self.topics.events_memory, key=transition.lane.value,
-                            value=fallback_event(transition, offset).to_wire())
-        self.metrics.observe_state(self.state, event.occurred_at)
-
-    async def on_task_event(self, payload: bytes | None, offset: int) -> None:
-        topic = self.topics.events_task
-        if payload is None or not self.state.claim_position(topic, offset):
-            return
-        try:
-            event = decode(TaskEvent, payload)
-        except (ValidationError, PayloadTooLarge):
-            self.metrics.invalid_events.labels(topic="events.task").inc()
-            return
-        fold_task_event(self.state, event)
-        self.metrics.observe_state(self.state, event.occurred_at)
+    # --- snapshots -----------------------------------------------------------------------
+    async def snapshot(self, force: bool = False) -> SnapshotHead | None:
+        """Write the state if it changed since the last snapshot (active only)."""
+        if not self.settings.admission_snapshots or self.role != "active" or self.producer is None:
+            return None
+        if not force and self.folds == self.folds_at_snapshot:
+            return None
+        await self.flush()  # every decision the snapshot holds is in the logs first
+        await self.follower.claim_own_decisions()
+        folds = self.folds
+        started = time.perf_counter()
+        body = encode_snapshot(self.state, dict(self.state.folded_upto))
+        self.snapshot_head = await write_snapshot(self.producer, self.topics.admission_snapshots,
+                                                  body, self.snapshot_head)
+        self.folds_at_snapshot = folds
+        self.metrics.snapshots.inc()
+        self.metrics.snapshot_bytes.set(len(body))
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+        return self.snapshot_head
 
     # --- outputs -------------------------------------------------------------------------
     async def send(self, topic: str, key: str | None, value: bytes) -> None:
@@ -203,6 +269,21 @@ class AdmissionService:
             await self.send(t.events_task, event.task_id, event.to_wire())
         for memory in outcome.memory_events:
             await self.send(t.events_memory, memory.lane.value if memory.lane else None, memory.to_wire())
+
+    async def stop(self) -> None:
+        """Flush, snapshot, close: bounded by the shutdown grace (see `run`)."""
+        if self.following is not None:
+            self.following.cancel()
+        try:
+            if self.producer is not None:
+                await self.flush()
+                await self.snapshot()
+        except Exception:
+            log.exception("admission could not flush or snapshot on shutdown")
+        finally:
+            if self.producer is not None:
+                await self.producer.stop()
+            await self.follower.stop()
 
 
 def fallback_event(transition: LaneTransition, offset: int) -> MemoryDiagnosticEvent:
@@ -254,20 +335,6 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
             await service.flush()
             yield None
 
-    @app.agent(service.topic[t.events_lane], concurrency=1)
-    async def lane_events(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        await service.ready.wait()
-        async for event in stream.events():
-            await service.on_lane_event(event.message.value, event.message.offset)
-            yield None
-
-    @app.agent(service.topic[t.events_task], concurrency=1)
-    async def task_events(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        await service.ready.wait()
-        async for event in stream.events():
-            await service.on_task_event(event.message.value, event.message.offset)
-            yield None
-
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
@@ -275,22 +342,51 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
             return self.bytes(service.metrics.exposition(),
                               content_type="text/plain; version=0.0.4")
 
-    @app.task
-    async def startup() -> None:
-        await service.start()
+    @app.page("/healthz")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            ready = service.ready.is_set()
+            body = {"role": service.role, "ready": ready}
+            return self.json(body, status=200 if ready else 503)
+
+    # Snapshot and log catch-up run while the consumer joins its group, not after.
+    app.early_tasks.append(service.start)
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+        await service.on_assigned(assigned)
 
     @app.timer(FLUSH_INTERVAL_S)
     async def flush_outputs() -> None:
         # Bounds the window in which Faust could commit a request whose outputs are unacked.
         await service.flush()
 
+    @app.timer(settings.admission_snapshot_interval_s)
+    async def periodic_snapshot() -> None:
+        await service.snapshot()
+
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
-    async def stop_producer(sender: Any, *args: Any, **kwargs: Any) -> None:
-        if service.producer is not None:
-            await service.flush()
-            await service.producer.stop()
+    async def stop_service(sender: Any, *args: Any, **kwargs: Any) -> None:
+        arm_shutdown_deadline(settings.admission_shutdown_grace_s)
+        await service.stop()
 
     return app, service
+
+
+def arm_shutdown_deadline(grace_s: float) -> None:
+    """Exit at the latest `grace_s` after a stop began, whatever the broker does.
+
+    Undelivered outputs are safe to lose: their requests' offsets are not committed, so the next
+    owner decides them again with the same event ids.
+    """
+    def expire() -> None:
+        log.error("admission shutdown exceeded its %gs grace; exiting now (uncommitted requests "
+                  "are redelivered to the next owner)", grace_s)
+        os._exit(0)
+
+    timer = threading.Timer(grace_s, expire)
+    timer.daemon = True
+    timer.start()
 
 
 def run(settings: Settings, loglevel: str = "info") -> None:
@@ -298,7 +394,7 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     app, _ = build_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     # Faust's terminal spinner (on for loglevel >= warning) sets the ROOT logger to DEBUG so it
-    # can spin on every record: each aiokafka debug call then builds a LogRecord (~10% of the
-    # agent's CPU at saturation). Without it the root logger keeps `loglevel`.
+    # can spin on every record, and every aiokafka debug call then builds a LogRecord. Without
+    # it the root logger keeps `loglevel`.
     worker.spinner = None
     worker.execute_from_commandline()

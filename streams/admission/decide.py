@@ -7,46 +7,37 @@ log position, so replaying the same log yields byte-identical decisions.
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, field, replace
+import json
+from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from schemas import (
-    DEGRADED_QUEUE_POLICY,
     AdmissionDecision,
     DecisionOutcome,
+    FieldError,
     GenerationRequest,
-    GenerationTask,
     LaneMode,
     MemoryDiagnosticEvent,
     MemoryEventType,
     RejectionCode,
-    RouteLane,
     SourceRecord,
-    TaskErrorCode,
     TaskEvent,
     TaskStatus,
 )
 from schemas.decisions import Degradation
-from schemas.event_ids import derived_event_id, queue_timeout_event_id
 from streams.admission.elastic import step_down
+from streams.admission.events import event_id, origin_of, rejection_task_event, task_event
+from streams.admission.lane_queue import QueueAdmit, QueuedItem, expected_wait
 from streams.admission.priority import authorised, may_degrade
-from streams.admission.queue_policy import QueueAdmit, check_queue, expected_wait
 from streams.admission.refusal import Refusal
 from streams.admission.routing import Route, route
-from streams.admission.state import AdmissionState, LaneQueue, QueuedItem, fold_decision
+from streams.admission.state import (
+    AdmissionState,
+    TaskRecord,
+    fold_decision,
+)
 from streams.admission.withdrawal import Capacity, check_withdrawal
-
-def event_id(origin: str, kind: str) -> uuid.UUID:
-    """Deterministic ids: the same log position always yields the same event ids."""
-    return derived_event_id(origin, kind)
-
-
-def origin_of(source: SourceRecord | None, task_id: str | None, now: datetime) -> str:
-    # Topic names are left out on purpose: a replay into a fresh prefix gives the same ids.
-    if source is not None:
-        return f"p{source.partition}o{source.offset}"
-    return f"t{task_id}@{now.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -55,56 +46,40 @@ class Decision:
     #: The rejection of a background item pushed out of a full queue, if any.
     preempted: AdmissionDecision | None = None
     task_events: tuple[TaskEvent, ...] = ()
-    memory_events: tuple[MemoryDiagnosticEvent, ...] = field(default_factory=tuple)
-    #: Queued items past the policy's wait: the worker will drop them unstarted, so they no
-    #: longer count towards depth (each gets one `queue_timeout`, id derived from its task).
+    memory_events: tuple[MemoryDiagnosticEvent, ...] = ()
+    #: Queued items past the policy's wait at `now`: no longer counted towards depth (the worker
+    #: drops them unstarted and reports their `queue_timeout`).
     expired: tuple[QueuedItem, ...] = ()
 
     @property
     def decisions(self) -> tuple[AdmissionDecision, ...]:
-        return (self.decision,) if self.preempted is None else (self.decision, self.preempted)
+        return (self.decision,) if self.preempted is None else (self.preempted, self.decision)
 
 
-def task_event(
-    task_id: str,
-    model: str,
-    type_: str,
-    created_at: datetime,
-    now: datetime,
-    status: TaskStatus,
-    origin: str,
-    lane: RouteLane | None = None,
-    error_msg: str | None = None,
-    error_code: TaskErrorCode | None = None,
-) -> TaskEvent:
-    task = GenerationTask(
-        id=task_id,
-        model=model,
-        type=type_,
-        status=status,
-        error_msg=error_msg[:2000] if error_msg else None,
-        created_at=min(created_at, now),
-        updated_at=now,
+def replay(previous: TaskRecord, now: datetime, origin: str, source: SourceRecord | None) -> Decision:
+    """The task's own decision again, as a new record pointing at the original."""
+    data = json.loads(previous.answer)
+    data.update(
+        event_id=str(event_id(origin, "decision")),
+        occurred_at=now.isoformat(),
+        replayed=True,
+        replay_of=data["event_id"],
+        source=source.model_dump(mode="json") if source is not None else None,
     )
-    return TaskEvent(
-        event_id=event_id(origin, f"task:{task_id}:{status.value}"),
-        occurred_at=now,
-        task=task,
-        lane=lane,
-        error_code=error_code,
-    )
+    return Decision(decision=AdmissionDecision.model_validate(data))
 
 
-def rejection_task_event(decision: AdmissionDecision, request: GenerationRequest | None,
-                         model: str, type_: str, now: datetime, origin: str) -> TaskEvent | None:
-    if decision.task_id is None:
-        return None
-    created = request.submitted_at if request is not None else now
-    return task_event(
-        decision.task_id, model, type_, created, now, TaskStatus.failed, origin,
-        lane=decision.lane, error_msg=f"{decision.code}: {decision.detail or decision.title}",
-        error_code=TaskErrorCode.admission_rejected,
-    )
+def stray_rejection(rejected: AdmissionDecision) -> Decision:
+    """A rejection of a record whose task id was already decided: that record's answer only."""
+    return Decision(decision=rejected.model_copy(update={"decided_earlier": True}))
+
+
+def decide_unparsed(state: AdmissionState, rejected: AdmissionDecision, failed: TaskEvent | None,
+                    now: datetime) -> Decision:
+    """A record that did not parse: its rejection, or a stray one if its id was decided before."""
+    if rejected.task_id is not None and state.record(rejected.task_id, now) is not None:
+        return stray_rejection(rejected)
+    return Decision(decision=rejected, task_events=(failed,) if failed is not None else ())
 
 
 def _reject(
@@ -135,6 +110,7 @@ def _reject(
         detail=refusal.detail,
         retry_after_seconds=retry_after if refusal.code.status == 503 else None,
         reason=refusal.reason,
+        errors=list(refusal.errors),
         source=source,
     )
     memory: tuple[MemoryDiagnosticEvent, ...] = ()
@@ -154,20 +130,10 @@ def _reject(
     return Decision(decision=decision, task_events=(failed,) if failed else (), memory_events=memory)
 
 
-def replay(previous: AdmissionDecision, now: datetime, origin: str, source: SourceRecord | None) -> Decision:
-    again = previous.model_copy(update={
-        "event_id": event_id(origin, "decision"),
-        "occurred_at": now,
-        "replayed": True,
-        "source": source,
-    })
-    return Decision(decision=again)
-
-
 def _preemption(victim: QueuedItem, state: AdmissionState, rt: Route, now: datetime, origin: str,
-                by: GenerationRequest) -> tuple[AdmissionDecision, TaskEvent | None, MemoryDiagnosticEvent]:
+                by: GenerationRequest, source: SourceRecord | None,
+                ) -> tuple[AdmissionDecision, TaskEvent | None, MemoryDiagnosticEvent]:
     depth = state.queue(rt.lane).depth
-    original = state.decided.get(victim.task_id)
     decision = AdmissionDecision(
         event_id=event_id(origin, f"preempted:{victim.task_id}"),
         occurred_at=now,
@@ -184,11 +150,12 @@ def _preemption(victim: QueuedItem, state: AdmissionState, rt: Route, now: datet
         detail=f"preempted from the full {rt.lane.value} queue by {by.priority.value} task {by.task_id}",
         retry_after_seconds=state.config.retry_after_s,
         reason="preempted",
+        # The request whose decision pushed it out: orders the preemption in the logs.
+        source=source,
     )
-    request = original.request if original is not None else None
     model = victim.model.value if victim.model else "unknown"
-    type_ = request.type.value if request is not None else "unknown"
-    failed = rejection_task_event(decision, request, model, type_, now, origin + f"|pre:{victim.task_id}")
+    failed = rejection_task_event(decision, None, model, victim.task_type, now,
+                                  origin + f"|pre:{victim.task_id}", created_at=victim.submitted_at)
     memory = MemoryDiagnosticEvent(
         event_id=event_id(origin, f"memory:preempted:{victim.task_id}"),
         occurred_at=now,
@@ -203,87 +170,82 @@ def _preemption(victim: QueuedItem, state: AdmissionState, rt: Route, now: datet
     return decision, failed, memory
 
 
-def expired_items(state: AdmissionState, rt: Route, now: datetime) -> tuple[QueuedItem, ...]:
-    if rt.mode is not LaneMode.degraded_shared:
-        return ()
-    limit = DEGRADED_QUEUE_POLICY.max_wait_seconds
-    return tuple(item for item in state.queue(rt.lane).items.values()
-                 if (now - item.enqueued_at).total_seconds() > limit)
-
-
-def timeout_event(item: QueuedItem, rt: Route, now: datetime) -> MemoryDiagnosticEvent:
-    return MemoryDiagnosticEvent(
-        event_id=queue_timeout_event_id(item.task_id),
-        occurred_at=now,
-        event_type=MemoryEventType.queue_timeout,
-        task_id=item.task_id,
-        model=item.model,
-        lane_mode=rt.mode,
-        lane=rt.lane,
-        value=round((now - item.enqueued_at).total_seconds(), 3),
-        value_unit="wait_seconds",
+def unreadable_input(request: GenerationRequest, schemes: frozenset[str]) -> Refusal | None:
+    """An `input_image` the lane workers could not open is refused here, before any GPU."""
+    if request.input_image is None:
+        return None
+    scheme = urlsplit(request.input_image).scheme.lower()
+    if len(scheme) == 1:
+        scheme = ""  # a Windows drive letter, not a scheme
+    if scheme in schemes:
+        return None
+    supported = ", ".join(sorted(f"{s}://" if s else "plain paths" for s in schemes))
+    msg = f"input_image scheme {scheme + '://' if scheme else '(none)'} is not readable by the lanes; supported: {supported}"
+    return Refusal(
+        RejectionCode.validation_error, "Validation error", f"input_image: {msg}",
+        errors=(FieldError(loc=["input_image"], msg=msg, type="unsupported_scheme"),),
     )
 
 
 def decide(
     state: AdmissionState, request: GenerationRequest, now: datetime, source: SourceRecord | None = None
 ) -> Decision:
-    """Decide one request; expired items of the routed lane are swept first (see `Decision`)."""
+    """Decide one request.
+
+    1. A task id decided within the dedup window gets its own decision again (`replayed`).
+    2. Expired items of the routed lane's degraded queue stop counting (see `Decision.expired`).
+    3. The rules, in order: readable input, authorised priority, withdrawal, queue policy.
+    """
+    origin = origin_of(source, request.task_id, now)
+    previous = state.record(request.task_id, now)
+    unreadable = unreadable_input(request, state.config.input_image_schemes)
+    if previous is not None:
+        if unreadable is not None:
+            rejected = _reject(request, unreadable, now, origin, source, None, None, None, 0)
+            return stray_rejection(rejected.decision)
+        return replay(previous, now, origin, source)
     rt = route(state, request.model)
-    expired = expired_items(state, rt, now)
-    if not expired:
-        return _decide(state, request, now, source)
-    trimmed = copy_without(state, expired)
-    outcome = _decide(trimmed, request, now, source)
-    timeouts = tuple(timeout_event(item, rt, now) for item in expired)
-    return replace(outcome, expired=expired, memory_events=timeouts + outcome.memory_events)
+    expired = state.queue(rt.lane).expired(now) if rt.mode is LaneMode.degraded_shared else ()
+    view = copy_without(state, expired) if expired else state
+    outcome = _decide(view, request, now, source, origin, rt, unreadable)
+    return replace(outcome, expired=expired)
 
 
 def copy_without(state: AdmissionState, items: tuple[QueuedItem, ...]) -> AdmissionState:
     """A shallow copy of `state` whose queues lack `items` (decide never mutates its input)."""
     drop = {item.task_id for item in items}
-    queues = {
-        lane: LaneQueue(
-            items={k: v for k, v in queue.items.items() if k not in drop},
-            service_times=queue.service_times,
-        )
-        for lane, queue in state.queues.items()
-    }
-    return replace(state, queues=queues)
+    return replace(state, queues={lane: q.without(drop) for lane, q in state.queues.items()})
 
 
 def _decide(
-    state: AdmissionState, request: GenerationRequest, now: datetime, source: SourceRecord | None
+    state: AdmissionState, request: GenerationRequest, now: datetime, source: SourceRecord | None,
+    origin: str, rt: Route, unreadable: Refusal | None,
 ) -> Decision:
     cfg = state.config
-    origin = origin_of(source, request.task_id, now)
-    previous = state.decided.get(request.task_id)
-    if previous is not None:
-        return replay(previous, now, origin, source)
+    queue = state.queue(rt.lane)
 
-    def reject(refusal: Refusal, rt: Route | None = None, depth: int | None = None,
-               wait: float | None = None) -> Decision:
+    def reject(refusal: Refusal, depth: int | None = None, wait: float | None = None) -> Decision:
+        # Every fresh decision names its route: folding it repeats the expiry sweep of `decide`.
         return _reject(request, refusal, now, origin, source, rt, depth, wait, cfg.retry_after_s)
 
+    if unreadable is not None:
+        return reject(unreadable)
     if not authorised(request, cfg):
         return reject(Refusal(
             RejectionCode.priority_not_authorised,
             "Priority not authorised",
             f"producer {request.producer!r} may not submit critical work",
         ))
-    rt = route(state, request.model)
-    queue = state.queue(rt.lane)
     capacity = check_withdrawal(state, rt, now)
     if isinstance(capacity, Refusal):
-        return reject(capacity, rt, queue.depth)
+        return reject(capacity, queue.depth)
     assert isinstance(capacity, Capacity)
     service_s = state.service_seconds(rt.lane, request.model.value)
     victim = None
     if rt.mode is LaneMode.degraded_shared:
-        verdict = check_queue(queue, request.priority, service_s, capacity.workers, DEGRADED_QUEUE_POLICY)
+        verdict = queue.admit(request.priority, service_s, capacity.workers)
         if isinstance(verdict, Refusal):
-            return reject(verdict, rt, queue.depth,
-                          expected_wait(queue.depth, service_s, capacity.workers))
+            return reject(verdict, queue.depth, expected_wait(queue.depth, service_s, capacity.workers))
         assert isinstance(verdict, QueueAdmit)
         victim, ahead, wait = verdict.victim, verdict.depth_ahead, verdict.wait_s
     else:
@@ -316,19 +278,16 @@ def _decide(
                          now, TaskStatus.pending, origin, lane=rt.lane)
     if victim is None:
         return Decision(decision=decision, task_events=(pending,))
-    pre, failed, memory = _preemption(victim, state, rt, now, origin, request)
+    pre, failed, memory = _preemption(victim, state, rt, now, origin, request, source)
     events = (pending, failed) if failed else (pending,)
     return Decision(decision=decision, preempted=pre, task_events=events, memory_events=(memory,))
 
 
 def apply(state: AdmissionState, outcome: Decision) -> None:
-    """Fold a decision (its expiries and preemption too) back into the state."""
-    for item in outcome.expired:
-        state.finished.add(item.task_id)
-        for queue in state.queues.values():
-            queue.items.pop(item.task_id, None)
-    if outcome.preempted is not None:
-        fold_decision(state, outcome.preempted)
-    fold_decision(state, outcome.decision)
+    """Fold a decision (its expiries and preemption too) back into the state.
 
-
+    The fold repeats the expiry sweep from the decision itself, so a state rebuilt from the logs
+    drops the same items.
+    """
+    for decision in outcome.decisions:
+        fold_decision(state, decision)

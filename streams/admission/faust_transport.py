@@ -8,6 +8,7 @@ profile's value before the aiokafka consumer starts; everything else is stock Fa
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiokafka
@@ -43,13 +44,23 @@ def transport_class(profile: BrokerProfile) -> type[faust_aiokafka.Transport]:
 
 
 class ProfiledApp(faust.App):
-    """A Faust app whose Kafka transport follows a `BrokerProfile`."""
+    """A Faust app whose Kafka transport follows a `BrokerProfile`.
+
+    `early_tasks` start with the app itself, alongside the consumer's first group join, where
+    `@app.task` would wait for the join (and for the web server) to finish first.
+    """
 
     broker_profile: BrokerProfile
 
     def __init__(self, id: str, *, broker_profile: BrokerProfile, **options: Any) -> None:
         self.broker_profile = broker_profile
+        self.early_tasks: list[Callable[[], Awaitable[None]]] = []
         super().__init__(id, **options)
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        for task in self.early_tasks:
+            self.add_future(task())
 
     def _new_transport(self) -> TransportT:
         return transport_class(self.broker_profile)(self.conf.broker_consumer, self)

@@ -14,7 +14,8 @@ from prometheus_client import (
 )
 
 from schemas import AdmissionDecision, LaneMode, RouteLane
-from streams.admission.state import AdmissionState
+from schemas.service_metrics import register_runtime_metrics
+from streams.admission.state import AdmissionState, FoldCounters
 
 # The `_created` series double every counter and histogram and no dashboard reads them.
 disable_created_metrics()
@@ -39,6 +40,7 @@ LATENCY_BUCKETS = (
 class AdmissionMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        register_runtime_metrics(self.registry, "admission")
         self.decisions = Counter(
             "framegate_admission_decisions",
             "Admission decisions by outcome, code and lane.",
@@ -77,10 +79,45 @@ class AdmissionMetrics:
         )
         self.invalid_events = Counter(
             "framegate_admission_invalid_events",
-            "Records on events.* that failed to parse.",
-            ["topic"],
+            "Log records admission ignored: unparseable, or a task/lane event whose transition the "
+            "seed's tables refuse for the current state.",
+            ["topic", "reason"],
             registry=self.registry,
         )
+        self.role = Gauge(
+            "framegate_admission_role",
+            "1 for this process's current role: active (owns tasks.requested) or standby.",
+            ["role"],
+            registry=self.registry,
+        )
+        self.startup_seconds = Gauge(
+            "framegate_admission_startup_seconds",
+            "Process start to ready (snapshot loaded and the logs folded to their end).",
+            registry=self.registry,
+        )
+        self.snapshots = Counter(
+            "framegate_admission_snapshots",
+            "State snapshots written to the snapshot topic.",
+            registry=self.registry,
+        )
+        self.snapshot_bytes = Gauge(
+            "framegate_admission_snapshot_bytes",
+            "Compressed size of the last snapshot written.",
+            registry=self.registry,
+        )
+        self.snapshot_seconds = Histogram(
+            "framegate_admission_snapshot_seconds",
+            "Time to encode and write one snapshot.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.decided_tasks = Gauge(
+            "framegate_admission_decided_tasks",
+            "Decided task ids remembered within the dedup window.",
+            registry=self.registry,
+        )
+        #: Fold counters already exported, so scrapes add only what is new.
+        self.exported = FoldCounters()
         self.ready = Gauge(
             "framegate_admission_ready",
             "1 once the start-up rebuild finished.",
@@ -95,6 +132,15 @@ class AdmissionMetrics:
         ).inc()
 
     def observe_state(self, state: AdmissionState, now: datetime) -> None:
+        self.decided_tasks.set(len(state.tasks))
+        counted = state.counters
+        for field, topic in (("illegal_task_transitions", "events.task"),
+                             ("illegal_lane_transitions", "events.lane"),
+                             ("conflicting_decisions", "tasks.rejected")):
+            new = getattr(counted, field) - getattr(self.exported, field)
+            if new > 0:
+                self.invalid_events.labels(topic=topic, reason="illegal_transition").inc(new)
+                setattr(self.exported, field, getattr(counted, field))
         for lane in RouteLane:
             self.queue_depth.labels(lane=lane.value).set(state.queue(lane).depth)
             self.live_workers.labels(lane=lane.value).set(

@@ -7,18 +7,17 @@ Restoring a dedicated lane or re-degrading a degraded one publishes nothing.
 
 from __future__ import annotations
 
+__all__ = ["LaneCommandError", "LaneCommandResult", "lane_command", "run_lane_command"]
+
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
 from schemas import FallbackReason, LaneEvent, LaneEventType, LaneKey, LaneMode, RouteLane
 from schemas.settings import Settings
+from streams.admission.errors import LaneCommandError
 from streams.admission.rebuild import rebuild
 from streams.admission.state import AdmissionState
-
-
-class LaneCommandError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

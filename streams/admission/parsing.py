@@ -26,7 +26,7 @@ from schemas import (
 )
 from schemas.limits import MAX_ID_CHARS, MAX_TEXT_CHARS
 from schemas.wire import PayloadTooLarge, decode
-from streams.admission.decide import event_id, origin_of, rejection_task_event
+from streams.admission.events import event_id, origin_of, rejection_task_event
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
 MAX_ERRORS = 64

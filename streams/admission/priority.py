@@ -1,10 +1,10 @@
-"""Contract priority: critical needs an authorised producer, is never degraded or preempted;
-only `background` can be preempted, and only by a higher class."""
+"""Contract priority: critical needs an authorised producer and is never degraded; which item a
+higher class may preempt is the queue's call (`LaneQueue.victim_for`)."""
 
 from __future__ import annotations
 
 from schemas import GenerationRequest, Priority
-from streams.admission.state import AdmissionConfig, LaneQueue, QueuedItem
+from streams.admission.state import AdmissionConfig
 
 
 def authorised(request: GenerationRequest, config: AdmissionConfig) -> bool:
@@ -15,13 +15,3 @@ def authorised(request: GenerationRequest, config: AdmissionConfig) -> bool:
 
 def may_degrade(priority: Priority) -> bool:
     return priority is not Priority.critical
-
-
-def preemption_victim(queue: LaneQueue, priority: Priority) -> QueuedItem | None:
-    """The newest queued `background` item, if `priority` outranks it."""
-    if priority.rank >= Priority.background.rank:
-        return None
-    for item in reversed(queue.items.values()):
-        if item.priority is Priority.background:
-            return item
-    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from schemas import RejectionCode
+from schemas import FieldError, RejectionCode
 
 Reason = Literal["depth", "wait", "preempted", "stale_signal", "missing_signal"]
 
@@ -19,3 +19,5 @@ class Refusal:
     #: For queue refusals: the depth or the wait (seconds) that breached the policy.
     value: float | None = None
     value_unit: str | None = None
+    #: Field-level problems (validation refusals).
+    errors: tuple[FieldError, ...] = ()

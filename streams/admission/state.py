@@ -1,20 +1,29 @@
-"""Admission state folded from the logs: lane state, worker signals, and each lane's queue.
+"""Admission state folded from the logs: lane state, worker signals, each lane's queue, and what
+admission remembers of every task it decided within the dedup window.
 
-Every fold is idempotent and keyed by log position (`events.*` and the decision topics have one
-partition each), so a start-up rebuild followed by the Faust agents re-reading the same records
-cannot fold anything twice. The folds mutate the state they are given and nothing else.
+The folds mutate the state they are given and nothing else, and every one of them is idempotent
+(a record folded twice changes nothing the second time), so the start-up catch-up, the live
+follower and the agent's own `apply` may all see the same record.
+
+Bounded by construction: decided tasks are forgotten `dedup_retention_s` after their decision
+(log time), workers after the same time without a heartbeat, service-time windows are fixed-size
+deques, and a queue holds only accepted items not yet started.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
+import logging
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from schemas import (
+    DEGRADED_QUEUE_POLICY,
     AdmissionDecision,
     Availability,
     DecisionOutcome,
+    DegradedQueuePolicy,
     FallbackReason,
     HostPressure,
     LaneEvent,
@@ -26,7 +35,18 @@ from schemas import (
     TaskEvent,
     TaskStatus,
 )
-from schemas.lane import AVAILABILITY_TRANSITIONS
+from schemas.lane import AVAILABILITY_TRANSITIONS, MODE_TRANSITIONS
+from schemas.tasks import TRANSITIONS
+from streams.admission.lane_queue import LaneQueue, QueuedItem
+
+log = logging.getLogger(__name__)
+
+#: Task events seen before their task's decision (only possible while catching up two logs at
+#: once) are remembered up to this many, oldest forgotten first.
+MAX_EARLY_EVENTS = 100_000
+#: Offsets of `tasks.requested` below the highest decided one whose decision never reached the
+#: logs (a crash between output batches); the next active decides them. Oldest forgotten first.
+MAX_OFFSET_HOLES = 10_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +63,14 @@ class AdmissionConfig:
     cpu_starvation_s: float = 30.0
     io_saturation_ms: float = 1500.0
     retry_after_s: int = 30
+    #: How long a decided task id is remembered (log time): a re-send within it gets the same
+    #: answer, a re-send after it is decided afresh.
+    dedup_retention_s: float = 168 * 3600.0
+    #: URI schemes of `input_image` the lane workers can read; anything else is refused (422).
+    input_image_schemes: frozenset[str] = frozenset({"file", ""})
+    #: The seed's fixed degraded queue policy. Not a setting: only the capacity simulator's
+    #: explicit what-if runs pass another one, and label themselves outside the contract.
+    queue_policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY
 
 
 @dataclass
@@ -77,24 +105,44 @@ class LaneState:
         return [w for _, w in sorted(self.workers.items()) if w.seen_at >= horizon]
 
 
-@dataclass(frozen=True)
-class QueuedItem:
-    task_id: str
-    priority: Priority
-    enqueued_at: datetime
-    model: ModelName | None
+@dataclass(slots=True)
+class TaskRecord:
+    """What admission keeps of one decided task: its status and the answer a re-send gets.
+
+    `answer` is the decision's wire JSON without `request` and `source` (a replay refers to the
+    original decision by `replay_of`; the admitted request itself is on `tasks.accepted`).
+    """
+
+    status: TaskStatus
+    decided_at: datetime
+    answer: bytes
+    preempted: bool = False
 
 
 @dataclass
-class LaneQueue:
-    """Accepted items of one lane not yet started/finished/expired, in acceptance order."""
+class DecidedOffsets:
+    """Which `tasks.requested` offsets of one partition already have a decision in the logs.
 
-    items: dict[str, QueuedItem] = field(default_factory=dict)
-    service_times: deque[float] = field(default_factory=lambda: deque(maxlen=20))
+    Everything up to `upto` is decided except `holes`: offsets skipped because their decision
+    never reached the logs. A takeover decides exactly those again and skips the rest.
+    """
 
-    @property
-    def depth(self) -> int:
-        return len(self.items)
+    upto: int = -1
+    holes: OrderedDict[int, None] = field(default_factory=OrderedDict)
+
+    def add(self, offset: int) -> None:
+        if offset > self.upto:
+            if self.upto >= 0:
+                for missing in range(self.upto + 1, min(offset, self.upto + 1 + MAX_OFFSET_HOLES)):
+                    self.holes[missing] = None
+                while len(self.holes) > MAX_OFFSET_HOLES:
+                    self.holes.popitem(last=False)
+            self.upto = offset
+        else:
+            self.holes.pop(offset, None)
+
+    def __contains__(self, offset: int) -> bool:
+        return offset <= self.upto and offset not in self.holes
 
 
 @dataclass(frozen=True)
@@ -109,27 +157,46 @@ class LaneTransition:
 
 
 @dataclass
+class FoldCounters:
+    """Records the folds refused; exported as metrics, kept in snapshots."""
+
+    #: Lane-state events refused because they break the seed's lane transitions.
+    illegal_lane_transitions: int = 0
+    #: Task events refused because they break `TRANSITIONS` for the task's current status.
+    illegal_task_transitions: int = 0
+    #: Rejections of already-decided task ids that did not carry `decided_earlier` (ignored).
+    conflicting_decisions: int = 0
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
 class AdmissionState:
     config: AdmissionConfig = field(default_factory=AdmissionConfig)
     lanes: dict[RouteLane, LaneState] = field(default_factory=dict)
     queues: dict[RouteLane, LaneQueue] = field(default_factory=dict)
-    #: Last decision per task id: a re-sent id gets it again.
-    decided: dict[str, AdmissionDecision] = field(default_factory=dict)
-    #: Task ids a worker started, finished or expired: never (re-)enter a queue.
-    finished: set[str] = field(default_factory=set)
-    #: Highest `tasks.requested` offset decided, per partition (redeliveries below it are skipped).
-    decided_upto: dict[int, int] = field(default_factory=dict)
-    #: Highest offset folded per single-partition log topic (keeps the folds idempotent).
+    #: Decided tasks within the dedup window, by task id.
+    tasks: dict[str, TaskRecord] = field(default_factory=dict)
+    #: (decided_at, task_id) of `tasks`, oldest first: what the window evicts next.
+    expiry: list[tuple[float, str]] = field(default_factory=list)
+    #: Latest decision time seen (log time): the dedup window ends `dedup_retention_s` before it.
+    newest_decision: datetime = _EPOCH
+    #: Latest status of tasks whose events arrived before their decision (see MAX_EARLY_EVENTS).
+    early: OrderedDict[str, TaskStatus] = field(default_factory=OrderedDict)
+    #: Decided `tasks.requested` offsets per partition (redeliveries of these are skipped).
+    decided_offsets: dict[int, DecidedOffsets] = field(default_factory=dict)
+    #: Next offset to fold per single-partition log topic (keeps the folds idempotent).
     folded_upto: dict[str, int] = field(default_factory=dict)
-    #: Lane-state events refused because they break the seed's transitions.
-    illegal_transitions: int = 0
+    counters: FoldCounters = field(default_factory=FoldCounters)
     #: Recent `done` durations per model, whatever lane served it (see `service_seconds`).
     model_service_times: dict[str, deque[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for lane in RouteLane:
             self.lanes.setdefault(lane, LaneState(lane=lane))
-            self.queues.setdefault(lane, LaneQueue(service_times=deque(maxlen=self.config.service_window)))
+            self.queues.setdefault(lane, LaneQueue(service_times=deque(maxlen=self.config.service_window),
+                                                   policy=self.config.queue_policy))
 
     def service_seconds(self, lane: RouteLane, model: str) -> float:
         """Observed service time for `model` on `lane`, falling back when the lane has none yet.
@@ -151,14 +218,46 @@ class AdmissionState:
     def queue(self, lane: RouteLane) -> LaneQueue:
         return self.queues[lane]
 
+    def record(self, task_id: str, now: datetime) -> TaskRecord | None:
+        """The decided task `task_id` as seen at `now`: None once outside the dedup window."""
+        found = self.tasks.get(task_id)
+        if found is None:
+            return None
+        if (now - found.decided_at).total_seconds() > self.config.dedup_retention_s:
+            return None
+        return found
+
+    def is_decided(self, partition: int, offset: int) -> bool:
+        offsets = self.decided_offsets.get(partition)
+        return offsets is not None and offset in offsets
+
     def claim_position(self, topic: str, offset: int | None) -> bool:
         """True if the record at `offset` of single-partition `topic` has not been folded yet."""
         if offset is None:
             return True
-        if offset <= self.folded_upto.get(topic, -1):
+        if offset < self.folded_upto.get(topic, 0):
             return False
-        self.folded_upto[topic] = offset
+        self.folded_upto[topic] = offset + 1
         return True
+
+    def drop_from_queues(self, task_id: str) -> None:
+        for queue in self.queues.values():
+            queue.remove(task_id)
+
+    def forget_before(self, horizon: float) -> None:
+        """Evict decided tasks whose decision is older than `horizon` (epoch seconds)."""
+        while self.expiry and self.expiry[0][0] < horizon:
+            at, task_id = heapq.heappop(self.expiry)
+            found = self.tasks.get(task_id)
+            if found is not None and found.decided_at.timestamp() == at:
+                del self.tasks[task_id]
+
+    def remember(self, task_id: str, record: TaskRecord) -> None:
+        self.tasks[task_id] = record
+        heapq.heappush(self.expiry, (record.decided_at.timestamp(), task_id))
+        if record.decided_at > self.newest_decision:
+            self.newest_decision = record.decided_at
+            self.forget_before(record.decided_at.timestamp() - self.config.dedup_retention_s)
 
 
 def fold_lane_event(state: AdmissionState, event: LaneEvent) -> LaneTransition | None:
@@ -183,76 +282,141 @@ def fold_lane_event(state: AdmissionState, event: LaneEvent) -> LaneTransition |
             cpu_over_since=over_since,
             quota_exhausted_flag=bool(event.gpu_sessions_quota_exhausted),
         )
+        _forget_gone_workers(lane, event.occurred_at, state.config.dedup_retention_s)
         return None
 
-    transition = None
     if event.availability is not None:
         current = lane.availability
         if current is not None and event.availability not in AVAILABILITY_TRANSITIONS[current]:
-            state.illegal_transitions += 1
+            state.counters.illegal_lane_transitions += 1
             return None
         lane.availability = event.availability
     if event.warm is not None:
         lane.warm = event.warm
+    transition = None
+    if event.mode is not None and event.mode is not lane.mode:
+        if event.mode not in MODE_TRANSITIONS[lane.mode]:
+            state.counters.illegal_lane_transitions += 1
+            return None
+        transition = LaneTransition(
+            lane=event.lane_key,
+            old_mode=lane.mode,
+            new_mode=event.mode,
+            reason=event.fallback_reason,
+            at=event.occurred_at,
+        )
     if event.mode is not None:
-        if event.mode is not lane.mode:
-            transition = LaneTransition(
-                lane=event.lane_key,
-                old_mode=lane.mode,
-                new_mode=event.mode,
-                reason=event.fallback_reason,
-                at=event.occurred_at,
-            )
         lane.mode = event.mode
         lane.fallback_reason = event.fallback_reason
     lane.updated_at = event.occurred_at
     return transition
 
 
-def fold_task_event(state: AdmissionState, event: TaskEvent) -> None:
-    """A worker starting, finishing or expiring a task removes it from its lane's queue."""
+def _forget_gone_workers(lane: LaneState, now: datetime, retention_s: float) -> None:
+    horizon = now - timedelta(seconds=retention_s)
+    gone = [wid for wid, w in lane.workers.items() if w.seen_at < horizon]
+    for wid in gone:
+        del lane.workers[wid]
+
+
+def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
+    """Apply one `events.task` record; False (and counted) when it breaks `TRANSITIONS`.
+
+    A started, finished or expired task leaves its lane's queue; a `done` feeds the service
+    times. The same status again is a redelivery and changes nothing.
+    """
+    task_id = event.task_id
     status = event.task.status
-    if status is TaskStatus.pending:
-        return  # admission's own record of an acceptance; the decision already enqueued it
-    state.finished.add(event.task_id)
-    for queue in state.queues.values():
-        queue.items.pop(event.task_id, None)
+    found = state.tasks.get(task_id)
+    if found is None:
+        # Read before its task's decision (catching up two logs at once), or about a task
+        # decided before the dedup window: remembered for the decision, nothing to check.
+        state.early[task_id] = status
+        state.early.move_to_end(task_id)
+        while len(state.early) > MAX_EARLY_EVENTS:
+            state.early.popitem(last=False)
+    elif status is found.status:
+        return True
+    elif status not in TRANSITIONS[found.status]:
+        state.counters.illegal_task_transitions += 1
+        log.warning("ignoring task event %s for %s: %s -> %s is not a legal transition",
+                    event.event_id, task_id, found.status.value, status.value)
+        return False
+    else:
+        found.status = status
+        if status is not TaskStatus.pending:
+            state.drop_from_queues(task_id)
     if status is TaskStatus.done and event.lane is not None and event.duration_seconds is not None:
         state.queue(event.lane).service_times.append(event.duration_seconds)
         model = event.task.model
         if model not in state.model_service_times:
             state.model_service_times[model] = deque(maxlen=state.config.service_window)
         state.model_service_times[model].append(event.duration_seconds)
+    return True
+
+
+def compact_answer(decision: AdmissionDecision) -> bytes:
+    """The decision as a re-send's answer needs it: no admitted request, no source record."""
+    return decision.model_dump_json(exclude={"request", "source"}).encode()
+
+
+def sweep_expired(state: AdmissionState, lane: RouteLane, now: datetime) -> tuple[QueuedItem, ...]:
+    """Drop the items of a degraded lane's queue that waited past the policy at `now`.
+
+    The worker drops them unstarted when it reaches them (and reports the `queue_timeout`);
+    admission only stops counting them towards depth.
+    """
+    expired = state.queue(lane).expired(now)
+    for item in expired:
+        state.drop_from_queues(item.task_id)
+    return expired
 
 
 def fold_decision(state: AdmissionState, decision: AdmissionDecision) -> None:
-    """Apply one admission decision (ours, just made, or read back from the log at start-up).
+    """Apply one admission decision (ours, just made, or read back from the logs).
 
-    Order-free across `tasks.accepted` and `tasks.rejected`: a preemption read before the
-    acceptance it cancels still wins, so the start-up rebuild needs no merge of the two topics.
+    Idempotent: a decision already folded (same `event_id`) changes nothing. A rejection of a
+    task that already has a decision is either a preemption (it wins over the acceptance) or
+    changes nothing: a re-send's answer never rewrites the task's own decision.
     """
     src = decision.source
-    if src is not None and src.offset > state.decided_upto.get(src.partition, -1):
-        state.decided_upto[src.partition] = src.offset
-    if decision.task_id is None or decision.replayed:
+    if src is not None:
+        state.decided_offsets.setdefault(src.partition, DecidedOffsets()).add(src.offset)
+    if decision.task_id is None or decision.replayed or decision.decided_earlier:
         return
+    if decision.lane is not None and decision.lane_mode is LaneMode.degraded_shared:
+        sweep_expired(state, decision.lane, decision.occurred_at)
     task_id = decision.task_id
-    previous = state.decided.get(task_id)
-    if decision.outcome is DecisionOutcome.accepted:
-        if previous is not None and previous.reason == "preempted":
+    previous = state.record(task_id, decision.occurred_at)
+    if decision.reason == "preempted":
+        if previous is not None and previous.preempted:
             return
-        state.decided[task_id] = decision
-        if task_id in state.finished or decision.lane is None:
-            return
-        state.queue(decision.lane).items[task_id] = QueuedItem(
+        state.drop_from_queues(task_id)
+        state.remember(task_id, TaskRecord(
+            status=TaskStatus.failed,
+            decided_at=previous.decided_at if previous else decision.occurred_at,
+            answer=compact_answer(decision),
+            preempted=True,
+        ))
+        return
+    if previous is not None:
+        if not previous.preempted and previous.answer != compact_answer(decision):
+            state.counters.conflicting_decisions += 1
+        return
+    accepted = decision.outcome is DecisionOutcome.accepted
+    status = TaskStatus.pending if accepted else TaskStatus.failed
+    record = TaskRecord(status=status, decided_at=decision.occurred_at, answer=compact_answer(decision))
+    early = state.early.pop(task_id, None)
+    if accepted and early is not None and early is not TaskStatus.pending:
+        record.status = early  # the worker's events were read first; they are later in fact
+    state.remember(task_id, record)
+    if accepted and record.status is TaskStatus.pending and decision.lane is not None:
+        request = decision.request
+        state.queue(decision.lane).add(QueuedItem(
             task_id=task_id,
             priority=decision.priority or Priority.standard,
             enqueued_at=decision.occurred_at,
             model=decision.model,
-        )
-        return
-    state.decided[task_id] = decision
-    if decision.reason == "preempted":
-        state.finished.add(task_id)
-        for queue in state.queues.values():
-            queue.items.pop(task_id, None)
+            task_type=request.type.value if request is not None else "unknown",
+            submitted_at=request.submitted_at if request is not None else None,
+        ))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from schemas import DEGRADED_QUEUE_POLICY, Availability, LaneMode, RejectionCode, RouteLane
+from schemas import Availability, LaneMode, RejectionCode, RouteLane
 from streams.admission.refusal import Refusal
 from streams.admission.routing import Route
 from streams.admission.state import AdmissionState, WorkerSignal
@@ -37,7 +37,8 @@ def cpu_starved(worker: WorkerSignal, state: AdmissionState, now: datetime) -> b
 
 def fallback_unavailable(worker: WorkerSignal, state: AdmissionState) -> bool:
     """Software fallback is the shared lane: disabled by the worker, or its queue is full."""
-    shared_full = state.queue(RouteLane.shared).depth >= DEGRADED_QUEUE_POLICY.max_depth
+    shared = state.queue(RouteLane.shared)
+    shared_full = shared.depth >= shared.policy.max_depth
     return not worker.host.shared_fallback_enabled or shared_full
 
 

@@ -30,6 +30,11 @@ class Batcher(Generic[T]):
             self._opened_at = now
         self._items.append(item)
 
+    def extend(self, items: list[T], now: float) -> None:
+        if items and not self._items:
+            self._opened_at = now
+        self._items.extend(items)
+
     def full(self) -> bool:
         return len(self._items) >= self.max_items
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from schemas.enums import TaskStatus
+from schemas.tasks import TERMINAL, can_transition
+
 #: Tables written by the sink, in the order `rows.TABLE_COLUMNS` lists them.
 TASK_EVENTS = "task_events"
 ADMISSION_DECISIONS = "admission_decisions"
@@ -180,7 +183,81 @@ GROUP BY task_id""",
     ]
 
 
-def _v2_pipeline_seconds(db: str, heartbeat_ttl_days: int) -> list[str]:
+#: What `tasks_current` takes from the event that set a task's current state, after the sort key
+#: (updated_at, occurred_at, terminal, event_id); positions in the event tuple follow this order.
+_TASK_FIELDS = (
+    "model", "task_type", "status", "error_code", "error_msg", "lane", "worker_id",
+    "artifact_path", "duration_seconds", "attempt", "created_at", "updated_at",
+)
+_KEY_WIDTH = 4
+
+
+def fold_moves() -> list[str]:
+    """Every `from>to` the view applies (`from` empty for a task's first event): the moves
+    `schemas.tasks` allows, and a repeat of the current status (a retry re-announcing
+    `processing`, a redelivered terminal event), which refreshes the fields."""
+    moves = {
+        f"{'' if before is None else before.value}>{after.value}"
+        for before in (None, *TaskStatus)
+        for after in TaskStatus
+        if can_transition(before, after) or before is after
+    }
+    return sorted(moves)
+
+
+def _v2_defensive_tasks_current(db: str, heartbeat_ttl_days: int) -> list[str]:
+    pos = {name: _KEY_WIDTH + 1 + i for i, name in enumerate(_TASK_FIELDS)}
+    terminal = ", ".join(f"'{s.value}'" for s in sorted(TERMINAL))
+    moves = ", ".join(f"'{m}'" for m in fold_moves())
+    last = ",\n    ".join(
+        f"evs[applied[-1]].{pos[name]} AS {name}"
+        for name in _TASK_FIELDS
+        if name not in ("attempt", "created_at", "updated_at")
+    )
+    return [
+        # Each task's events (copies removed), in order, folded from "new": an event whose move is
+        # not in `fold_moves()` for the state reached so far is ignored and counted. Tasks with
+        # no legal first event have no state and are left out.
+        f"""CREATE OR REPLACE VIEW {db}.{TASKS_CURRENT} AS
+SELECT
+    task_id,
+    {last},
+    arrayMax(arrayMap(i -> evs[i].{pos["attempt"]}, applied)) AS attempts,
+    evs[applied[1]].{pos["created_at"]} AS created_at,
+    evs[applied[-1]].{pos["updated_at"]} AS updated_at,
+    toUInt64(length(evs)) AS events,
+    toUInt64(length(evs) - length(applied)) AS ignored_events
+FROM (
+    SELECT task_id, evs,
+        arrayFold(
+            (acc, e, i) -> if(
+                has([{moves}], concat(acc.1, '>', toString(e.{pos["status"]}))),
+                (toString(e.{pos["status"]}), arrayPushBack(acc.2, i)),
+                acc),
+            evs, arrayEnumerate(evs), ('', CAST([], 'Array(UInt32)'))
+        ).2 AS applied
+    FROM (
+        SELECT task_id,
+            arraySort(groupUniqArray((updated_at, occurred_at, status IN ({terminal}), event_id,
+                                      {", ".join(_TASK_FIELDS)}))) AS evs
+        FROM {db}.{TASK_EVENTS}
+        GROUP BY task_id
+    )
+)
+WHERE notEmpty(applied)""",
+    ]
+
+
+def _v3_decision_provenance(db: str, heartbeat_ttl_days: int) -> list[str]:
+    # Which decision rows are a task's own: a replay points at it, an answer to an invalid
+    # re-send of a decided id (`decided_earlier`) is about that one record only.
+    return [
+        f"ALTER TABLE {db}.{ADMISSION_DECISIONS} ADD COLUMN IF NOT EXISTS replay_of Nullable(UUID) AFTER replayed",
+        f"ALTER TABLE {db}.{ADMISSION_DECISIONS} ADD COLUMN IF NOT EXISTS decided_earlier Bool DEFAULT false AFTER replay_of",
+    ]
+
+
+def _v4_pipeline_seconds(db: str, heartbeat_ttl_days: int) -> list[str]:
     """Lane workers' GPU busy time per job (`TaskEvent.pipeline_seconds`): busy fraction per lane."""
     return [
         f"ALTER TABLE {db}.{TASK_EVENTS} ADD COLUMN IF NOT EXISTS pipeline_seconds Nullable(Float64) "
@@ -190,7 +267,9 @@ def _v2_pipeline_seconds(db: str, heartbeat_ttl_days: int) -> list[str]:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "audit tables and tasks_current view", _v1_tables),
-    Migration(2, "task_events.pipeline_seconds", _v2_pipeline_seconds),
+    Migration(2, "tasks_current ignores task events illegal for the state reached", _v2_defensive_tasks_current),
+    Migration(3, "admission_decisions: replay_of, decided_earlier", _v3_decision_provenance),
+    Migration(4, "task_events.pipeline_seconds", _v4_pipeline_seconds),
 )
 
 

@@ -8,7 +8,10 @@ from typing import Any
 
 from streams.audit.panels import PANELS, SECTIONS, Panel
 
-DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "framegate-clickhouse"}
+PLUGIN = "grafana-clickhouse-datasource"
+#: Panels name the datasource through the `datasource` variable, so the dashboard imports into
+#: any Grafana whatever its ClickHouse datasource's uid.
+DATASOURCE = {"type": PLUGIN, "uid": "${datasource}"}
 DASHBOARD_UID = "framegate-audit"
 DASHBOARD_FILE = "framegate-audit.json"
 #: The plugin's query formats: 0 time series, 1 table.
@@ -48,17 +51,18 @@ def _panel_json(p: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
             "defaults": {"unit": p.unit, "custom": custom, "thresholds": _thresholds(p)},
             "overrides": overrides,
         },
-        "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}},
+        "options": {} if p.kind == "table" else {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}
+        },
         "targets": [{
-            "refId": "A",
+            # `framegate report` and the panel test key on this: the SQL's single source.
+            "refId": p.key,
             "datasource": DATASOURCE,
             "editorType": "sql",
             "format": _FORMAT[p.kind],
             "queryType": "timeseries" if p.kind == "timeseries" else "table",
             "rawSql": p.sql,
         }],
-        # `framegate report` and the panel test key on this: the SQL's single source.
-        "framegate_panel": p.key,
     }
 
 
@@ -87,6 +91,9 @@ def dashboard(database: str = "framegate") -> dict[str, Any]:
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
         "templating": {"list": [{
+            "name": "datasource", "label": "ClickHouse", "type": "datasource", "query": PLUGIN,
+            "current": {}, "options": [], "refresh": 1, "hide": 0,
+        }, {
             "name": "database", "label": "ClickHouse database", "type": "textbox",
             "query": database, "current": {"text": database, "value": database},
             "options": [{"selected": True, "text": database, "value": database}],

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from schemas.service_metrics import register_runtime_metrics
+
 # The `_created` series double every counter and histogram and no dashboard reads them.
 disable_created_metrics()
 
@@ -18,6 +20,7 @@ class SinkMetrics:
 
     def __post_init__(self) -> None:
         r = self.registry
+        register_runtime_metrics(r, "audit_sink")
         self.rows_inserted = Counter(
             "framegate_audit_rows_inserted",
             "Rows ClickHouse accepted, per table.",
@@ -55,7 +58,7 @@ class SinkMetrics:
         )
         self.lag_seconds = Histogram(
             "framegate_audit_lag_seconds",
-            "Event occurred_at to ClickHouse accepted.",
+            "Per accepted batch: age of its oldest event (occurred_at) when ClickHouse took it.",
             buckets=_LAG_BUCKETS,
             registry=r,
         )

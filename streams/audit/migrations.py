@@ -13,12 +13,9 @@ from streams.audit.ddl import (
     Migration,
     migrations_table,
 )
+from streams.audit.errors import InvalidDatabaseName
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-
-
-class InvalidDatabaseName(ValueError):
-    pass
 
 
 def check_database_name(name: str) -> str:

@@ -11,11 +11,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
 from schemas.decisions import AdmissionDecision
+from schemas.errors import PayloadTooLarge
 from schemas.lane import LaneEvent
 from schemas.memory import MemoryDiagnosticEvent
 from schemas.tasks import TaskEvent
@@ -23,6 +24,7 @@ from schemas.topics import Topics
 from schemas.wire import decode
 from streams.audit import ddl
 from streams.audit.deadletter import reject_row
+from streams.audit.errors import RowError
 
 _PROVENANCE = ("kafka_topic", "kafka_partition", "kafka_offset")
 
@@ -37,7 +39,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "lane", "lane_mode", "queue_depth", "estimated_wait_seconds", "time_to_ready_seconds",
         "degraded_parameters", "degraded_requested", "degraded_granted", "status", "code",
         "title", "detail", "retry_after_seconds", "reason", "errors", "request", "source_topic",
-        "source_partition", "source_offset", "replayed", *_PROVENANCE,
+        "source_partition", "source_offset", "replayed", "replay_of", "decided_earlier",
+        *_PROVENANCE,
     ),
     ddl.LANE_EVENTS: (
         "event_id", "occurred_at", "schema_version", "event_type", "lane_key", "mode",
@@ -61,30 +64,21 @@ UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
 
 
-class RowError(ValueError):
-    """A schema-valid message that still cannot be stored (a number beyond its column)."""
+class Source(NamedTuple):
+    """Where a record came from; a tuple because one is built per record on the hot path."""
 
-
-@dataclass(frozen=True)
-class Source:
     topic: str
     partition: int
     offset: int
 
-    def columns(self) -> list[Any]:
-        return [self.topic, self.partition, self.offset]
 
-
-@dataclass(frozen=True)
-class MappedRow:
+class MappedRow(NamedTuple):
     table: str
     row: list[Any]
     #: `occurred_at` of the event (None for rejects): the sink's lag metric reads it.
     occurred_at: datetime | None
-
-
-def _val(enum_or_none: Any) -> Any:
-    return None if enum_or_none is None else getattr(enum_or_none, "value", enum_or_none)
+    #: why the record became a rejects row (`invalid`, `too_large`, ...); None for events.
+    reject_kind: str | None = None
 
 
 def _uint(value: int | None, limit: int, name: str) -> int | None:
@@ -93,45 +87,49 @@ def _uint(value: int | None, limit: int, name: str) -> int | None:
     return value
 
 
+# Every enum of the contract is a StrEnum, so its members are str and go into the String columns
+# as they are (no per-field `.value` lookups on the hot path).
+
+
 def task_event_row(event: TaskEvent, source: Source) -> list[Any]:
     task = event.task
     return [
         event.event_id, event.occurred_at, event.schema_version, task.id, task.model, task.type,
-        task.status.value, task.error_msg, task.created_at, task.updated_at, _val(event.lane),
-        _val(event.error_code), event.worker_id, _uint(event.attempt, UINT32_MAX, "attempt"),
+        task.status, task.error_msg, task.created_at, task.updated_at, event.lane,
+        event.error_code, event.worker_id, _uint(event.attempt, UINT32_MAX, "attempt"),
         event.artifact_path, event.duration_seconds, event.artifact_write_ms, event.pipeline_seconds,
-        *source.columns(),
+        *source,
     ]
 
 
 def admission_decision_row(decision: AdmissionDecision, source: Source) -> list[Any]:
     src = decision.source
     return [
-        decision.event_id, decision.occurred_at, decision.schema_version, decision.outcome.value,
-        decision.task_id, _val(decision.model), _val(decision.priority), _val(decision.lane),
-        _val(decision.lane_mode), _uint(decision.queue_depth, UINT32_MAX, "queue_depth"),
+        decision.event_id, decision.occurred_at, decision.schema_version, decision.outcome,
+        decision.task_id, decision.model, decision.priority, decision.lane,
+        decision.lane_mode, _uint(decision.queue_depth, UINT32_MAX, "queue_depth"),
         decision.estimated_wait_seconds, decision.time_to_ready_seconds,
         [d.parameter for d in decision.degradations],
         [d.requested for d in decision.degradations],
         [d.granted for d in decision.degradations],
-        decision.status, _val(decision.code), decision.title, decision.detail,
+        decision.status, decision.code, decision.title, decision.detail,
         _uint(decision.retry_after_seconds, UINT32_MAX, "retry_after_seconds"),
         decision.reason,
-        json.dumps([e.model_dump(mode="json") for e in decision.errors]),
+        json.dumps([e.model_dump(mode="json") for e in decision.errors]) if decision.errors else "[]",
         decision.request.model_dump_json() if decision.request is not None else "",
         src.topic if src else None,
         _uint(src.partition, UINT32_MAX, "source.partition") if src else None,
         _uint(src.offset, UINT64_MAX, "source.offset") if src else None,
-        decision.replayed, *source.columns(),
+        decision.replayed, decision.replay_of, decision.decided_earlier, *source,
     ]
 
 
 def lane_event_row(event: LaneEvent, source: Source) -> list[Any]:
     host = event.host
     return [
-        event.event_id, event.occurred_at, event.schema_version, event.event_type.value,
-        event.lane_key.value, _val(event.mode), _val(event.fallback_reason),
-        _val(event.availability), event.warm, event.worker_id, _val(event.served_model),
+        event.event_id, event.occurred_at, event.schema_version, event.event_type,
+        event.lane_key, event.mode, event.fallback_reason,
+        event.availability, event.warm, event.worker_id, event.served_model,
         host.load1 if host else None,
         _uint(host.cpu_cores, UINT32_MAX, "cpu_cores") if host else None,
         host.artifact_write_ms if host else None,
@@ -140,19 +138,19 @@ def lane_event_row(event: LaneEvent, source: Source) -> list[Any]:
         host.shared_fallback_enabled if host else None,
         host.vram_used_gib if host else None, host.vram_total_gib if host else None,
         host.rss_gib if host else None, event.gpu_sessions_quota_exhausted, event.note,
-        *source.columns(),
+        *source,
     ]
 
 
 def memory_event_row(event: MemoryDiagnosticEvent, source: Source) -> list[Any]:
     numeric = isinstance(event.value, int | float) and not isinstance(event.value, bool)
     return [
-        event.event_id, event.occurred_at, event.schema_version, event.event_type.value,
-        event.task_id, _val(event.model), event.lane_mode.value, _val(event.lane),
+        event.event_id, event.occurred_at, event.schema_version, event.event_type,
+        event.task_id, event.model, event.lane_mode, event.lane,
         float(event.value) if numeric else None,  # type: ignore[arg-type]
         event.value if isinstance(event.value, str) else None,
-        event.value_unit, _val(event.reason), event.timestamp or event.occurred_at,
-        event.worker_id, *source.columns(),
+        event.value_unit, event.reason, event.timestamp or event.occurred_at,
+        event.worker_id, *source,
     ]
 
 
@@ -175,28 +173,27 @@ def routes(topics: Topics) -> dict[str, Route]:
     }
 
 
+def _reject(source: Source, payload: bytes | None, kind: str, error: str, received_at: datetime) -> MappedRow:
+    return MappedRow(ddl.REJECTS, reject_row(source, payload, kind, error, received_at), None, kind)
+
+
 def to_row(
     route_map: dict[str, Route], source: Source, payload: bytes | None, received_at: datetime
 ) -> MappedRow:
     """Never raises for bad input: what cannot be stored becomes a rejects row."""
     route = route_map.get(source.topic)
     if route is None:
-        return MappedRow(
-            ddl.REJECTS, reject_row(source, payload, "unknown_topic", "no audit route", received_at), None
-        )
+        return _reject(source, payload, "unknown_topic", "no audit route", received_at)
     if payload is None:
-        return MappedRow(
-            ddl.REJECTS, reject_row(source, payload, "empty", "record has no value", received_at), None
-        )
+        return _reject(source, payload, "empty", "record has no value", received_at)
     try:
         message = decode(route.model, payload)
-    except ValueError as exc:  # pydantic's ValidationError and PayloadTooLarge are ValueErrors
-        kind = "too_large" if type(exc).__name__ == "PayloadTooLarge" else "invalid"
-        return MappedRow(ddl.REJECTS, reject_row(source, payload, kind, str(exc), received_at), None)
+    except PayloadTooLarge as exc:
+        return _reject(source, payload, "too_large", str(exc), received_at)
+    except ValueError as exc:  # pydantic's ValidationError
+        return _reject(source, payload, "invalid", str(exc), received_at)
     try:
         row = route.mapper(message, source)
     except RowError as exc:
-        return MappedRow(
-            ddl.REJECTS, reject_row(source, payload, "unstorable", str(exc), received_at), None
-        )
+        return _reject(source, payload, "unstorable", str(exc), received_at)
     return MappedRow(route.table, row, getattr(message, "occurred_at", None))

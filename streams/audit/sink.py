@@ -1,10 +1,14 @@
 """`framegate audit-sink`: every audited topic into ClickHouse, at least once, collapsing on event_id.
 
-Order of work per batch: poll Kafka -> map rows (pure, `rows.to_row`) -> insert per table ->
-commit offsets. Offsets are committed only after every table of the batch was accepted, so a
-crash or a refused insert means redelivery, never loss; redelivered copies collapse on event_id.
-While ClickHouse refuses, the sink keeps the batch and retries with capped exponential backoff;
-it does not poll further (the batch bounds memory) and never exits on a ClickHouse error.
+Per batch: poll Kafka -> map rows (pure, `rows.to_row`) -> checkpoint (`checkpoint.py`: insert per
+table, then commit offsets). Offsets are committed only after every table of the batch was
+accepted, so a crash or a refused insert means redelivery, never loss; copies collapse on event_id.
+
+One checkpoint is in flight while the next batch is fetched and mapped; the next one starts only
+after the previous one committed, so commits stay in order. When ClickHouse refuses, the writer
+raises `SinkBackpressureError`: the sink keeps that checkpoint, pauses every assigned partition
+and keeps polling (the group keeps its member, a stop is honoured), then retries after the
+error's `retry_after` (exponential with jitter). A full buffer pauses the partitions the same way.
 """
 
 from __future__ import annotations
@@ -12,24 +16,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type
 
 from schemas.broker_profile import BrokerProfile
 from schemas.topics import Topics
 from streams.audit.batching import Batcher
+from streams.audit.checkpoint import Checkpoint, CheckpointStep, SinkStats
+from streams.audit.errors import SinkBackpressureError
 from streams.audit.metrics import SinkMetrics
 from streams.audit.migrations import check_database_name
-from streams.audit.rows import TABLE_COLUMNS, MappedRow, Source, routes, to_row
+from streams.audit.rows import MappedRow, Source, routes, to_row
+from streams.audit.writer import Backoff, ClickHouseWriter
 from streams.clickhouse_client import connect
 
+__all__ = ["AuditSink", "SinkConfig", "SinkStats", "sink_from_settings"]
+
 log = logging.getLogger("framegate.audit.sink")
+
+#: Longest a loop turn waits, so a stop or a due retry is seen promptly.
+_TURN_S = 0.2
+#: On stop, how long the checkpoint in flight may still take before the sink gives up on it.
+_STOP_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -46,37 +59,14 @@ class SinkConfig:
     retry_max_s: float = 30.0
 
 
-@dataclass
-class SinkStats:
-    batches: int = 0
-    rows: int = 0
-    rejects: int = 0
-    insert_failures: int = 0
-    commit_failures: int = 0
-    last_error: str | None = None
-    consuming: bool = False
-
-
-@dataclass(frozen=True)
-class _Pending:
-    mapped: MappedRow
-    tp: TopicPartition
-    offset: int
-
-
-def backoff_delays(initial: float, cap: float) -> Callable[[int], float]:
-    """attempt (1, 2, ...) -> seconds: doubling from `initial`, capped at `cap`."""
-    return lambda attempt: min(cap, initial * 2 ** min(attempt - 1, 30))
-
-
-class _DropBufferOnRevoke(ConsumerRebalanceListener):
+class _Revocations(ConsumerRebalanceListener):
     """Uncommitted records of revoked partitions are redelivered to their next owner."""
 
-    def __init__(self, batcher: Batcher[_Pending]) -> None:
-        self.batcher = batcher
+    def __init__(self, sink: AuditSink) -> None:
+        self.sink = sink
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        self.batcher.clear()
+        self.sink.forget_uncommitted()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         return None
@@ -92,31 +82,41 @@ class AuditSink:
     def __post_init__(self) -> None:
         check_database_name(self.config.database)
         self._routes = routes(self.config.topics)
-        self._batcher: Batcher[_Pending] = Batcher(self.config.batch_max_rows, self.config.batch_max_seconds)
-        self._delay = backoff_delays(self.config.retry_initial_s, self.config.retry_max_s)
+        self._batcher: Batcher[MappedRow] = Batcher(self.config.batch_max_rows, self.config.batch_max_seconds)
+        self._backoff = Backoff(self.config.retry_initial_s, self.config.retry_max_s)
         self._client: Any = None
+        #: next offset per partition of the records in the batcher
+        self._offsets: dict[TopicPartition, int] = {}
+        self._generation = 0
+        self._inflight: asyncio.Task[None] | None = None
+        self._inflight_checkpoint: Checkpoint | None = None
+        #: a checkpoint ClickHouse refused, retried at `_resume_at`
+        self._held: Checkpoint | None = None
+        self._resume_at = 0.0
 
     # --- edges -------------------------------------------------------------------------------
-    async def _wait_or_stop(self, stop: asyncio.Event, seconds: float) -> bool:
-        """Sleeps up to `seconds`; True if `stop` was set meanwhile."""
+    async def _wait_or_stop(self, stop: asyncio.Event, seconds: float) -> None:
         try:
             await asyncio.wait_for(stop.wait(), timeout=seconds)
         except TimeoutError:
-            return False
-        return True
+            return
 
     async def _connect_clickhouse(self, stop: asyncio.Event) -> bool:
-        attempt = 0
-        while not stop.is_set():
-            attempt += 1
-            try:
-                self._client = await asyncio.to_thread(connect, self.config.dsn)
-                return True
-            except Exception as exc:  # a server that is down must not kill the sink
-                self._note_failure(f"connect: {exc}")
-                if await self._wait_or_stop(stop, self._delay(attempt)):
-                    break
-        return False
+        def note(state: RetryCallState) -> None:
+            self._note_failure(f"connect: {state.outcome.exception() if state.outcome else '?'}")
+
+        retrying = AsyncRetrying(
+            wait=self._backoff.wait,
+            retry=retry_if_exception_type(Exception),  # a server that is down must not kill the sink
+            stop=lambda _state: stop.is_set(),
+            sleep=lambda seconds: self._wait_or_stop(stop, seconds),
+            before_sleep=note,
+        )
+        try:
+            self._client = await retrying(asyncio.to_thread, connect, self.config.dsn)
+        except RetryError:
+            return False
+        return True
 
     def _note_failure(self, message: str) -> None:
         self.stats.last_error = message[:500]
@@ -131,102 +131,138 @@ class AuditSink:
         consumer = AIOKafkaConsumer(
             **cfg.broker.consumer_kwargs(cfg.bootstrap, cfg.group_id, max_poll_records=cfg.batch_max_rows)
         )
-        consumer.subscribe(cfg.topics.audited(), listener=_DropBufferOnRevoke(self._batcher))
+        consumer.subscribe(cfg.topics.audited(), listener=_Revocations(self))
         await consumer.start()
+        writer = ClickHouseWriter(self._client, cfg.database, self._backoff)
+        step = CheckpointStep(writer, consumer, self.metrics, self.stats)
         self.stats.consuming = True
         try:
             while not stop.is_set():
-                wait_s = min(0.2, self._batcher.seconds_until_due(self.clock()))
-                room = cfg.batch_max_rows - len(self._batcher)
-                fetched = await consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=max(1, room))
-                self._accept(fetched)
-                if self._batcher.due(self.clock()):
-                    await self._flush(consumer, stop)
-            if len(self._batcher):
-                await self._flush(consumer, stop, final=True)
+                await self._turn(consumer, step)
+            await self._final(step)
         finally:
             self.stats.consuming = False
+            if self._inflight is not None and not self._inflight.done():
+                self._inflight.cancel()  # a crash: what it held is neither committed nor lost
             await consumer.stop()
             if self._client is not None:
                 self._client.close()
 
-    def _accept(self, fetched: dict[TopicPartition, list[Any]]) -> None:
-        received = datetime.now(UTC)
+    async def _turn(self, consumer: AIOKafkaConsumer, step: CheckpointStep) -> None:
+        self._settle()
         now = self.clock()
-        for tp, records in fetched.items():
-            for record in records:
-                source = Source(tp.topic, tp.partition, record.offset)
-                self._batcher.add(_Pending(to_row(self._routes, source, record.value, received), tp, record.offset), now)
-        self.metrics.pending_rows.set(len(self._batcher))
-
-    async def _flush(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, final: bool = False) -> bool:
-        """Inserts the batch table by table (retrying refused tables only), then commits.
-
-        Returns False when stopping before ClickHouse accepted everything: nothing is committed
-        then, so the records come back on the next run.
-        """
-        items = self._batcher.drain()
-        if not items:
-            return True
-        started = self.clock()
-        by_table: dict[str, list[list[Any]]] = defaultdict(list)
-        offsets: dict[TopicPartition, int] = {}
-        for item in items:
-            by_table[item.mapped.table].append(item.mapped.row)
-            offsets[item.tp] = max(offsets.get(item.tp, -1), item.offset + 1)
-        waiting = dict(by_table)
-        attempt = 0
-        while waiting:
-            table, rows = next(iter(waiting.items()))
-            try:
-                await asyncio.to_thread(
-                    self._client.insert,
-                    f"{self.config.database}.{table}",
-                    rows,
-                    column_names=list(TABLE_COLUMNS[table]),
-                )
-            except Exception as exc:  # any refusal: keep the rows, back off, try again
-                attempt += 1
-                self.stats.insert_failures += 1
-                self.metrics.insert_failures.labels(table).inc()
-                self._note_failure(f"insert into {table} refused (attempt {attempt}): {exc}")
-                # On the final flush a stop is already requested: one bounded round of retries.
-                limit = self._delay(attempt)
-                if (stop.is_set() and not final) or (final and attempt >= 3):
-                    return False
-                if await self._wait_or_stop(stop, limit) and not final:
-                    return False
-                continue
-            del waiting[table]
-            self.metrics.rows_inserted.labels(table).inc(len(rows))
-            self.metrics.clickhouse_up.set(1)
-        self._observe(items, started)
-        try:
-            await consumer.commit(offsets)
-            self.metrics.commits.inc()
-        except (KafkaError, AssertionError) as exc:
-            # A rebalance took the partitions: the next owner re-reads them, copies collapse.
-            self.stats.commit_failures += 1
-            self.metrics.commit_failures.inc()
-            log.warning("audit sink: commit failed, records will be redelivered: %s", exc)
-        self.stats.batches += 1
-        return True
-
-    def _observe(self, items: list[_Pending], started: float) -> None:
-        now = datetime.now(UTC)
-        rejects = 0
-        for item in items:
-            occurred = item.mapped.occurred_at
-            if occurred is None:
-                rejects += 1
-                self.metrics.rejected_records.labels(item.mapped.row[5]).inc()
+        if self._inflight is None:
+            if self._held is not None:
+                if now >= self._resume_at:
+                    self._start(self._held, step)
+            elif self._batcher.due(now):
+                self._start(self._drain(), step)
+        paused = self._apply_flow(consumer)
+        started = time.perf_counter()
+        if self._inflight is not None and (paused or self._batcher.due(now)):
+            # nothing more to read until the checkpoint in flight settles; a zero-wait poll keeps
+            # the group member alive
+            await asyncio.wait({self._inflight}, timeout=_TURN_S)
+            fetched = await consumer.getmany(timeout_ms=0)
+        else:
+            if self._held is not None:  # the buffer waits behind the held checkpoint
+                wait_s = min(_TURN_S, max(0.0, self._resume_at - now))
             else:
-                self.metrics.lag_seconds.observe(max(0.0, (now - occurred).total_seconds()))
-        self.stats.rows += len(items) - rejects
-        self.stats.rejects += rejects
-        self.metrics.batch_rows.observe(len(items))
-        self.metrics.flush_seconds.observe(self.clock() - started)
+                wait_s = min(_TURN_S, self._batcher.seconds_until_due(now))
+            room = max(1, self.config.batch_max_rows - len(self._batcher))
+            fetched = await consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=room)
+        self.stats.polls += 1
+        self.stats.paused_polls += paused
+        self.stats.seconds["fetch"] += time.perf_counter() - started
+        self._accept(fetched)
+
+    def _apply_flow(self, consumer: AIOKafkaConsumer) -> bool:
+        """Pauses every assigned partition while a refused checkpoint waits or the buffer is full."""
+        assigned = consumer.assignment()
+        if self._held is not None or self._batcher.full():
+            not_yet = assigned - consumer.paused()
+            if not_yet:
+                consumer.pause(*not_yet)
+            return bool(assigned)
+        paused = consumer.paused()
+        if paused:
+            consumer.resume(*paused)
+        return False
+
+    def _accept(self, fetched: dict[TopicPartition, list[Any]]) -> None:
+        if not fetched:
+            return
+        started = time.perf_counter()
+        if self.stats.first_records_at is None:
+            self.stats.first_records_at = time.monotonic()
+        received = datetime.now(UTC)
+        route, mapped = self._routes, list[MappedRow]()
+        for tp, records in fetched.items():
+            topic, partition = tp.topic, tp.partition
+            mapped.extend(
+                to_row(route, Source(topic, partition, r.offset), r.value, received) for r in records
+            )
+            self._offsets[tp] = records[-1].offset + 1
+        self._batcher.extend(mapped, self.clock())
         self.metrics.pending_rows.set(len(self._batcher))
+        self.stats.seconds["map"] += time.perf_counter() - started
+
+    def _drain(self) -> Checkpoint:
+        offsets, self._offsets = self._offsets, {}
+        return Checkpoint.build(self._batcher.drain(), offsets, self._generation)
+
+    def forget_uncommitted(self) -> None:
+        """On revocation: drop what is buffered or held; a checkpoint in flight will not commit."""
+        self._generation += 1
+        self._batcher.clear()
+        self._offsets = {}
+        self._held = None
+        self.metrics.pending_rows.set(0)
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def _start(self, checkpoint: Checkpoint, step: CheckpointStep) -> None:
+        self._held = None
+        self._inflight_checkpoint = checkpoint
+        self._inflight = asyncio.create_task(self._checkpoint(checkpoint, step))
+
+    async def _checkpoint(self, checkpoint: Checkpoint, step: CheckpointStep) -> None:
+        started = self.clock()
+        await step.flush(checkpoint)
+        step.observe(checkpoint, self.clock() - started)
+        if checkpoint.generation == self._generation:
+            await step.commit(checkpoint)
+        self.metrics.pending_rows.set(len(self._batcher))
+
+    def _settle(self) -> None:
+        task, checkpoint = self._inflight, self._inflight_checkpoint
+        if task is None or checkpoint is None or not task.done():
+            return
+        self._inflight, self._inflight_checkpoint = None, None
+        try:
+            task.result()
+        except SinkBackpressureError as exc:
+            self._note_failure(str(exc))
+            if checkpoint.generation == self._generation:
+                self._held = checkpoint
+                self._resume_at = self.clock() + exc.retry_after
+
+    async def _final(self, step: CheckpointStep) -> None:
+        """On stop: settle what is in flight, then one attempt for what is held and buffered."""
+        if self._inflight is not None:
+            done, _ = await asyncio.wait({self._inflight}, timeout=_STOP_GRACE_S)
+            if not done:
+                self._note_failure(f"stopping with an insert still running after {_STOP_GRACE_S:.0f} s: "
+                                   "its records stay uncommitted (redelivered)")
+                return
+            self._settle()
+        pending = [cp for cp in (self._held, self._drain() if len(self._batcher) else None) if cp is not None]
+        self._held = None
+        for checkpoint in pending:
+            try:
+                await self._checkpoint(checkpoint, step)
+            except SinkBackpressureError as exc:
+                self._note_failure(f"stopping with {checkpoint.size} records uncommitted (redelivered): {exc}")
+                return
 
 
 def sink_from_settings(settings: Any, metrics: SinkMetrics | None = None) -> AuditSink:

@@ -2,7 +2,8 @@
 
 Read top to bottom: 1 stack up, 2 services up, 3 normal load, 4 lane failure and fallback,
 5 burst beyond the queue limit, 6 critical preempts background, 7 recovery, 8 bad input and an
-injected CUDA OOM, 9 admission restarts while a request waits, 10 drain and stop, 11 the broker
+injected CUDA OOM, 9 the active admission is killed while a request waits and the standby takes
+over, 10 drain and stop, 11 the broker
 goes away under the gateway, 12 summary from ClickHouse and the report.
 
 Every service's /metrics is scraped between chapters (`DemoResult.metrics`), so a test can check
@@ -14,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,7 +96,8 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
         await create_topics(broker.bootstrap, settings.topics)
         ports = {
             name: free_port(host)
-            for name in ("admission", "anisora", "phr00t", "shared", "audit", "gateway")
+            for name in ("admission", "admission-standby", "anisora", "phr00t", "shared", "audit",
+                         "gateway")
         }
         env = {
             "FRAMEGATE_KAFKA_BOOTSTRAP": broker.bootstrap,
@@ -107,7 +111,8 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
             "FRAMEGATE_ADMISSION_WEB_PORT": str(ports["admission"]),
             "FRAMEGATE_AUDIT_METRICS_PORT": str(ports["audit"]),
             "FRAMEGATE_GATEWAY_PORT": str(ports["gateway"]),
-            "FRAMEGATE_GATEWAY_DECISION_TIMEOUT_S": "5",
+            # long enough to outlast a standby admission's takeover (chapter 9)
+            "FRAMEGATE_GATEWAY_DECISION_TIMEOUT_S": "30",
             "FRAMEGATE_GATEWAY_PUBLISH_TIMEOUT_S": "2",
             # chapter 8: the lane raises a CUDA OOM on the first run of these tasks (a drill)
             "FRAMEGATE_LANE_FAULT_OOM_TASK_PREFIX": f"{run_id}-oom-",
@@ -135,9 +140,11 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
         )
         console.print(f"models: {model_dir}; ClickHouse (chDB): {run_dir / 'clickhouse'}")
 
-        # 2. Services: admission, one worker per lane, audit sink, gateway.
+        # 2. Services: admission and its standby, one worker per lane, audit sink, gateway.
         specs: list[tuple[str, list[str], dict[str, str]]] = [
             ("admission", ["admission"], {}),
+            ("admission-standby", ["admission"],
+             {"FRAMEGATE_ADMISSION_WEB_PORT": str(ports["admission-standby"])}),
             *[
                 (
                     f"lane-{lane.value}",
@@ -321,11 +328,19 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
                 )
             await snapshot()
 
-            # 9. Admission restarts while a gateway client waits: the wait is bounded, and the
-            # request stays on Kafka until the restarted agent decides it.
-            console.rule("7. admission restarts: the gateway's wait is bounded, nothing is lost")
-            admission = next(s for s in services if s.name == "admission")
-            admission.stop()
+            # 9. The active admission dies (kill -9) while a gateway client waits: the standby,
+            # current all along, takes tasks.requested over and decides the waiting request.
+            console.rule("7. admission dies: the standby takes over, the waiting client is answered")
+            roles = {
+                name: await admission_role(host, ports[name])
+                for name in ("admission", "admission-standby")
+            }
+            console.print("admission roles: " + ", ".join(f"{n} {r}" for n, r in roles.items()))
+            active_name = next((n for n, r in roles.items() if r == "active"), None)
+            if active_name is None:
+                raise DemoError(f"no active admission process: {roles}")
+            survivor = "admission-standby" if active_name == "admission" else "admission"
+            active = next(s for s in services if s.name == active_name)
             late = factory.make(ModelName.phr00t, "late")
             waiting = asyncio.create_task(gateway.submit(late))
             await _scrape_until(
@@ -334,19 +349,27 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
                 timeline["gateway"],
                 30.0,
             )
-            answers["admission_down"] = await waiting
+            killed_at = time.monotonic()
+            active.kill()
+            console.print(f"killed {active_name} (kill -9) with {late.task_id} waiting at the gateway")
+            answers["admission_failover"] = await waiting
             console.print(
-                f"gateway: {late.task_id} with admission down -> {answers['admission_down']}"
+                f"gateway: {late.task_id} -> {answers['admission_failover']} "
+                f"{time.monotonic() - killed_at:.1f}s after the kill"
             )
-            admission.start()
             phases["late"] = [late.task_id]
             await _progress(
-                console, "decided after the restart", [late.task_id], tally.settled, services, 180.0
+                console, "decided by the standby", [late.task_id], tally.settled, services, 180.0
             )
             decision = tally.decisions[late.task_id]
             console.print(
-                f"admission (restarted): {late.task_id} -> {decision.outcome} {decision.lane}"
+                f"{survivor} (now {await admission_role(host, ports[survivor])}): "
+                f"{late.task_id} -> {decision.outcome} {decision.lane}"
             )
+            # The survivor's metrics stand for admission from here on; the dead one comes back
+            # as the new standby.
+            metric_paths["admission"] = f"http://{host}:{ports[survivor]}/metrics"
+            active.start()
 
             everything = [task_id for ids in phases.values() for task_id in ids]
             await _progress(
@@ -441,6 +464,20 @@ async def _wait(
                 raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}")
             await asyncio.sleep(0.1)
     console.print(f"[green]ok[/] {what}")
+
+
+async def admission_role(host: str, port: int) -> str:
+    """`active`, `standby` or `starting` from an admission's /healthz; `down` if it does not answer."""
+    def get() -> str:
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=2) as answer:
+                return str(json.loads(answer.read())["role"])
+        except urllib.error.HTTPError as exc:
+            return str(json.loads(exc.read()).get("role", "starting"))
+        except (OSError, ValueError, KeyError):
+            return "down"
+
+    return await asyncio.to_thread(get)
 
 
 async def _scrape_until(url: str, needle: str, into: list[str], timeout_s: float) -> None:

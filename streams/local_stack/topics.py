@@ -17,8 +17,11 @@ async def create_topics(bootstrap: str, topics: Topics, replication: int = 1) ->
     try:
         existing = set(await admin.list_topics())
         wanted = topics.partitions()
+        compacted = topics.compacted()
         missing = [
-            NewTopic(name, n, replication) for name, n in wanted.items() if name not in existing
+            NewTopic(name, n, replication,
+                     topic_configs={"cleanup.policy": "compact"} if name in compacted else None)
+            for name, n in wanted.items() if name not in existing
         ]
         if missing:
             # another creator may win the race; the outcome is the same

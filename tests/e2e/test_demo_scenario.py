@@ -15,6 +15,7 @@ from rich.console import Console
 
 from gpu_consumers.metrics import WorkerMetrics
 from schemas import RouteLane
+from schemas.service_metrics import BUILD_INFO
 from schemas.settings import Settings
 from streams.admission.metrics import AdmissionMetrics
 from streams.audit.metrics import SinkMetrics
@@ -89,8 +90,8 @@ def test_an_injected_oom_is_retried_one_step_lower_and_finishes(demo: DemoResult
     assert "gpu_oom" not in demo.summary.failed_by_code
 
 
-def test_admission_restart_bounds_the_gateway_wait_and_loses_nothing(demo: DemoResult) -> None:
-    assert demo.gateway_answers["admission_down"].startswith("503 decision_timeout (Retry-After: ")
+def test_standby_admission_answers_the_client_waiting_when_the_active_one_died(demo: DemoResult) -> None:
+    assert demo.gateway_answers["admission_failover"].startswith("202 ")
     assert demo.summary.lanes_by_phase["late"] == {"phr00t": 1}
 
 
@@ -129,5 +130,26 @@ def test_every_declared_metric_family_changed(demo: DemoResult) -> None:
         declared = _declared(service)
         assert len(observed) >= 2, service
         assert set(samples(observed[-1])) == set(samples(declared)), service
-        unchanged = set(unchanged_families([declared, *observed]))
+        # build info is a constant 1 by design
+        unchanged = set(unchanged_families([declared, *observed])) - {BUILD_INFO}
         assert unchanged <= MOVED_ONLY_BY_OUTSIDE_FAULTS, (service, sorted(unchanged))
+
+
+def test_simulating_the_recorded_setup_reproduces_every_decision(demo: DemoResult) -> None:
+    """`framegate simulate`'s fidelity check on this run's own history (no second demo run)."""
+    from streams.simulate.clickhouse_input import read_clickhouse
+    from streams.simulate.run import simulate
+    from streams.simulate.scenario import Scenario
+    from streams.simulate.window import Window
+
+    settings = Settings(data_dir=demo.run_dir)
+    history = read_clickhouse(f"chdb://{demo.run_dir / 'clickhouse'}", settings.audit_database, Window())
+    two_shared = Scenario(name="two shared workers", workers={RouteLane.shared: 2})
+    report = simulate(history, settings, [two_shared])
+    fidelity = report.fidelity
+    assert fidelity.compared == len(history.arrivals) + len(history.preemptions) > 0
+    assert fidelity.disagreements == [], [d.__dict__ for d in fidelity.disagreements]
+    assert report.recorded.refused.get("queue_overloaded", 0) >= 1
+    decided = sum(1 for d in history.decisions.values() if not d.replayed)  # re-sent ids: answered again
+    for run in (report.modelled, *report.scenarios):
+        assert run.accepted + sum(run.refused.values()) == decided

@@ -50,7 +50,7 @@ def loaded_pipeline(kafka_bootstrap: str, clickhouse_client: Any, clickhouse_dsn
         sink = AuditSink(sink_config(kafka_bootstrap, topics, clickhouse_dsn, db))
         async with running(sink):
             await async_wait_until(
-                lambda: total_rows(clickhouse_client, db) >= len(run.messages)
+                lambda: total_rows(clickhouse_client, db) == len(run.messages)
                 and int(clickhouse_client.query(f"SELECT count() FROM {db}.audit_rejects").result_rows[0][0]) == 1,
                 timeout_s=60, interval_s=0.2, what="scenario rows in ClickHouse",
             )

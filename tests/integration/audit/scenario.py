@@ -226,6 +226,14 @@ def build(now: datetime | None = None) -> Scenario:
             b.s.add("events_task", req.task_id, TaskEvent(task=expired, lane=RouteLane.shared,
                                                           error_code="queue_overloaded", occurred_at=b.t))
             continue
+        if i == 5:
+            # a hostile re-send of a queued id was refused, and the refusal wrote a task event for
+            # it (issue 9): the task's history becomes pending -> failed -> processing -> done
+            hijacked = GenerationTask(id=req.task_id, model=req.model.value, type=req.type.value,
+                                      status=TaskStatus.failed, error_msg="steps: Input should be 4",
+                                      created_at=req.submitted_at, updated_at=b.tick(1))
+            b.s.add("events_task", req.task_id, TaskEvent(task=hijacked, error_code="admission_rejected",
+                                                          occurred_at=b.t))
         b.run_task(req, RouteLane.shared, deg, seconds=4.0, vram=12.0 + (i % 4))
     # capacity restored
     b.tick(15)

@@ -30,9 +30,8 @@ def test_migrate_twice_is_a_no_op_and_recreates_a_dropped_table(clickhouse_clien
     db = clickhouse_database
     first = migrate(clickhouse_client, db, heartbeat_ttl_days=14)
     second = migrate(clickhouse_client, db, heartbeat_ttl_days=14)
-    versions = [m.version for m in ddl.MIGRATIONS]
-    assert first.newly_applied == versions and second.newly_applied == [] and second.already_applied == versions
-    assert applied_versions(clickhouse_client, db) == {m.version for m in ddl.MIGRATIONS}
+    assert first.newly_applied == [1, 2, 3, 4] and second.newly_applied == [] and second.already_applied == [1, 2, 3, 4]
+    assert applied_versions(clickhouse_client, db) == {1, 2, 3, 4}
     tables = _tables(clickhouse_client, db)
     for name in (ddl.TASK_EVENTS, ddl.ADMISSION_DECISIONS, ddl.LANE_EVENTS, ddl.MEMORY_EVENTS, ddl.REJECTS):
         assert tables[name] == "ReplacingMergeTree"
@@ -42,6 +41,7 @@ def test_migrate_twice_is_a_no_op_and_recreates_a_dropped_table(clickhouse_clien
         parameters={"db": db}).result_rows)
     assert types["occurred_at"] == "DateTime64(3, 'UTC')" and types["outcome"] == "LowCardinality(String)"
     assert types["code"] == "LowCardinality(Nullable(String))"
+    assert types["decided_earlier"] == "Bool" and types["replay_of"] == "Nullable(UUID)"
     sorting = clickhouse_client.query(
         f"SELECT sorting_key FROM system.tables WHERE database = '{db}' AND name = 'lane_events'").result_rows[0][0]
     assert sorting == "lane_key, event_type, occurred_at, event_id"
@@ -52,6 +52,17 @@ def test_migrate_twice_is_a_no_op_and_recreates_a_dropped_table(clickhouse_clien
     assert set(TABLE_COLUMNS[ddl.MEMORY_EVENTS]) <= {
         r[0] for r in clickhouse_client.query(f"DESCRIBE TABLE {db}.{ddl.MEMORY_EVENTS}").result_rows
     }
+
+
+def test_a_v1_database_gets_the_defensive_tasks_current_view(clickhouse_client: Any, clickhouse_database: str) -> None:
+    db = clickhouse_database
+    assert migrate(clickhouse_client, db, 14, migrations=ddl.MIGRATIONS[:1]).newly_applied == [1]
+    columns = {r[0] for r in clickhouse_client.query(f"DESCRIBE TABLE {db}.{ddl.TASKS_CURRENT}").result_rows}
+    assert "ignored_events" not in columns
+    upgrade = migrate(clickhouse_client, db, 14)
+    assert (upgrade.newly_applied, upgrade.already_applied) == ([2, 3], [1])
+    columns = {r[0] for r in clickhouse_client.query(f"DESCRIBE TABLE {db}.{ddl.TASKS_CURRENT}").result_rows}
+    assert "ignored_events" in columns
 
 
 def test_heartbeats_expire_by_ttl_but_lane_state_is_kept(clickhouse_client: Any, clickhouse_database: str) -> None:
@@ -79,9 +90,8 @@ def test_cli_audit_migrate(clickhouse_client: Any, clickhouse_dsn: str) -> None:
     try:
         first = CliRunner().invoke(app, ["audit", "migrate"], env=env)
         again = CliRunner().invoke(app, ["audit", "migrate"], env=env)
-        versions = [m.version for m in ddl.MIGRATIONS]
-        assert first.exit_code == 0 and f"applied {versions}" in first.output, first.output
+        assert first.exit_code == 0 and "applied [1, 2, 3, 4]" in first.output, first.output
         assert again.exit_code == 0 and "nothing new" in again.output, again.output
-        assert applied_versions(clickhouse_client, db) == {m.version for m in ddl.MIGRATIONS}
+        assert applied_versions(clickhouse_client, db) == {1, 2, 3, 4}
     finally:
         clickhouse_client.command(f"DROP DATABASE IF EXISTS {db}")

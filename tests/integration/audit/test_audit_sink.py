@@ -14,7 +14,7 @@ from streams.audit.migrations import migrate
 from streams.audit.sink import AuditSink
 from tests.integration.audit import scenario
 from tests.integration.audit.conftest import Loaded, total_rows
-from tests.integration.audit.harness import running, sink_config
+from tests.integration.audit.harness import committed_total, running, sink_config
 from tests.waiting import async_wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -65,7 +65,12 @@ def test_every_scenario_event_lands_once_with_its_fields(loaded_pipeline: Loaded
     assert request["model"] in ("anisora", "phr00t")
 
     statuses = dict(client.query(f"SELECT status, count() FROM {db}.tasks_current GROUP BY status").result_rows)
-    assert statuses == {"done": 22, "failed": 2, "pending": 13}
+    assert statuses == {"done": 21, "failed": 3, "pending": 13}
+    # the hijacked task: its later processing and done are illegal after failed, so ignored
+    hijacked = client.query(
+        f"SELECT status, error_code, events, ignored_events FROM {db}.tasks_current WHERE ignored_events > 0"
+    ).result_rows
+    assert hijacked == [("failed", "admission_rejected", 4, 2)]
     heartbeat = client.query(
         f"SELECT load1, cpu_cores, vram_total_gib FROM {db}.lane_events WHERE event_type = 'heartbeat' LIMIT 1"
     ).result_rows[0]
@@ -131,23 +136,34 @@ def test_no_loss_and_no_duplicates_while_clickhouse_refuses_inserts(
     tables = ("task_events", "admission_decisions", "lane_events", "memory_events")
 
     async def go() -> None:
-        sink = AuditSink(sink_config(kafka_bootstrap, topics, clickhouse_dsn, db))
+        config = sink_config(kafka_bootstrap, topics, clickhouse_dsn, db)
+        sink = AuditSink(config)
+        sample = sink.metrics.registry.get_sample_value
         async with running(sink) as task:
             await scenario.publish(kafka_bootstrap, topics, first)
             await async_wait_until(lambda: total_rows(clickhouse_client, db) == len(first), timeout_s=60,
                                    interval_s=0.1, what="first slice")
+            # every batch counted (rows taken) and committed: the first slice is behind us
+            await async_wait_until(lambda: sink.stats.rows == len(first)
+                                   and sink.stats.batches == sample("framegate_audit_commits_total"),
+                                   timeout_s=30, what="first slice committed")
+            commits = sample("framegate_audit_commits_total")
             for table in tables:  # ClickHouse now refuses every insert
                 clickhouse_client.command(f"DETACH TABLE {db}.{table}")
             await scenario.publish(kafka_bootstrap, topics, during)
             await async_wait_until(lambda: sink.stats.insert_failures >= 3, timeout_s=60, what="refusals")
+            # refused: the sink keeps polling with every partition paused, and commits nothing
+            polls = sink.stats.paused_polls
+            await async_wait_until(lambda: sink.stats.paused_polls >= polls + 3, timeout_s=30,
+                                   what="polls while paused")
             assert not task.done()
             refused = sum(
-                sample.value
-                for family in sink.metrics.registry.collect()
-                if family.name == "framegate_audit_insert_failures"
-                for sample in family.samples
+                sample("framegate_audit_insert_failures_total", {"table": t}) or 0.0 for t in tables
             )
-            assert refused >= 3 and sink.metrics.clickhouse_up._value.get() == 0
+            assert refused == sink.stats.insert_failures
+            assert sample("framegate_audit_clickhouse_up") == 0
+            assert sample("framegate_audit_commits_total") == commits
+            assert await committed_total(config) == len(first)  # all of the first slice, none of this
             for table in tables:
                 clickhouse_client.command(f"ATTACH TABLE {db}.{table}")
             migrate(clickhouse_client, db, heartbeat_ttl_days=14)  # recovery as an operator would run it
@@ -155,14 +171,19 @@ def test_no_loss_and_no_duplicates_while_clickhouse_refuses_inserts(
             await async_wait_until(lambda: total_rows(clickhouse_client, db) == len(run), timeout_s=60,
                                    interval_s=0.1, what="every event after recovery")
             assert not task.done()
-            assert sink.metrics.clickhouse_up._value.get() == 1
+            assert sample("framegate_audit_clickhouse_up") == 1
+            assert sink.stats.paused_polls > polls
+
+            async def caught_up() -> bool:  # commits reached the last record of every partition
+                return await committed_total(config) == len(run)
+
+            await async_wait_until(caught_up, timeout_s=30, interval_s=0.2, what="commits up to the end")
 
     asyncio.run(go())
     for table in tables:
         assert _scalar(clickhouse_client, f"SELECT count() FROM {db}.{table} FINAL") == _scalar(
             clickhouse_client, f"SELECT uniqExact(event_id) FROM {db}.{table}"
         )
-    assert _scalar(clickhouse_client, "SELECT 1") == 1
     assert total_rows(clickhouse_client, db) == len(run)
 
 
@@ -190,12 +211,44 @@ def test_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
         replay = AuditSink(replace(config, group_id=f"{config.group_id}-replay"))
         async with running(replay):
             await async_wait_until(lambda: replay.stats.rows >= len(run), timeout_s=60, what="replay")
+        assert replay.stats.rows == len(run)  # a fresh group reads each event exactly once
 
     asyncio.run(go())
-    raw = sum(_scalar(clickhouse_client, f"SELECT count() FROM {db}.{t}") for t in EVENT_TABLES.values()
-              if t != "admission_decisions") + _scalar(clickhouse_client, f"SELECT count() FROM {db}.admission_decisions")
-    assert raw >= len(run)  # copies may still sit in unmerged parts; FINAL and uniqExact see one
-    for table in ("task_events", "admission_decisions", "lane_events", "memory_events"):
-        final = _scalar(clickhouse_client, f"SELECT count() FROM {db}.{table} FINAL")
-        assert final == _scalar(clickhouse_client, f"SELECT uniqExact(event_id) FROM {db}.{table}")
+    expected = _expected_per_table(scenario.Scenario(run))
+    for table, n in expected.items():
+        # once merged, every copy collapses on event_id: exactly one row per event
+        clickhouse_client.command(f"OPTIMIZE TABLE {db}.{table} FINAL")
+        assert _scalar(clickhouse_client, f"SELECT count() FROM {db}.{table}") == n, table
+    assert total_rows(clickhouse_client, db) == len(run)
+
+
+def test_stop_is_honoured_while_clickhouse_refuses_and_nothing_is_lost(
+    kafka_bootstrap: str, topics: Topics, clickhouse_client: Any, clickhouse_dsn: str, clickhouse_database: str
+) -> None:
+    db = clickhouse_database
+    migrate(clickhouse_client, db, heartbeat_ttl_days=14)
+    run = scenario.build().messages[:80]
+    tables = ("task_events", "admission_decisions", "lane_events", "memory_events")
+    # long backoff: the stop must not wait for the retry
+    config = sink_config(kafka_bootstrap, topics, clickhouse_dsn, db, retry_initial_s=20.0, retry_max_s=60.0)
+
+    async def go() -> None:
+        for table in tables:
+            clickhouse_client.command(f"DETACH TABLE {db}.{table}")
+        await scenario.publish(kafka_bootstrap, topics, run)
+        sink = AuditSink(config)
+        stop = asyncio.Event()
+        task = asyncio.create_task(sink.run(stop))
+        await async_wait_until(lambda: sink.stats.insert_failures >= 1, timeout_s=60, what="a refusal")
+        assert sink.metrics.registry.get_sample_value("framegate_audit_commits_total") == 0
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)  # the final attempt is refused too: nothing committed
+        assert sink.metrics.registry.get_sample_value("framegate_audit_commits_total") == 0
+        for table in tables:
+            clickhouse_client.command(f"ATTACH TABLE {db}.{table}")
+        async with running(AuditSink(config)):  # same group: everything is redelivered
+            await async_wait_until(lambda: total_rows(clickhouse_client, db) == len(run), timeout_s=60,
+                                   interval_s=0.1, what="every event after the restart")
+
+    asyncio.run(go())
     assert total_rows(clickhouse_client, db) == len(run)

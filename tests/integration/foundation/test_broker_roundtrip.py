@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -73,7 +74,7 @@ def test_every_message_type_round_trips(kafka_bootstrap: str, topics: Topics) ->
 
 
 def test_topics_created_with_partition_counts_and_idempotent(kafka_bootstrap: str) -> None:
-    fresh = Topics(prefix="idem.")
+    fresh = Topics(prefix=f"idem{uuid.uuid4().hex[:8]}.")
     first = asyncio.run(create_topics(kafka_bootstrap, fresh))
     second = asyncio.run(create_topics(kafka_bootstrap, fresh))
     assert set(first.values()) == {"created"}
@@ -84,7 +85,8 @@ def test_topics_created_with_partition_counts_and_idempotent(kafka_bootstrap: st
 
 def test_cli_broker_starts_creates_topics_and_stops_on_sigterm(tmp_path: object) -> None:
     port = free_port()
-    env = {**os.environ, "FRAMEGATE_BROKER_PORT": str(port), "FRAMEGATE_TOPIC_PREFIX": "cli."}
+    prefix = f"cli{uuid.uuid4().hex[:8]}."
+    env = {**os.environ, "FRAMEGATE_BROKER_PORT": str(port), "FRAMEGATE_TOPIC_PREFIX": prefix}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "broker"],
         env=env,
@@ -95,7 +97,7 @@ def test_cli_broker_starts_creates_topics_and_stops_on_sigterm(tmp_path: object)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
-    counts = Topics(prefix="cli.").partitions()
+    counts = Topics(prefix=prefix).partitions()
     try:
         # the CLI says when it created the topics; then the broker must report them as created
         wait_until(

@@ -22,7 +22,7 @@ from schemas import (
     TaskStatus,
 )
 from streams.admission.decide import apply, decide
-from streams.admission.queue_policy import expected_wait
+from streams.admission.lane_queue import expected_wait
 from streams.admission.state import AdmissionConfig, fold_lane_event, fold_task_event
 from tests.unit.admission.helpers import T0, at, degrade, heartbeat, request, state
 
@@ -144,8 +144,11 @@ def test_resent_task_id_gets_same_decision() -> None:
     apply(s, first)
     again = decide(s, request(task_id="dup-1"), at(1))
     assert again.decision.replayed and again.task_events == ()
-    strip = {"event_id", "occurred_at", "replayed", "source"}
+    assert again.decision.replay_of == first.decision.event_id
+    # A replay is the task's own answer without the admitted request (that is on tasks.accepted).
+    strip = {"event_id", "occurred_at", "replayed", "replay_of", "source", "request"}
     assert again.decision.model_dump(exclude=strip) == first.decision.model_dump(exclude=strip)
+    assert again.decision.request is None
     assert s.queue(RouteLane.anisora).depth == 1
 
 
@@ -206,13 +209,14 @@ def test_processing_event_frees_the_queue() -> None:
     assert decide(s, request(), T0).decision.outcome is DecisionOutcome.accepted
 
 
-def test_items_past_the_wait_expire_with_queue_timeout() -> None:
+def test_items_past_the_wait_stop_counting_and_the_worker_reports_the_timeout() -> None:
     s = state(degraded=True)
     fill(s, 25)
     fold_lane_event(s, heartbeat(RouteLane.shared, when=at(31)))
     out = decide(s, request(), at(31))
     assert out.decision.outcome is DecisionOutcome.accepted and len(out.expired) == 25
-    assert {m.event_type for m in out.memory_events} == {MemoryEventType.queue_timeout}
+    # The lane worker that drops an expired item is the one emitter of its queue_timeout.
+    assert all(m.event_type is not MemoryEventType.queue_timeout for m in out.memory_events)
     apply(s, out)
     assert s.queue(RouteLane.shared).depth == 1
 
@@ -233,7 +237,7 @@ def test_illegal_availability_transition_is_refused() -> None:
         fold_lane_event(s, LaneEvent(event_type=LaneEventType.lane_state, lane_key=RouteLane.phr00t,
                                      availability=availability, occurred_at=T0))
     assert s.lane(RouteLane.phr00t).availability is Availability.unavailable
-    assert s.illegal_transitions == 1
+    assert s.counters.illegal_lane_transitions == 1
 
 
 def test_entering_degraded_mode_reports_a_transition() -> None:

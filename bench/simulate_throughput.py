@@ -1,0 +1,120 @@
+"""`framegate simulate` speed on a synthetic day at 50 requests/s (a benchmark, not a test).
+
+Runs a slice of the day (default 10 minutes of traffic = 30,000 requests) through the simulator
+on one core, prints simulated events/s and the time a whole day (4.32 M requests) takes at that
+rate, then profiles a smaller slice and prints where the time goes (the admission core itself vs
+the simulator around it). `--seconds 86400` runs the whole day instead of projecting it.
+
+Set-up: both models alternating, 1 s jobs, 40 workers per lane (`--workers`); anisora degraded to the shared
+lane for the middle third of the window (so the queue policy and step-downs are on the path).
+
+Usage: .venv/bin/python bench/simulate_throughput.py [--seconds 600] [--rate 50] [--profile-seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from schemas import DEGRADED_QUEUE_POLICY, LaneEvent, LaneEventType, LaneMode, ModelName, RouteLane
+from schemas.settings import Settings
+from streams.simulate import synthetic
+from streams.simulate.engine import Simulation
+from streams.simulate.history import Arrival, TimedEvent
+from streams.simulate.run import service_times
+from streams.simulate.scenario import Scenario
+
+DAY_S = 86_400.0
+WORKERS = 40
+
+
+def restore(at_s: float) -> TimedEvent:
+    at = synthetic.EPOCH.timestamp() + at_s
+    from datetime import UTC, datetime
+
+    event = LaneEvent(event_type=LaneEventType.lane_state, lane_key=RouteLane.anisora, mode=LaneMode.dedicated,
+                      occurred_at=datetime.fromtimestamp(at, UTC))
+    return TimedEvent(at, event)
+
+
+class Counting(Simulation):
+    """Counts every event the simulation handles (arrivals + queue events + synthetic heartbeats)."""
+
+    events = 0
+
+    def _step(self, ts: float, kind: int, seq: int, payload: object) -> None:
+        self.events += 1
+        super()._step(ts, kind, seq, payload)
+
+    def _arrive(self, arrival: Arrival) -> None:
+        self.events += 1
+        super()._arrive(arrival)
+
+
+def build(rate: float, seconds: float, workers: int = WORKERS) -> Counting:
+    lanes = [synthetic.degrade(ModelName.anisora, seconds / 3), restore(2 * seconds / 3)]
+    h = synthetic.history(rate, seconds, 1.0, lanes, materialise=False)
+    scenario = Scenario(name="bench", workers={lane: workers for lane in RouteLane})
+    return Counting(h, Settings(), scenario, service_times(h, 0), DEGRADED_QUEUE_POLICY,
+                    arrivals=synthetic.arrivals(rate, seconds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--seconds", type=float, default=600.0)
+    parser.add_argument("--profile-seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=WORKERS,
+                        help="workers per lane (the core checks every live worker per decision)")
+    args = parser.parse_args()
+
+    sim = build(args.rate, args.seconds, args.workers)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    answers = sim.run()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    requests = int(args.rate * args.seconds)
+    per_request_cpu = cpu / requests
+    day_requests = int(args.rate * DAY_S)
+    print(f"synthetic traffic: {requests} requests over {args.seconds:g} s at {args.rate:g}/s, "
+          f"{args.workers} workers per lane "
+          f"({answers.accepted} accepted, refused {answers.refused or '{}'})")
+    print(f"simulated events: {sim.events} in {cpu:.2f} s CPU ({wall:.2f} s wall): "
+          f"{sim.events / cpu:,.0f} events/s, {requests / cpu:,.0f} requests/s")
+    day = per_request_cpu * day_requests
+    label = "measured" if args.seconds >= DAY_S else "projected from this slice"
+    print(f"a day at {args.rate:g} req/s ({day_requests:,} requests): {day:,.0f} s CPU on one core ({label}); "
+          f"target 60 s: {'met' if day <= 60 else 'NOT met'}")
+
+    prof = build(args.rate, args.profile_seconds, args.workers)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    prof.run()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    cum = {f"{Path(k[0]).parent.name}/{Path(k[0]).name}:{k[2]}": v[3]
+           for k, v in stats.stats.items()}  # type: ignore[attr-defined]
+
+    def share(key: str) -> str:
+        return f"{100 * cum.get(key, 0.0) / total:.0f}%" if total else "-"
+
+    print(f"profile split ({args.profile_seconds:g} s slice, under cProfile; shares of all time):")
+    print(f"  admission core decide():            {share('admission/decide.py:decide')}")
+    print(f"    of which check_withdrawal():      {share('admission/withdrawal.py:check_withdrawal')} "
+          f"(every live worker checked, {args.workers} per lane)")
+    print(f"  admission core apply():             {share('admission/decide.py:apply')}")
+    print(f"  fold_task_event (worker events):    {share('admission/state.py:fold_task_event')}")
+    print(f"  fold_lane_event (heartbeats):       {share('admission/state.py:fold_lane_event')}")
+    print(f"  synthetic arrivals (request copies): {share('simulate/synthetic.py:arrivals')}")
+    print(f"  simulated worker events (copies):   {share('simulate/workers.py:_event')}")
+    print(f"  service-time lookups:               {share('simulate/service_times.py:seconds')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""One lane's queue of accepted, not yet started items: a queue object that owns its policy.
+
+It adds, removes and expires items, and answers whether a new item of a given priority may join
+(`admit`): by depth, with the newest `background` item as the victim a higher class may push out,
+and by expected wait. The numbers come from the `DegradedQueuePolicy` it is given (the seed's
+25 / 30 s / `queue_overloaded`); routing decides when the policy applies (degraded mode only).
+
+Expected wait of a new item = items ahead x observed service time / serving workers: the lane
+runs one job per worker, FIFO, so the item starts once the items ahead have been served by the
+workers in parallel.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas import DEGRADED_QUEUE_POLICY, DegradedQueuePolicy, ModelName, Priority, RejectionCode
+from streams.admission.refusal import Refusal
+
+
+@dataclass(frozen=True)
+class QueuedItem:
+    task_id: str
+    priority: Priority
+    enqueued_at: datetime
+    model: ModelName | None
+    #: The request's `type` and `submitted_at`, for the task event of a preemption.
+    task_type: str = "unknown"
+    submitted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QueueAdmit:
+    depth_ahead: int
+    wait_s: float
+    victim: QueuedItem | None = None
+
+
+def expected_wait(depth: int, service_s: float, workers: int) -> float:
+    return depth * service_s / max(1, workers)
+
+
+@dataclass
+class LaneQueue:
+    """Accepted items of one lane not yet started/finished/expired, in acceptance order."""
+
+    items: dict[str, QueuedItem] = field(default_factory=dict)
+    service_times: deque[float] = field(default_factory=lambda: deque(maxlen=20))
+    policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY
+
+    @property
+    def depth(self) -> int:
+        return len(self.items)
+
+    def add(self, item: QueuedItem) -> None:
+        self.items[item.task_id] = item
+
+    def remove(self, task_id: str) -> bool:
+        return self.items.pop(task_id, None) is not None
+
+    def expired(self, now: datetime) -> tuple[QueuedItem, ...]:
+        """Items that waited longer than the policy allows at `now`."""
+        limit = self.policy.max_wait_seconds
+        return tuple(i for i in self.items.values() if (now - i.enqueued_at).total_seconds() > limit)
+
+    def victim_for(self, priority: Priority) -> QueuedItem | None:
+        """The newest queued `background` item, if `priority` outranks it."""
+        if priority.rank >= Priority.background.rank:
+            return None
+        for item in reversed(self.items.values()):
+            if item.priority is Priority.background:
+                return item
+        return None
+
+    def without(self, task_ids: set[str]) -> LaneQueue:
+        """A copy lacking `task_ids` (the pure core never mutates the state it reads)."""
+        kept = {k: v for k, v in self.items.items() if k not in task_ids}
+        return LaneQueue(items=kept, service_times=self.service_times, policy=self.policy)
+
+    def admit(self, priority: Priority, service_s: float, workers: int) -> QueueAdmit | Refusal:
+        """May an item of `priority` join, given the observed service time and serving workers?"""
+        policy, depth = self.policy, self.depth
+        code = RejectionCode(policy.overflow_code)
+        victim = None
+        if depth >= policy.max_depth:
+            victim = self.victim_for(priority)
+            if victim is None:
+                return Refusal(
+                    code,
+                    "Queue overloaded",
+                    f"shared lane queue holds {depth} items (max {policy.max_depth})",
+                    reason="depth",
+                    value=float(depth),
+                    value_unit="queue_depth",
+                )
+        ahead = depth - (1 if victim else 0)
+        wait = expected_wait(ahead, service_s, workers)
+        if service_s > 0 and wait > policy.max_wait_seconds:
+            return Refusal(
+                code,
+                "Queue overloaded",
+                f"expected wait {wait:.1f}s exceeds {policy.max_wait_seconds}s "
+                f"({ahead} ahead x {service_s:.2f}s / {max(1, workers)} workers)",
+                reason="wait",
+                value=round(wait, 3),
+                value_unit="wait_seconds",
+            )
+        return QueueAdmit(depth_ahead=ahead, wait_s=wait, victim=victim)

@@ -1,0 +1,180 @@
+"""Admission state <-> a versioned, compressed snapshot document (pure; no Kafka here).
+
+A snapshot is the folded state plus the exact input positions it covers (`folded_upto` of the
+event logs and decision logs, the decided request offsets), so a start-up loads it and folds
+only what follows. Anything unexpected in a snapshot (another version, a bad checksum, a field
+that does not parse) raises `SnapshotUnusable`; the caller then rebuilds from the logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections import OrderedDict, deque
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas import (
+    Availability,
+    FallbackReason,
+    HostPressure,
+    LaneMode,
+    ModelName,
+    Priority,
+    RouteLane,
+    TaskStatus,
+)
+from streams.admission.errors import SnapshotUnusable
+from streams.admission.lane_queue import LaneQueue, QueuedItem
+from streams.admission.state import (
+    AdmissionConfig,
+    AdmissionState,
+    DecidedOffsets,
+    FoldCounters,
+    LaneState,
+    TaskRecord,
+    WorkerSignal,
+)
+
+#: Bumped whenever the document's shape or the meaning of a fold changes: an older snapshot is
+#: then ignored (with a warning) and the state rebuilt from the logs.
+SNAPSHOT_VERSION = 1
+
+
+def _dt(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse_dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def _lane_doc(lane: LaneState) -> dict[str, Any]:
+    return {
+        "mode": lane.mode.value,
+        "fallback_reason": lane.fallback_reason.value if lane.fallback_reason else None,
+        "availability": lane.availability.value if lane.availability else None,
+        "warm": lane.warm,
+        "updated_at": _dt(lane.updated_at),
+        "workers": [
+            [w.worker_id, w.availability.value, w.warm, w.served_model.value if w.served_model else None,
+             w.host.model_dump(mode="json"), _dt(w.seen_at), _dt(w.cpu_over_since), w.quota_exhausted_flag]
+            for w in lane.workers.values()
+        ],
+    }
+
+
+def _queue_doc(queue: LaneQueue) -> dict[str, Any]:
+    return {
+        "items": [
+            [i.task_id, i.priority.value, _dt(i.enqueued_at), i.model.value if i.model else None,
+             i.task_type, _dt(i.submitted_at)]
+            for i in queue.items.values()
+        ],
+        "service_times": list(queue.service_times),
+    }
+
+
+def state_document(state: AdmissionState) -> dict[str, Any]:
+    """Everything a fold reads, in a JSON-able form (config is not state: it comes from settings)."""
+    return {
+        "lanes": {lane.value: _lane_doc(s) for lane, s in state.lanes.items()},
+        "queues": {lane.value: _queue_doc(q) for lane, q in state.queues.items()},
+        "tasks": [
+            [task_id, r.status.value, _dt(r.decided_at), r.answer.decode(), r.preempted]
+            for task_id, r in state.tasks.items()
+        ],
+        "newest_decision": _dt(state.newest_decision),
+        "early": [[task_id, status.value] for task_id, status in state.early.items()],
+        "decided_offsets": {
+            str(p): [o.upto, list(o.holes)] for p, o in state.decided_offsets.items()
+        },
+        "folded_upto": dict(state.folded_upto),
+        "counters": vars(state.counters).copy(),
+        "model_service_times": {m: list(t) for m, t in state.model_service_times.items()},
+    }
+
+
+def encode_snapshot(state: AdmissionState, covers: dict[str, int]) -> bytes:
+    """The compressed snapshot body; `covers` = next offset to read per input topic."""
+    doc = {"version": SNAPSHOT_VERSION, "covers": covers, "state": state_document(state)}
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 6)
+
+
+def checksum(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def decode_snapshot(body: bytes, config: AdmissionConfig) -> tuple[AdmissionState, dict[str, int]]:
+    """The state and the positions it covers; `SnapshotUnusable` for anything unexpected."""
+    try:
+        doc = json.loads(zlib.decompress(body))
+    except (zlib.error, ValueError) as exc:
+        raise SnapshotUnusable(f"snapshot body does not decode: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("version") != SNAPSHOT_VERSION:
+        found = doc.get("version") if isinstance(doc, dict) else None
+        raise SnapshotUnusable(f"snapshot version {found!r} is not {SNAPSHOT_VERSION}")
+    try:
+        covers = {str(k): int(v) for k, v in doc["covers"].items()}
+        return _state_from(doc["state"], config), covers
+    except (KeyError, TypeError, ValueError, IndexError, ValidationError) as exc:
+        raise SnapshotUnusable(f"snapshot state does not parse: {exc!r}") from exc
+
+
+def _state_from(doc: dict[str, Any], config: AdmissionConfig) -> AdmissionState:
+    state = AdmissionState(config=config)
+    for name, lane_doc in doc["lanes"].items():
+        lane = state.lane(RouteLane(name))
+        lane.mode = LaneMode(lane_doc["mode"])
+        reason = lane_doc["fallback_reason"]
+        lane.fallback_reason = FallbackReason(reason) if reason else None
+        availability = lane_doc["availability"]
+        lane.availability = Availability(availability) if availability else None
+        lane.warm = lane_doc["warm"]
+        lane.updated_at = _parse_dt(lane_doc["updated_at"])
+        for wid, avail, warm, served, host, seen, over, quota in lane_doc["workers"]:
+            seen_at = _parse_dt(seen)
+            assert seen_at is not None
+            lane.workers[wid] = WorkerSignal(
+                worker_id=wid, availability=Availability(avail), warm=bool(warm),
+                served_model=ModelName(served) if served else None,
+                host=HostPressure.model_validate(host), seen_at=seen_at,
+                cpu_over_since=_parse_dt(over), quota_exhausted_flag=bool(quota),
+            )
+    for name, queue_doc in doc["queues"].items():
+        queue = state.queue(RouteLane(name))
+        for task_id, priority, enqueued, model, task_type, submitted in queue_doc["items"]:
+            enqueued_at = _parse_dt(enqueued)
+            assert enqueued_at is not None
+            queue.add(QueuedItem(
+                task_id=task_id, priority=Priority(priority), enqueued_at=enqueued_at,
+                model=ModelName(model) if model else None, task_type=task_type,
+                submitted_at=_parse_dt(submitted),
+            ))
+        queue.service_times.extend(float(t) for t in queue_doc["service_times"])
+    for task_id, status, decided, answer, preempted in doc["tasks"]:
+        decided_at = _parse_dt(decided)
+        assert decided_at is not None
+        state.tasks[task_id] = TaskRecord(
+            status=TaskStatus(status), decided_at=decided_at, answer=answer.encode(),
+            preempted=bool(preempted),
+        )
+    state.expiry = sorted((r.decided_at.timestamp(), t) for t, r in state.tasks.items())
+    newest = _parse_dt(doc["newest_decision"])
+    assert newest is not None
+    state.newest_decision = newest
+    state.early = OrderedDict((t, TaskStatus(s)) for t, s in doc["early"])
+    state.decided_offsets = {
+        int(p): DecidedOffsets(upto=int(upto), holes=OrderedDict.fromkeys(int(h) for h in holes))
+        for p, (upto, holes) in doc["decided_offsets"].items()
+    }
+    state.folded_upto = {str(k): int(v) for k, v in doc["folded_upto"].items()}
+    state.counters = FoldCounters(**doc["counters"])
+    state.model_service_times = {
+        m: deque((float(x) for x in t), maxlen=config.service_window)
+        for m, t in doc["model_service_times"].items()
+    }
+    return state

@@ -1,0 +1,89 @@
+"""One `framegate simulate` run: fidelity check, the recorded set-up as modelled, each scenario,
+and the optional worker search; everything the outputs need in one `Report`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas import (
+    DEGRADED_QUEUE_POLICY,
+    DecisionOutcome,
+    DegradedQueuePolicy,
+    GenerationRequest,
+    LaneMode,
+    RouteLane,
+)
+from schemas.settings import Settings
+from streams.admission.elastic import step_down
+from streams.admission.priority import may_degrade
+from streams.simulate.answers import Answers, recorded_answers
+from streams.simulate.engine import Simulation, recorded_workers
+from streams.simulate.fidelity import Fidelity, check
+from streams.simulate.history import History
+from streams.simulate.replay import replay_recorded
+from streams.simulate.scenario import RECORDED, Scenario
+from streams.simulate.search import SearchResult, search_workers
+from streams.simulate.service_times import ServiceTimes, recorded_service_times
+from streams.simulate.whatif_policy import label
+
+
+@dataclass
+class Report:
+    origin: str
+    start: float
+    end: float
+    requests: int
+    fidelity: Fidelity
+    recorded: Answers
+    #: The recorded set-up run with simulated workers (how close the worker model comes).
+    modelled: Answers
+    scenarios: list[Answers] = field(default_factory=list)
+    searches: list[SearchResult] = field(default_factory=list)
+    outside_contract: str | None = None
+    #: The queue depth limit the scenarios ran under (the contract's unless --what-if-queue-policy).
+    max_depth: int = DEGRADED_QUEUE_POLICY.max_depth
+
+
+def granted_requests(history: History) -> dict[str, GenerationRequest]:
+    """The request each recorded acceptance ran with (its step-down applied again)."""
+    out: dict[str, GenerationRequest] = {}
+    for arrival in history.arrivals:
+        decision = history.decisions.get((arrival.partition, arrival.offset))
+        request = arrival.request
+        if request is None or decision is None or decision.outcome != DecisionOutcome.accepted.value:
+            continue
+        degraded = decision.lane_mode == LaneMode.degraded_shared.value and may_degrade(request.priority)
+        out[request.task_id] = step_down(request)[0] if degraded else request
+    return out
+
+
+def service_times(history: History, seed: int) -> ServiceTimes:
+    return recorded_service_times(history, granted_requests(history), seed)
+
+
+def simulate_scenario(history: History, settings: Settings, scenario: Scenario,
+                      policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY) -> Answers:
+    times = service_times(history, scenario.seed)
+    return Simulation(history, settings, scenario, times, policy, outside_contract=label(policy)).run()
+
+
+def simulate(history: History, settings: Settings, scenarios: list[Scenario],
+             policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY,
+             search_lanes: tuple[RouteLane, ...] = (), max_rate: float = 0.0, upper: int = 64) -> Report:
+    """The fidelity replay always runs under the contract's policy: it checks the record."""
+    fidelity = check(history, replay_recorded(history, settings))
+    workers = {lane.value: n for lane, n in recorded_workers(history).items()}
+    report = Report(
+        origin=history.origin, start=history.start, end=history.end, requests=len(history.arrivals),
+        fidelity=fidelity, recorded=recorded_answers(history, workers),
+        modelled=simulate_scenario(history, settings, RECORDED),
+        outside_contract=label(policy), max_depth=policy.max_depth,
+    )
+    for scenario in scenarios:
+        report.scenarios.append(simulate_scenario(history, settings, scenario, policy))
+    base = scenarios[0] if scenarios else RECORDED
+    for lane in search_lanes:
+        report.searches.append(search_workers(
+            base, lane, lambda s: simulate_scenario(history, settings, s, policy),
+            len(history.arrivals), max_rate, upper))
+    return report

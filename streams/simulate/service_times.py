@@ -1,0 +1,92 @@
+"""Service time of each simulated job: its own recorded run, else a seeded sample of the same model.
+
+A recorded run is scaled when the simulated job is bigger or smaller than the recorded one (e.g.
+no elastic step-down): GPU work is taken as proportional to pixels x frames x steps. A job that
+never ran is sampled from the recorded runs of its model at the same resolution and frame count,
+else from any run of its model, scaled by that cost.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from schemas import GenerationRequest, TaskEvent, TaskStatus
+from streams.simulate.errors import SimulateError
+from streams.simulate.history import History
+
+
+def cost(request: GenerationRequest) -> float:
+    return float(request.width * request.height * request.num_frames * request.steps)
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    #: Cost of the request as it ran, when known (None: taken as the simulated one's).
+    cost: float | None
+
+
+class ServiceTimes:
+    def __init__(self, runs: dict[str, Run], models: dict[str, str], seed: int) -> None:
+        self.runs = runs
+        self.rng = random.Random(seed)
+        self.by_shape: dict[tuple[str, int, int, int], list[float]] = defaultdict(list)
+        self.by_model: dict[str, list[Run]] = defaultdict(list)
+        for task_id, run in runs.items():
+            model = models.get(task_id)
+            if model is not None:
+                self.by_model[model].append(run)
+        self.everything = list(runs.values())
+
+    def add_shape(self, model: str, request: GenerationRequest, seconds: float) -> None:
+        self.by_shape[(model, request.width, request.height, request.num_frames)].append(seconds)
+
+    def seconds(self, task_id: str, request: GenerationRequest, shape_known: bool = True) -> float:
+        run = self.runs.get(task_id)
+        if run is not None:
+            return run.seconds if run.cost is None or not shape_known else run.seconds * cost(request) / run.cost
+        if not shape_known:
+            return self.rng.choice(self.by_model.get(request.model.value) or self.everything).seconds
+        shape = self.by_shape.get((request.model.value, request.width, request.height, request.num_frames))
+        if shape:
+            return self.rng.choice(shape)
+        pool = self.by_model.get(request.model.value) or self.everything
+        pick = self.rng.choice(pool)
+        return pick.seconds if pick.cost is None else pick.seconds * cost(request) / pick.cost
+
+
+def recorded_service_times(history: History, granted: dict[str, GenerationRequest], seed: int) -> ServiceTimes:
+    """Runs from `done` events (their `duration_seconds`), else from processing -> terminal times.
+
+    `granted`: the request each task ran with, when known (its cost scales the run).
+    """
+    started: dict[str, float] = {}
+    runs: dict[str, Run] = {}
+    models: dict[str, str] = {}
+    for timed in history.task_events:
+        event = timed.event
+        if not isinstance(event, TaskEvent):
+            continue
+        task = event.task
+        status = task.status
+        if status is TaskStatus.processing:
+            started[task.id] = timed.ts
+        elif status is TaskStatus.done:
+            seconds = event.duration_seconds
+            if seconds is None and task.id in started:
+                seconds = timed.ts - started[task.id]
+            if seconds is not None:
+                req = granted.get(task.id)
+                runs[task.id] = Run(seconds, cost(req) if req is not None else None)
+                models[task.id] = task.model
+    if not runs:
+        raise SimulateError("no `done` events in the window: there are no service times to replay "
+                            "(widen the window or pick one in which jobs finished)")
+    times = ServiceTimes(runs, models, seed)
+    for task_id, run in runs.items():
+        req = granted.get(task_id)
+        if req is not None:
+            times.add_shape(req.model.value, req, run.seconds)
+    return times

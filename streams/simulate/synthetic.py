@@ -1,0 +1,80 @@
+"""Synthetic histories: steady arrivals with a known service time, for tests and `bench/`.
+
+Each model gets `runs` recorded `done` events of `service_s` before the window (the pool every
+simulated job samples from), and arrivals come every `1 / rate` seconds, models alternating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from schemas import (
+    GenerationRequest,
+    GenerationTask,
+    LaneEvent,
+    LaneEventType,
+    LaneMode,
+    ModelName,
+    Priority,
+    RouteLane,
+    TaskEvent,
+    TaskStatus,
+)
+from streams.simulate.history import Arrival, History, TimedEvent
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+_STEPS = {ModelName.anisora: 8, ModelName.phr00t: 4}
+
+
+def template(model: ModelName, task_id: str, priority: Priority = Priority.standard,
+             at: datetime = EPOCH) -> GenerationRequest:
+    return GenerationRequest(task_id=task_id, model=model, prompt="synthetic", input_image="file:///s.png",
+                             steps=_STEPS[model], cfg=1.0, width=832, height=480, num_frames=81, fps=16,
+                             priority=priority, submitted_at=at)
+
+
+def done_runs(service_s: float, runs: int = 3) -> list[TimedEvent]:
+    out = []
+    for model in ModelName:
+        for i in range(runs):
+            at = EPOCH - timedelta(seconds=3600 - i)
+            task = GenerationTask(id=f"seed-{model.value}-{i}", model=model.value, type="image_to_video",
+                                  status=TaskStatus.done, created_at=at, updated_at=at)
+            event = TaskEvent(occurred_at=at, task=task, lane=RouteLane(model.value), duration_seconds=service_s,
+                              artifact_path="/a.mp4")
+            out.append(TimedEvent(at.timestamp(), event))
+    return out
+
+
+def degrade(model: ModelName, at_s: float) -> TimedEvent:
+    at = EPOCH + timedelta(seconds=at_s)
+    event = LaneEvent(event_type=LaneEventType.lane_state, lane_key=RouteLane(model.value),
+                      mode=LaneMode.degraded_shared, fallback_reason="capacity", occurred_at=at)
+    return TimedEvent(at.timestamp(), event)
+
+
+def arrivals(rate: float, seconds: float, models: tuple[ModelName, ...] = tuple(ModelName),
+             priorities: tuple[Priority, ...] = (Priority.standard,)) -> Iterator[Arrival]:
+    """Arrivals built lazily (a day at 50/s would not fit in memory as a list of requests)."""
+    bases = {(m, p): template(m, "t", p) for m in models for p in priorities}
+    n = int(rate * seconds)
+    step = 1.0 / rate
+    start = EPOCH.timestamp()
+    for i in range(n):
+        ts = start + i * step
+        at = datetime.fromtimestamp(ts, UTC)
+        key = (models[i % len(models)], priorities[(i // len(models)) % len(priorities)])
+        request = bases[key].model_copy(update={"task_id": f"s{i}", "submitted_at": at})
+        yield Arrival(ts=ts, at=at, partition=0, offset=i, request=request)
+
+
+def history(rate: float, seconds: float, service_s: float, lane_events: list[TimedEvent] | None = None,
+            models: tuple[ModelName, ...] = tuple(ModelName),
+            priorities: tuple[Priority, ...] = (Priority.standard,), materialise: bool = True) -> History:
+    h = History(origin="synthetic", start=EPOCH.timestamp(), end=EPOCH.timestamp() + seconds)
+    h.task_events = done_runs(service_s)
+    h.lane_events = list(lane_events or [])
+    if materialise:
+        h.arrivals = list(arrivals(rate, seconds, models, priorities))
+    return h
