@@ -60,7 +60,7 @@ def test_a_v1_database_gets_the_defensive_tasks_current_view(clickhouse_client: 
     columns = {r[0] for r in clickhouse_client.query(f"DESCRIBE TABLE {db}.{ddl.TASKS_CURRENT}").result_rows}
     assert "ignored_events" not in columns
     upgrade = migrate(clickhouse_client, db, 14)
-    assert (upgrade.newly_applied, upgrade.already_applied) == ([2, 3], [1])
+    assert (upgrade.newly_applied, upgrade.already_applied) == ([2, 3, 4], [1])
     columns = {r[0] for r in clickhouse_client.query(f"DESCRIBE TABLE {db}.{ddl.TASKS_CURRENT}").result_rows}
     assert "ignored_events" in columns
 
