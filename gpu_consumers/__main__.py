@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -29,6 +30,11 @@ def _run_lane(lane: RouteLane) -> int:
         await worker.run(stop)
 
     asyncio.run(main())
+    if worker.abandoned is not None:
+        # Its job thread stops at the next step boundary; the process does not wait for it.
+        logging.getLogger(__name__).warning("exiting without waiting for abandoned task %s", worker.abandoned)
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 

@@ -75,3 +75,6 @@ class LaneStatus:
                 sessions_in_use=0,
                 artifact_write_ms=artifact_write_ms if artifact_write_ms is not None else self._view.artifact_write_ms,
             )
+
+    def artifact_written(self, write_ms: float) -> None:
+        self._update(artifact_write_ms=write_ms)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from gpu_consumers.memory_guard import MemorySnapshot
 from schemas.enums import LaneMode, MemoryEventType, ModelName, RouteLane
+from schemas.event_ids import queue_timeout_event_id
 from schemas.memory import MemoryDiagnosticEvent
 
 
@@ -42,9 +43,12 @@ def queue_timeout(
     now: datetime,
     waited_s: float,
     model: ModelName | None,
-    task_id: str | None,
+    task_id: str,
 ) -> MemoryDiagnosticEvent:
+    """The one `queue_timeout` of an expired task: its id derives from the task, so a redelivered
+    item's second report collapses with the first in the audit tables."""
     return MemoryDiagnosticEvent(
+        event_id=queue_timeout_event_id(task_id),
         occurred_at=now,
         event_type=MemoryEventType.queue_timeout,
         task_id=task_id,

@@ -52,8 +52,8 @@ class MemoryGuard:
     def freeze_baseline(self) -> None:
         """Move everything alive now (torch, diffusers, transformers: ~millions of objects) out
         of the collector's reach. Called once after imports and before any model loads, so a
-        full `gc.collect()` after each job scans only models and job garbage: ~290 ms -> a few ms
-        on the tiny models. Frozen objects are still freed by refcount; only cycles among
+        full `gc.collect()` after each job scans only models and job garbage, not the import-time
+        heap. Frozen objects are still freed by refcount; only cycles among
         import-time objects (which live for the process anyway) are never collected."""
         gc.collect()
         gc.freeze()

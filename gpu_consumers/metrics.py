@@ -54,6 +54,25 @@ class WorkerMetrics:
             ["lane"],
             registry=self.registry,
         )
+        self.ledger_invalid_events = Counter(
+            "framegate_lane_ledger_invalid_events",
+            "events.task records the task ledger ignored: illegal by the task transitions.",
+            ["lane"],
+            registry=self.registry,
+        )
+        self.busy_seconds = Counter(
+            "framegate_lane_busy_seconds",
+            "Seconds spent inside the model pipeline (GPU busy time); rate() over wall time is the "
+            "busy fraction.",
+            ["lane"],
+            registry=self.registry,
+        )
+        self.model_changes = Counter(
+            "framegate_lane_model_changes",
+            "Model loads and evictions.",
+            ["lane", "kind"],
+            registry=self.registry,
+        )
         self.busy = Gauge(
             "framegate_lane_busy", "1 while a job runs.", ["lane"], registry=self.registry
         )

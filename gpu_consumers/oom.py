@@ -8,7 +8,9 @@ long). `standard` and `background` get exactly one retry one step lower: resolut
 
 from __future__ import annotations
 
-from schemas.decisions import Degradation
+from dataclasses import dataclass
+from enum import StrEnum
+
 from schemas.enums import Priority
 from schemas.requests import FRAME_STRIDE, SIDE_MULTIPLE, GenerationRequest
 
@@ -16,9 +18,26 @@ from schemas.requests import FRAME_STRIDE, SIDE_MULTIPLE, GenerationRequest
 MAX_OOM_RETRIES = 1
 
 
+class ElasticParameter(StrEnum):
+    """What an OOM retry gives up (a worker's step, not one of admission's degradations)."""
+
+    resolution = "resolution"
+    num_frames = "num_frames"
+
+
+@dataclass(frozen=True)
+class RetryStep:
+    parameter: ElasticParameter
+    requested: str
+    granted: str
+
+
 def is_oom(exc: BaseException) -> bool:
-    """torch.OutOfMemoryError (alias torch.cuda.OutOfMemoryError), or an allocator RuntimeError."""
-    if type(exc).__name__ == "OutOfMemoryError":
+    """torch.OutOfMemoryError (alias torch.cuda.OutOfMemoryError), or an allocator RuntimeError
+    whose message says so (older drivers and custom allocators raise a plain RuntimeError)."""
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
@@ -27,14 +46,14 @@ def _smaller_side(side: int) -> int:
     return max(SIDE_MULTIPLE, (side * 2 // 3) // SIDE_MULTIPLE * SIDE_MULTIPLE)
 
 
-def step_down(request: GenerationRequest) -> tuple[GenerationRequest, Degradation] | None:
+def step_down(request: GenerationRequest) -> tuple[GenerationRequest, RetryStep] | None:
     """The request one elastic step lower, or None when nothing can give (or priority forbids)."""
     if request.priority is Priority.critical:
         return None
     width, height = _smaller_side(request.width), _smaller_side(request.height)
     if (width, height) != (request.width, request.height):
-        change = Degradation(
-            parameter="resolution",
+        change = RetryStep(
+            parameter=ElasticParameter.resolution,
             requested=f"{request.width}x{request.height}",
             granted=f"{width}x{height}",
         )
@@ -43,12 +62,11 @@ def step_down(request: GenerationRequest) -> tuple[GenerationRequest, Degradatio
     if k == 0:
         return None
     frames = (k // 2) * FRAME_STRIDE + 1
-    # "frames" is not one of the admission Degradation parameters; the closest is time/fps.
-    change = Degradation(parameter="fps", requested=f"{request.num_frames} frames", granted=f"{frames} frames")
+    change = RetryStep(ElasticParameter.num_frames, requested=str(request.num_frames), granted=str(frames))
     return _revalidated(request, num_frames=frames), change
 
 
-def retry_plan(request: GenerationRequest, retries_done: int) -> tuple[GenerationRequest, Degradation] | None:
+def retry_plan(request: GenerationRequest, retries_done: int) -> tuple[GenerationRequest, RetryStep] | None:
     if retries_done >= MAX_OOM_RETRIES:
         return None
     return step_down(request)

@@ -7,11 +7,13 @@ transformer has no image projection. Both load with `from_pretrained` from a loc
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gpu_consumers.errors import InvalidJob, JobAbandoned, ModelLoadFailed
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.job_checks import job_problems
 from schemas.constraints import MODEL_CONSTRAINTS
@@ -20,14 +22,6 @@ from schemas.requests import GenerationRequest
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-class InvalidJob(ValueError):
-    """The job breaks a rule the pipeline boundary enforces; running it would be wrong."""
-
-
-class ModelLoadFailed(RuntimeError):
-    pass
 
 
 @dataclass
@@ -87,6 +81,7 @@ def run_pipeline(
     request: GenerationRequest,
     options: RunOptions,
     faults: OomFaultInjector | None = None,
+    abandon: threading.Event | None = None,
 ) -> np.ndarray:
     """Frames as uint8 `(num_frames, height, width, 3)`. Raises InvalidJob, OOM, or pipeline errors."""
     import numpy as np
@@ -102,7 +97,7 @@ def run_pipeline(
     generator = torch.Generator(device="cpu")
     generator.manual_seed(request.seed if request.seed is not None else 0)
     guidance = MODEL_CONSTRAINTS[request.model].effective_cfg(request.cfg)
-    callback = _step_delay(options.step_delay_s) if options.step_delay_s > 0 else None
+    callback = _step_end(options.step_delay_s, abandon)
 
     # 3. Run: the one place a CUDA OOM surfaces (and where the fault injector raises one).
     if faults is not None:
@@ -149,9 +144,17 @@ def _conditioning_image(request: GenerationRequest) -> Any:
         raise InvalidJob(f"input_image {ref!r} is not a readable image: {exc}") from exc
 
 
-def _step_delay(seconds: float) -> Any:
+def _step_end(delay_s: float, abandon: threading.Event | None) -> Any:
+    """After each denoising step: stop here if the worker abandoned the job (shutdown past its
+    grace: a step is the smallest unit a job can be cut at), then the test/demo slow-step seam."""
+    if delay_s <= 0 and abandon is None:
+        return None
+
     def callback(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        time.sleep(seconds)  # test/demo seam: a slow job, to crash a worker mid-job
+        if abandon is not None and abandon.is_set():
+            raise JobAbandoned(f"abandoned after step {step + 1}")
+        if delay_s > 0:
+            time.sleep(delay_s)
         return kwargs
 
     return callback

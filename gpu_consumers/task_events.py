@@ -51,8 +51,20 @@ def processing(ctx: TaskContext, now: datetime) -> TaskEvent:
     )
 
 
+def requeued(ctx: TaskContext, now: datetime) -> TaskEvent:
+    """A started task whose worker died is back to `pending` before its next attempt starts."""
+    return TaskEvent(
+        occurred_at=now,
+        task=_task(ctx, TaskStatus.pending, now, None),
+        lane=ctx.lane,
+        worker_id=ctx.worker_id,
+        attempt=ctx.attempt,
+    )
+
+
 def done(
-    ctx: TaskContext, now: datetime, artifact_path: str, duration_seconds: float, artifact_write_ms: float
+    ctx: TaskContext, now: datetime, artifact_path: str, duration_seconds: float, artifact_write_ms: float,
+    pipeline_seconds: float | None = None,
 ) -> TaskEvent:
     return TaskEvent(
         occurred_at=now,
@@ -63,6 +75,7 @@ def done(
         artifact_path=artifact_path,
         duration_seconds=duration_seconds,
         artifact_write_ms=artifact_write_ms,
+        pipeline_seconds=pipeline_seconds,
     )
 
 
@@ -72,6 +85,7 @@ def failed(
     code: TaskErrorCode,
     error_msg: str,
     duration_seconds: float | None = None,
+    pipeline_seconds: float | None = None,
 ) -> TaskEvent:
     message = (error_msg or code.value)[:MAX_TEXT_CHARS]
     return TaskEvent(
@@ -82,6 +96,7 @@ def failed(
         attempt=ctx.attempt,
         error_code=code,
         duration_seconds=duration_seconds,
+        pipeline_seconds=pipeline_seconds,
     )
 
 

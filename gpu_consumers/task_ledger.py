@@ -1,8 +1,15 @@
-"""Follows `events.task` from the beginning: which tasks already ended, how often each started.
+"""Follows `events.task` over a bounded window: which tasks already ended, how often each started.
 
 This is what keeps at-least-once delivery from re-running work: a worker that crashed after
 publishing `done` but before committing leaves the item to be redelivered; the next worker
-finds the task in the ledger, commits, and moves on.
+finds the task in the ledger, commits, and moves on. The fold itself (`task_fold`) is pure and
+defensive.
+
+Where it starts: not at offset 0 of a log that grows for months, but at the first record of the
+last `lane_ledger_window_h` hours (Kafka's offsets-for-times; on brokers without a usable one, a
+binary search over record timestamps, about log2(n) single-record fetches). A redelivered item
+whose terminal event is older than the window runs again: that needs an item left uncommitted
+for longer than the window, i.e. a lane with no live worker for that long right after a crash.
 
 When it must be complete: a lane partition is owned by one group member at a time, so once a
 worker has read the log to its end *after* being assigned its partitions (`refresh` marks the
@@ -12,8 +19,8 @@ trip) is paid once per assignment, not before every job. The follower keeps fold
 the background, which also narrows the one residual window: a zombie previous owner (it lost
 the partition, e.g. stalled past the session timeout, but still finishes its job) publishing
 `done` after our catch-up. Its event is seen once folded (within about one fetch wait) and a
-later redelivery of that task is skipped; if we already started the task, both finish and two
-`done` events exist for it (the same window existed with a catch-up before every job).
+later redelivery of that task is skipped; if we already started the task, both finish and the
+second `done` is refused by the fold (counted as an invalid event).
 """
 
 from __future__ import annotations
@@ -22,33 +29,57 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from schemas.enums import TaskStatus
+from gpu_consumers.task_fold import Refused, TaskFold
+from schemas.errors import PayloadTooLarge
 from schemas.tasks import TaskEvent
-from schemas.wire import PayloadTooLarge, decode
+from schemas.wire import decode
 
 log = logging.getLogger(__name__)
 
 
 class TaskLedger:
-    def __init__(self, topic: str, consumer_kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        topic: str,
+        consumer_kwargs: dict[str, Any],
+        *,
+        window_s: float | None = None,
+        offsets_for_times: bool = True,
+        on_invalid: Callable[[Refused], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.topic = topic
-        self._consumer = AIOKafkaConsumer(topic, **consumer_kwargs)
-        self.ended: set[str] = set()
-        self.done: set[str] = set()
-        self.starts: Counter[str] = Counter()
+        self._consumer = AIOKafkaConsumer(**consumer_kwargs)
+        self.fold = TaskFold()
+        self._window_s = window_s
+        self._offsets_for_times = offsets_for_times
+        self._on_invalid = on_invalid
+        self._clock = clock
         self._next: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._assignments = 0  # bumped on every lane-partition assignment
         self._caught_up_to = -1  # the assignment count the last successful catch-up covers
+        #: Records read from the log (what the window bounds).
+        self.records_read = 0
 
     async def start(self) -> None:
         await self._consumer.start()
+        partitions = self._consumer.partitions_for_topic(self.topic) or set()
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self._consumer.assign(tps)
+        if tps and self._window_s is not None:
+            since_ms = int((self._clock() - self._window_s) * 1000)
+            for tp, offset in (await self._offsets_since(tps, since_ms)).items():
+                self._consumer.seek(tp, offset)
+                self._next[tp] = offset
+        else:
+            await self._consumer.seek_to_beginning(*tps)
         self._task = asyncio.create_task(self._follow(), name="task-ledger")
 
     async def stop(self) -> None:
@@ -58,17 +89,16 @@ class TaskLedger:
                 await self._task
         await self._consumer.stop()
 
+    # --- what the worker asks ------------------------------------------------------------------
+    def ended(self, task_id: str) -> bool:
+        return self.fold.ended(task_id)
+
+    def starts(self, task_id: str) -> int:
+        return self.fold.starts(task_id)
+
     def record(self, event: TaskEvent) -> None:
-        """Fold one event (also called for our own publishes, so we never wait on ourselves)."""
-        status = event.task.status
-        if status is TaskStatus.processing:
-            self.starts[event.task_id] += 1
-        elif status is TaskStatus.done:
-            self.done.add(event.task_id)
-            self.ended.add(event.task_id)
-        elif status is TaskStatus.failed and event.lane is not None:
-            # Failed by a lane worker (not an admission rejection): its terminal event is out.
-            self.ended.add(event.task_id)
+        """One of our own publishes: effective at once, so we never wait on ourselves."""
+        self.fold.record_own(event)
 
     def refresh(self) -> None:
         """The worker was (re)assigned lane partitions: catch up before the next job."""
@@ -84,31 +114,72 @@ class TaskLedger:
         self._caught_up_to = target
         return True
 
+    # --- reading the log -----------------------------------------------------------------------
+    def _apply(self, value: bytes) -> None:
+        try:
+            event = decode(TaskEvent, value)
+        except (ValidationError, PayloadTooLarge):
+            return  # not ours to judge; the audit sink keeps the bad record
+        refused = self.fold.fold(event)
+        if refused is not None:
+            log.warning(
+                "ignoring task event %s: %s -> %s is not a legal transition for task %s",
+                event.event_id, refused.current.value, refused.new.value, refused.task_id,
+            )
+            if self._on_invalid is not None:
+                self._on_invalid(refused)
+
     async def _follow(self) -> None:
         while True:
             batches = await self._consumer.getmany(timeout_ms=200)
             for tp, messages in batches.items():
                 for message in messages:
                     self._next[tp] = message.offset + 1
-                    if message.value is None:
-                        continue
-                    try:
-                        self.record(decode(TaskEvent, message.value))
-                    except (ValidationError, PayloadTooLarge):
-                        continue  # not ours to judge; the audit sink keeps the bad record
+                    self.records_read += 1
+                    if message.value is not None:
+                        self._apply(message.value)
 
     async def catch_up(self, timeout_s: float) -> bool:
         """True once everything on the topic up to now has been folded in."""
         deadline = time.monotonic() + timeout_s
         partitions = self._consumer.assignment()
-        while not partitions:
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.02)
-            partitions = self._consumer.assignment()
         ends = await self._consumer.end_offsets(list(partitions))
         while any(self._next.get(tp, 0) < end for tp, end in ends.items()):
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.01)
         return True
+
+    # --- where the window starts ---------------------------------------------------------------
+    async def _offsets_since(self, tps: list[TopicPartition], since_ms: int) -> dict[TopicPartition, int]:
+        ends = await self._consumer.end_offsets(tps)
+        if self._offsets_for_times:
+            found = await self._consumer.offsets_for_times({tp: since_ms for tp in tps})
+            return {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
+        starts = await self._consumer.beginning_offsets(tps)
+        return {tp: await self._search(tp, since_ms, starts[tp], ends[tp]) for tp in tps}
+
+    async def _search(self, tp: TopicPartition, since_ms: int, lo: int, hi: int) -> int:
+        """The first offset whose record is not older than `since_ms` (`hi` when none is).
+
+        Binary search over record timestamps, assuming they grow with the offset (producer clocks
+        roughly agree): a skewed record moves the window start a little, never past the log.
+        """
+        while lo < hi:
+            mid = (lo + hi) // 2
+            record = await self._read_at(tp, mid)
+            if record is None or record[0] >= hi:
+                hi = mid
+            elif record[1] < since_ms:
+                lo = record[0] + 1
+            else:
+                hi = mid
+        return lo
+
+    async def _read_at(self, tp: TopicPartition, offset: int) -> tuple[int, int] | None:
+        """(offset, timestamp ms) of the first record at or after `offset`, if one comes."""
+        self._consumer.seek(tp, offset)
+        batches = await self._consumer.getmany(tp, timeout_ms=2_000, max_records=1)
+        for message in batches.get(tp, []):
+            return message.offset, message.timestamp
+        return None

@@ -10,9 +10,13 @@ per partition assignment (see task_ledger), not before every job; `processing` i
 the job starts; the terminal event is handed to the producer and the job's deliveries (its task
 and memory events) are awaited, then its offset committed, in a background step that overlaps
 the next job. That step is awaited before the next one starts, so commits stay in order and a
-failed delivery stops the worker before any later offset is committed. At most one task event
-of this worker is unacknowledged at a time, so every `events.task` batch holds one record
-(tansu's end offset, which the ledger's catch-up relies on, is wrong for multi-record batches).
+failed delivery stops the worker before any later offset is committed. Where the broker profile
+asks for single-record batches (tansu: its end offset, which the ledger's catch-up relies on,
+is wrong for multi-record batches), at most one task event of this worker is unacknowledged at
+a time and the producer does not linger; other brokers batch normally.
+
+Stopping: every wait of the serving loop gives way to the stop event (see `shutdown`), and
+what follows a stop shares one grace period (`lane_shutdown_grace_s`).
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -39,6 +45,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
 from gpu_consumers import task_events
+from gpu_consumers.errors import JobAbandoned, WorkerStopping
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.heartbeat import heartbeat_event
 from gpu_consumers.host_pressure import host_pressure
@@ -47,7 +54,8 @@ from gpu_consumers.lane_status import LaneStatus
 from gpu_consumers.memory_events import queue_timeout
 from gpu_consumers.memory_guard import MemoryGuard
 from gpu_consumers.metrics import WorkerMetrics
-from gpu_consumers.model_slot import LoadBudget, ModelSlot
+from gpu_consumers.model_cache import LoadBudget, ModelCache, ModelChange
+from gpu_consumers.model_events import model_change_event
 from gpu_consumers.pipelines import (
     LoadedPipeline,
     RunOptions,
@@ -56,19 +64,23 @@ from gpu_consumers.pipelines import (
     resolve_device,
 )
 from gpu_consumers.queue_wait import expired
+from gpu_consumers.shutdown import Grace, until_stopped, within
 from gpu_consumers.task_events import TaskContext
 from gpu_consumers.task_ledger import TaskLedger
+from schemas.broker_profile import BrokerProfile
 from schemas.decisions import AdmissionDecision
 from schemas.enums import DecisionOutcome, LaneMode, ModelName, RouteLane, TaskErrorCode, TaskStatus
 from schemas.envelope import Envelope, utc_now
 from schemas.lane import LaneEvent
 from schemas.limits import MAX_ID_CHARS
 from schemas.memory import MemoryDiagnosticEvent
+from schemas.policy import DEGRADED_QUEUE_POLICY
 from schemas.settings import Settings
 from schemas.tasks import TaskEvent
 from schemas.wire import PayloadTooLarge, decode
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def group_id(lane: RouteLane) -> str:
@@ -77,6 +89,31 @@ def group_id(lane: RouteLane) -> str:
 
 def default_worker_id(lane: RouteLane) -> str:
     return f"{lane.value}-{socket.gethostname()}-{os.getpid()}"[:MAX_ID_CHARS]
+
+
+def producer_config(profile: BrokerProfile, bootstrap: str) -> dict[str, Any]:
+    """The worker's producer: no lingering where the profile needs single-record batches."""
+    linger = {"linger_ms": 0} if profile.single_record_changelog_batches else {}
+    return profile.producer_kwargs(bootstrap, **linger)
+
+
+@dataclass(frozen=True)
+class _Item:
+    """Where a work item came from: what its commit needs."""
+
+    consumer: AIOKafkaConsumer
+    tp: TopicPartition
+    offset: int
+
+
+@dataclass
+class _Encoding:
+    """The one job whose mp4 is being written while the next job's pipeline runs."""
+
+    task_id: str
+    future: asyncio.Future[JobReport]
+    deliveries: list[Awaitable[object]]
+    item: _Item
 
 
 class LedgerRefresh(ConsumerRebalanceListener):
@@ -94,8 +131,13 @@ class LedgerRefresh(ConsumerRebalanceListener):
 
 class LaneWorker:
     def __init__(
-        self, lane: RouteLane, settings: Settings, clock: Callable[[], datetime] = utc_now
+        self,
+        lane: RouteLane,
+        settings: Settings,
+        clock: Callable[[], datetime] = utc_now,
+        loader: Callable[[ModelName], LoadedPipeline] | None = None,
     ) -> None:
+        """`loader` replaces loading from `model_dir` (benchmarks' stand-in pipelines)."""
         self.lane = lane
         self.settings = settings
         self.clock = clock
@@ -113,7 +155,7 @@ class LaneWorker:
         self.metrics = WorkerMetrics(lane)
         model_dir = settings.model_dir.expanduser().resolve()
 
-        def loader(model: ModelName) -> LoadedPipeline:
+        def from_model_dir(model: ModelName) -> LoadedPipeline:
             return load_pipeline(model, model_dir / model.value, self.device)
 
         budget = LoadBudget(
@@ -122,15 +164,18 @@ class LaneWorker:
                 ModelName.phr00t: settings.lane_need_gib_phr00t,
             },
             reserve_gib=settings.lane_memory_reserve_gib,
+            budget_gib=settings.lane_model_budget_gib,
         )
-        self.slot = ModelSlot(self.guard, budget, loader, self.status)
+        self.models = ModelCache(
+            self.guard, budget, loader or from_model_dir, self.status, on_change=self._model_changed
+        )
         faults = None
         if settings.lane_fault_oom_task_prefix:
             faults = OomFaultInjector(settings.lane_fault_oom_task_prefix, settings.lane_fault_oom_attempts)
         self.runner = JobRunner(
             lane=lane,
             worker_id=self.worker_id,
-            slot=self.slot,
+            models=self.models,
             guard=self.guard,
             artifact_dir=Path(settings.artifact_dir),
             options=RunOptions(settings.lane_max_sequence_length, settings.lane_step_delay_s),
@@ -139,11 +184,20 @@ class LaneWorker:
             faults=faults,
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lane-{lane.value}")
+        #: mp4 encode + write of the previous job, overlapping the next job's pipeline.
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"encode-{lane.value}")
+        self._encoding: _Encoding | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._producer: AIOKafkaProducer | None = None
         self._pending: list[concurrent.futures.Future[None]] = []
         self._commit: asyncio.Task[None] | None = None
         self._task_delivery: asyncio.Future[object] | None = None
+        self._single_record_batches = settings.broker.single_record_changelog_batches
+        self._stop = asyncio.Event()
+        self.grace = Grace(settings.lane_shutdown_grace_s)
+        self.ledger: TaskLedger | None = None
+        #: The task abandoned at shutdown (its job thread stops at its next step), if any.
+        self.abandoned: str | None = None
         self.jobs_run = 0
         self.items_seen = 0
         #: Terminal task events handed to the producer (delivered before their offset commits).
@@ -151,16 +205,17 @@ class LaneWorker:
 
     # --- publishing ---------------------------------------------------------------------------
     async def publish(self, event: Envelope) -> None:
-        await (await self.send(event))
+        delivery = await self.send(event)
+        await until_stopped(asyncio.shield(delivery), self._stop)
 
     async def send(self, event: Envelope) -> asyncio.Future[object]:
         """Hand the event to the producer; the returned future resolves once it is delivered."""
         assert self._producer is not None
         if isinstance(event, TaskEvent):
             topic, key = self.topics.events_task, event.task_id
-            if self._task_delivery is not None:
+            if self._single_record_batches and self._task_delivery is not None:
                 # One unacknowledged task event at a time: single-record batches, in order.
-                await self._task_delivery
+                await until_stopped(asyncio.shield(self._task_delivery), self._stop)
         elif isinstance(event, MemoryDiagnosticEvent):
             topic, key = self.topics.events_memory, self.lane.value
         elif isinstance(event, LaneEvent):
@@ -178,50 +233,86 @@ class LaneWorker:
         assert self._loop is not None
         self._pending.append(asyncio.run_coroutine_threadsafe(self.publish(event), self._loop))
 
+    def _model_changed(self, change: ModelChange) -> None:
+        """A load or eviction (on the job thread): on `events.lane`, and in the log."""
+        log.info("model %s %s (%s); held: %s", change.model.value, change.kind.value, change.reason,
+                 ", ".join(m.value for m in change.held) or "none")
+        self.metrics.model_changes.labels(self.lane.value, change.kind.value).inc()
+        if self._loop is not None:
+            self._emit_from_thread(model_change_event(self.lane, self.worker_id, change, self.clock()))
+
     # --- lifecycle ----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
+        self._stop = stop
         broker, bootstrap = self.settings.broker, self.settings.kafka_bootstrap
-        # linger 0: each event is its own batch (tansu's end offset is wrong for multi-record
-        # batches, and the task ledger's catch-up relies on it).
-        self._producer = AIOKafkaProducer(**broker.producer_kwargs(bootstrap, linger_ms=0))
-        ledger = TaskLedger(
+        self._producer = AIOKafkaProducer(**producer_config(broker, bootstrap))
+        invalid = self.metrics.ledger_invalid_events.labels(self.lane.value)
+        self.ledger = ledger = TaskLedger(
             self.topics.events_task,
             broker.consumer_kwargs(bootstrap, None, fetch_max_wait_ms=self.settings.lane_ledger_fetch_wait_ms),
+            window_s=self.settings.lane_ledger_window_h * 3600.0,
+            offsets_for_times=broker.offsets_for_times,
+            on_invalid=lambda _refused: invalid.inc(),
         )
         consumer = AIOKafkaConsumer(**broker.consumer_kwargs(bootstrap, group_id(self.lane)))
         consumer.subscribe([self.topics.lane(self.lane)], listener=LedgerRefresh(ledger))
         if self.settings.lane_metrics_port is not None:
             self.metrics.serve(self.settings.bind_host, self.settings.lane_metrics_port)
         await self._producer.start()
+        grace_clock = asyncio.create_task(self.grace.begin_when(stop), name="lane-grace")
         heartbeats = asyncio.create_task(self._heartbeats(stop), name="lane-heartbeats")
         try:
             await ledger.start()
-            await self._warm_up()
+            await until_stopped(self._warm_up(), stop)
             await consumer.start()
             log.info("worker %s serving %s", self.worker_id, self.topics.lane(self.lane))
             while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=200, max_records=1)
+                if self._encoding is not None and self._encoding.future.done():
+                    await self._drain()
+                # While an mp4 is being written, poll often: its terminal event waits on this loop.
+                wait_ms = 10 if self._encoding is not None else 200
+                batches = await consumer.getmany(timeout_ms=wait_ms, max_records=1)
                 for tp, messages in batches.items():
                     for message in messages:
                         await self._handle(consumer, ledger, tp, message)
+        except WorkerStopping:
+            log.info("worker %s stopping: the item in hand stays uncommitted (redelivered)", self.worker_id)
+        except JobAbandoned:
+            pass  # logged where it was decided
         finally:
-            heartbeats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeats
-            try:
-                await self._settle_commit()
-            finally:
-                await consumer.stop()
-                await ledger.stop()
-                await self._producer.stop()
-                self._executor.shutdown(wait=True)
+            self.grace.begin()
+            for task in (heartbeats, grace_clock):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._close(consumer, ledger)
+
+    async def _close(self, consumer: AIOKafkaConsumer, ledger: TaskLedger) -> None:
+        """The last commit and the clients' shutdown, all within what is left of the grace."""
+        assert self._producer is not None
+        encoding = self._encoding
+        try:
+            if encoding is not None and not await within(self._drain(), self.grace, "the last artifact write"):
+                self.abandoned = encoding.task_id
+                log.warning("abandoning task %s: its artifact write outlasted the shutdown grace; not "
+                            "committed, it will be redelivered", encoding.task_id)
+            await within(self._settle_commit(), self.grace, "the last offset commit")
+        except (KafkaError, OSError) as exc:
+            log.warning("last commit not made (%s): its item is redelivered", exc)
+        except WorkerStopping:
+            log.warning("last commit not made (stopping): its item is redelivered")
+        await within(consumer.stop(), self.grace, "closing the lane consumer")
+        await within(ledger.stop(), self.grace, "closing the task ledger")
+        await within(self._producer.stop(), self.grace, "closing the producer")
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._encoder.shutdown(wait=False, cancel_futures=True)
 
     async def _warm_up(self) -> None:
         """Load the lane's model (the shared lane: the first one) so the lane reports ready."""
         first = served_models(self.lane)[0]
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self.slot.acquire, first)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self.models.acquire, first)
         except Exception as exc:  # keep serving: jobs retry the load and fail with a clear code
             log.error("warm-up load of %s failed: %s", first.value, exc)
 
@@ -238,6 +329,8 @@ class LaneWorker:
                 await self.publish(heartbeat_event(self.lane, self.worker_id, self.status.view(), host, self.clock()))
             except (KafkaError, OSError, ValidationError) as exc:
                 log.warning("heartbeat not sent: %s", exc)
+            except WorkerStopping:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
@@ -246,23 +339,23 @@ class LaneWorker:
         self, consumer: AIOKafkaConsumer, ledger: TaskLedger, tp: TopicPartition, message: ConsumerRecord
     ) -> None:
         self.items_seen += 1
-        decision = await self._parse(message)
-        deliveries = await self._process(ledger, decision) if decision is not None else []
-        # The previous item's step first: commits in offset order, at most one in flight.
-        await self._settle_commit()
-        self._commit = asyncio.create_task(self._commit_after(deliveries, consumer, tp, message.offset))
+        decision = self._check(message)
+        if isinstance(decision, AdmissionDecision):
+            await self._process(ledger, decision, _Item(consumer, tp, message.offset))
+            return
+        await self._drain()  # terminal events in item order: the encode in flight goes first
+        await self._unrunnable(message, decision)
+        await self._complete(_Item(consumer, tp, message.offset), [])
 
-    async def _commit_after(
-        self, deliveries: list[Awaitable[object]], consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int
-    ) -> None:
+    async def _commit_after(self, deliveries: list[Awaitable[object]], item: _Item) -> None:
         """Commit the item once its events are delivered. A failed delivery raises (at the next
         `_settle_commit`): nothing is committed from then on and the worker stops."""
         await asyncio.gather(*deliveries)
         try:
-            await consumer.commit({tp: offset + 1})
+            await item.consumer.commit({item.tp: item.offset + 1})
         except (CommitFailedError, IllegalStateError) as exc:
             # The partition moved to another member mid-job: it redelivers, the ledger dedupes.
-            log.warning("commit of %s@%d failed: %s", tp, offset, exc)
+            log.warning("commit of %s@%d failed: %s", item.tp, item.offset, exc)
 
     async def _settle_commit(self) -> None:
         """Wait for the previous item's deliveries and commit (re-raising a failed delivery)."""
@@ -270,45 +363,65 @@ class LaneWorker:
         if commit is not None:
             await commit
 
-    async def _parse(self, message: ConsumerRecord) -> AdmissionDecision | None:
-        """A runnable accepted decision, or None after publishing why it cannot run."""
-        problem: str
+    async def _complete(self, item: _Item, deliveries: list[Awaitable[object]]) -> None:
+        """The item's step after its terminal event: deliveries, then its commit, one at a time."""
+        pending, self._pending = self._pending, []
+        deliveries = [*deliveries, *(asyncio.wrap_future(f) for f in pending)]
+        # The previous item's step first: commits in offset order, at most one in flight.
+        await self._settle_commit()
+        self._commit = asyncio.create_task(self._commit_after(deliveries, item))
+
+    def _check(self, message: ConsumerRecord) -> AdmissionDecision | str:
+        """A runnable accepted decision, or why the item cannot run."""
         try:
             decision = decode(AdmissionDecision, message.value or b"")
         except (ValidationError, PayloadTooLarge) as exc:
-            problem = f"work item is not a valid AdmissionDecision: {exc}"
-        else:
-            if decision.outcome is not DecisionOutcome.accepted or decision.request is None:
-                problem = "work item is not an accepted decision"
-            elif decision.lane is not self.lane:
-                problem = f"work item for lane {decision.lane} arrived on lane {self.lane.value}"
-            elif decision.request.task_id != decision.task_id:
-                problem = "work item task_id differs from its request's task_id"
-            else:
-                return decision
+            return f"work item is not a valid AdmissionDecision: {exc}"
+        if decision.outcome is not DecisionOutcome.accepted or decision.request is None:
+            return "work item is not an accepted decision"
+        if decision.lane is not self.lane:
+            return f"work item for lane {decision.lane} arrived on lane {self.lane.value}"
+        if decision.request.task_id != decision.task_id:
+            return "work item task_id differs from its request's task_id"
+        return decision
+
+    async def _unrunnable(self, message: ConsumerRecord, problem: str) -> None:
         key = (message.key or b"").decode("utf-8", "replace")
         log.warning("unrunnable item at %s@%d (key %r): %s", message.topic, message.offset, key, problem[:300])
         try:
             event = task_events.failed_unparseable(key, self.lane, self.worker_id, self.clock(), problem)
         except ValidationError:
-            return None  # no usable task id to report against; the record stays in the topic
+            return  # no usable task id to report against; the record stays in the topic
         await self.publish(event)
-        return None
 
-    async def _process(self, ledger: TaskLedger, decision: AdmissionDecision) -> list[Awaitable[object]]:
-        """Run (or skip) one accepted item; the deliveries to await before its offset commits."""
+    async def _process(self, ledger: TaskLedger, decision: AdmissionDecision, item: _Item) -> None:
+        """Run (or skip) one accepted item. A job that produced frames leaves them encoding (at
+        most one at a time) while the next item is fetched and its pipeline runs."""
         task_id = decision.task_id
         assert task_id is not None and decision.request is not None
-        while not await ledger.ensure_current(self.settings.lane_done_catchup_timeout_s):
+        if self._encoding is not None and self._encoding.task_id == task_id:
+            await self._drain()  # the same task again, back to back: let the ledger see its end
+        timeout = self.settings.lane_done_catchup_timeout_s
+        while not await until_stopped(ledger.ensure_current(timeout), self._stop):
             # Fail closed: never run a task without knowing whether it already finished.
             log.warning("task ledger not caught up yet; holding %s", task_id)
-        if task_id in ledger.ended:
+        if ledger.ended(task_id):
             log.info("task %s already finished (redelivery); not re-running", task_id)
-            return []
+            await self._drain()
+            await self._complete(item, [])
+            return
         now = self.clock()
-        ctx = TaskContext(decision, self.lane, self.worker_id, ledger.starts[task_id])
+        ctx = TaskContext(decision, self.lane, self.worker_id, ledger.starts(task_id))
+        deliveries: list[Awaitable[object]] = []
+        if ctx.attempt > 0:
+            # A redelivery of a started task (its worker died): processing -> pending -> processing,
+            # the crash-redelivery path of the task's transitions.
+            back = task_events.requeued(ctx, now)
+            ledger.record(back)
+            deliveries.append(await self.send(back))
         waited = expired(decision, now)
         if waited is not None:
+            await self._drain()
             await self.publish(
                 queue_timeout(
                     lane=self.lane, lane_mode=decision.lane_mode or LaneMode.degraded_shared,
@@ -318,22 +431,77 @@ class LaneWorker:
             )
             failed = task_events.failed(
                 ctx, now, TaskErrorCode.queue_overloaded,
-                f"waited {waited:.1f}s in the degraded queue (limit 30s); not run",
+                f"waited {waited:.1f}s in the degraded queue "
+                f"(limit {DEGRADED_QUEUE_POLICY.max_wait_seconds}s); not run",
             )
-            return [await self._terminal(ledger, failed)]
+            deliveries.append(await self._terminal(ledger, failed))
+            await self._complete(item, deliveries)
+            return
         started = task_events.processing(ctx, now)
         ledger.record(started)
         self.status.job_started()
-        self.metrics.busy.labels(self.lane.value).set(1)
-        job = asyncio.get_running_loop().run_in_executor(self._executor, self.runner.run, decision, ctx)
+        lane = self.lane.value
+        self.metrics.busy.labels(lane).set(1)
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(self._executor, self.runner.generate, decision, ctx)
         # Sent while the job runs; `send` orders it after the previous item's terminal event.
-        started_delivery = await self.send(started)
-        report: JobReport = await job
+        deliveries.append(await self.send(started))
+        encoding = self._encoding
+        if encoding is not None:
+            # The previous job's terminal event goes out as soon as its mp4 is written, not when
+            # this pipeline ends.
+            with contextlib.suppress(WorkerStopping):
+                either: set[asyncio.Future[Any]] = {job, encoding.future}
+                await until_stopped(asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED), self._stop)
+            if encoding.future.done():
+                await self._drain()
+        result = await self._job_result(job, task_id)
         self.jobs_run += 1
+        pipeline_s = result.pipeline_s
+        self.metrics.busy.labels(lane).set(0)
+        self.metrics.busy_seconds.labels(lane).inc(pipeline_s)
+        self.status.job_finished(None)
+        await self._drain()  # the previous job's mp4, terminal event and commit come first
+        if isinstance(result, JobReport):  # failed before it had frames
+            await self._finish(result, deliveries, item)
+            return
+        encode = loop.run_in_executor(self._encoder, self.runner.finish, result)
+        self._encoding = _Encoding(task_id, encode, deliveries, item)
+        if not self.settings.lane_encode_overlap:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        """Wait for the job being encoded, publish its terminal event and schedule its commit."""
+        encoding, self._encoding = self._encoding, None
+        if encoding is not None:
+            await self._finish(await encoding.future, encoding.deliveries, encoding.item)
+
+    async def _finish(self, report: JobReport, deliveries: list[Awaitable[object]], item: _Item) -> None:
         self._observe(report)
-        terminal_delivery = await self._terminal(ledger, report.terminal)
-        pending, self._pending = self._pending, []
-        return [started_delivery, terminal_delivery, *(asyncio.wrap_future(f) for f in pending)]
+        assert self.ledger is not None
+        deliveries = [*deliveries, await self._terminal(self.ledger, report.terminal)]
+        await self._complete(item, deliveries)
+
+    async def _job_result(self, job: asyncio.Future[T], task_id: str) -> T:
+        """The job's result; after a stop, only if it comes within the grace. Past the grace the
+        job is abandoned (`JobAbandoned`): no terminal event, no commit, the item is redelivered."""
+        try:
+            return await until_stopped(asyncio.shield(job), self._stop)
+        except WorkerStopping:
+            self.grace.begin()
+        log.info("stop requested while task %s runs: it may finish within %.0f s", task_id, self.grace.remaining())
+        try:
+            return await asyncio.wait_for(asyncio.shield(job), timeout=self.grace.remaining())
+        except TimeoutError:
+            pass
+        self.runner.abandon.set()
+        self.abandoned = task_id
+        job.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no warning
+        log.warning(
+            "abandoning task %s: still running %.0f s after stop (the shutdown grace); not committed, "
+            "it will be redelivered", task_id, self.grace.seconds,
+        )
+        raise JobAbandoned(task_id)
 
     async def _terminal(self, ledger: TaskLedger, event: TaskEvent) -> asyncio.Future[object]:
         delivery = await self.send(event)
@@ -344,9 +512,9 @@ class LaneWorker:
     def _observe(self, report: JobReport) -> None:
         event = report.terminal
         write_ms = report.artifact.write_ms if report.artifact else None
-        self.status.job_finished(write_ms)
+        if write_ms is not None:
+            self.status.artifact_written(write_ms)
         lane = self.lane.value
-        self.metrics.busy.labels(lane).set(0)
         code = event.error_code.value if event.error_code else ""
         self.metrics.jobs.labels(lane, event.task.status.value, code).inc()
         if event.duration_seconds is not None and event.task.status is TaskStatus.done:

@@ -25,6 +25,8 @@ class BrokerProfile(BaseModel):
     #: tansu's latest-offset answer is wrong for multi-record batches: changelogs need
     #: single-record batches (Faust table recovery otherwise under-counts).
     single_record_changelog_batches: bool
+    #: tansu answers ListOffsets by timestamp with offset 0: find time bounds by reading instead.
+    offsets_for_times: bool = True
     max_poll_interval_ms: int = 3_600_000
     rebalance_timeout_ms: int = 30_000
 
@@ -63,6 +65,7 @@ BROKER_PROFILES: dict[str, BrokerProfile] = {
         enable_idempotence=False,
         auto_create_topics=False,
         single_record_changelog_batches=True,
+        offsets_for_times=False,
     ),
     "kafka": BrokerProfile(
         name="kafka",

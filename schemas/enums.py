@@ -122,3 +122,6 @@ class EncodingProfile(StrEnum):
 class LaneEventType(StrEnum):
     lane_state = "lane_state"
     heartbeat = "heartbeat"
+    #: A worker loaded / evicted a model (`served_model`; the reason in `note`).
+    model_loaded = "model_loaded"
+    model_evicted = "model_evicted"

@@ -118,6 +118,9 @@ class LaneEvent(Envelope):
                 or self.host is None
             ):
                 raise ValueError("a heartbeat needs worker_id, availability, warm and host")
-        elif self.mode is None and self.availability is None:
-            raise ValueError("a lane_state event changes mode or availability")
+        elif self.event_type is LaneEventType.lane_state:
+            if self.mode is None and self.availability is None:
+                raise ValueError("a lane_state event changes mode or availability")
+        elif self.worker_id is None or self.served_model is None or self.note is None:
+            raise ValueError("a model load/evict event needs worker_id, served_model and note (the reason)")
         return self

@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     )
     lane_need_gib_anisora: float = Field(default=0.0, ge=0, description="Memory to load anisora.")
     lane_need_gib_phr00t: float = Field(default=0.0, ge=0, description="Memory to load phr00t.")
+    lane_model_budget_gib: float | None = Field(
+        default=None, gt=0,
+        description="Memory the models a worker holds may take together (needs + reserve); the shared "
+        "lane keeps every model that fits and evicts least-recently-used only when a load would not "
+        "fit. None: what is free for models when the worker starts (CUDA free memory; host memory on CPU).",
+    )
+    lane_encode_overlap: bool = Field(
+        default=True,
+        description="Encode and write a job's mp4 while the next job's pipeline runs (one encode in "
+        "flight); False: one job at a time, end to end (the benchmarks' baseline).",
+    )
     lane_max_load_failures: int = Field(
         default=3,
         ge=1,
@@ -72,6 +83,16 @@ class Settings(BaseSettings):
         default=250, ge=1, le=5_000,
         description="Fetch wait of the task ledger's follower: its catch-up is once per assignment, so "
         "it need not poll every 10 ms (each empty poll costs the job thread GIL and CPU time).",
+    )
+    lane_shutdown_grace_s: float = Field(
+        default=20.0, gt=0, le=25,
+        description="After SIGTERM: how long a running job may still finish (and the last commit and "
+        "client shutdown take); a job still running then is abandoned uncommitted and redelivered.",
+    )
+    lane_ledger_window_h: float = Field(
+        default=24.0, gt=0, le=24 * 90,
+        description="How far back the task ledger reads events.task at start (offsets-for-times): a "
+        "redelivered item whose terminal event is older than this runs again.",
     )
     # Test/demo seams (real code paths, off by default): slow each denoising step, or raise a
     # CUDA OOM at the pipeline boundary for tasks whose id starts with a prefix.

@@ -2,7 +2,7 @@
 
 from typing import Literal, Self
 
-from pydantic import AwareDatetime, NonNegativeInt, model_validator
+from pydantic import AwareDatetime, Field, NonNegativeInt, model_validator
 
 from schemas.enums import RouteLane, TaskErrorCode, TaskStatus
 from schemas.envelope import Envelope, WireModel
@@ -66,6 +66,11 @@ class TaskEvent(Envelope):
     artifact_path: Reference | None = None
     duration_seconds: NonNegFloat | None = None
     artifact_write_ms: NonNegFloat | None = None
+    pipeline_seconds: NonNegFloat | None = Field(
+        default=None,
+        description="Seconds the job spent inside the model pipeline (GPU busy time); "
+        "terminal events of lane workers only.",
+    )
 
     @model_validator(mode="after")
     def _failure_has_code(self) -> Self:

@@ -257,10 +257,19 @@ def _v3_decision_provenance(db: str, heartbeat_ttl_days: int) -> list[str]:
     ]
 
 
+def _v4_pipeline_seconds(db: str, heartbeat_ttl_days: int) -> list[str]:
+    """Lane workers' GPU busy time per job (`TaskEvent.pipeline_seconds`): busy fraction per lane."""
+    return [
+        f"ALTER TABLE {db}.{TASK_EVENTS} ADD COLUMN IF NOT EXISTS pipeline_seconds Nullable(Float64) "
+        "AFTER artifact_write_ms"
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "audit tables and tasks_current view", _v1_tables),
     Migration(2, "tasks_current ignores task events illegal for the state reached", _v2_defensive_tasks_current),
     Migration(3, "admission_decisions: replay_of, decided_earlier", _v3_decision_provenance),
+    Migration(4, "task_events.pipeline_seconds", _v4_pipeline_seconds),
 )
 
 

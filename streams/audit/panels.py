@@ -221,6 +221,27 @@ ORDER BY events DESC""",
         (("event", "string"), ("events", "number")),
         "fallback_activated, queue_overloaded, queue_timeout and memory events by lane mode.",
     ),
+    Panel(
+        "lane_busy_fraction", "GPU busy fraction per lane and hour", "Lanes", "timeseries",
+        """SELECT t.time AS time, t.lane AS lane, t.pipeline_s / (3600 * greatest(ifNull(w.workers, 0), 1)) AS busy_fraction
+FROM (
+    SELECT toStartOfHour(occurred_at) AS time, assumeNotNull(lane) AS lane, sum(pipeline_seconds) AS pipeline_s
+    FROM ${database}.task_events FINAL
+    WHERE $__timeFilter(occurred_at) AND pipeline_seconds IS NOT NULL AND lane IS NOT NULL
+    GROUP BY time, lane
+) AS t
+LEFT JOIN (
+    SELECT toStartOfHour(occurred_at) AS time, toString(lane_key) AS lane, uniqExact(worker_id) AS workers
+    FROM ${database}.lane_events
+    WHERE $__timeFilter(occurred_at) AND event_type = 'heartbeat'
+    GROUP BY time, lane
+) AS w ON t.time = w.time AND t.lane = w.lane
+ORDER BY time, lane""",
+        (("time", "time"), ("lane", "string"), ("busy_fraction", "number")),
+        "Pipeline seconds of the jobs that ended in the hour / (3600 s x workers heartbeating in it): "
+        "the share of paid GPU time spent generating. The current hour is partial.",
+        unit="percentunit",
+    ),
     # --- tasks ---------------------------------------------------------------------------------
     Panel(
         "task_status", "Tasks by current status", "Tasks", "bar",

@@ -32,7 +32,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     ddl.TASK_EVENTS: (
         "event_id", "occurred_at", "schema_version", "task_id", "model", "task_type", "status",
         "error_msg", "created_at", "updated_at", "lane", "error_code", "worker_id", "attempt",
-        "artifact_path", "duration_seconds", "artifact_write_ms", *_PROVENANCE,
+        "artifact_path", "duration_seconds", "artifact_write_ms", "pipeline_seconds", *_PROVENANCE,
     ),
     ddl.ADMISSION_DECISIONS: (
         "event_id", "occurred_at", "schema_version", "outcome", "task_id", "model", "priority",
@@ -97,7 +97,8 @@ def task_event_row(event: TaskEvent, source: Source) -> list[Any]:
         event.event_id, event.occurred_at, event.schema_version, task.id, task.model, task.type,
         task.status, task.error_msg, task.created_at, task.updated_at, event.lane,
         event.error_code, event.worker_id, _uint(event.attempt, UINT32_MAX, "attempt"),
-        event.artifact_path, event.duration_seconds, event.artifact_write_ms, *source,
+        event.artifact_path, event.duration_seconds, event.artifact_write_ms, event.pipeline_seconds,
+        *source,
     ]
 
 

@@ -152,7 +152,7 @@ class _Builder:
             self.s.add("events_task", req.task_id, TaskEvent(
                 task=done, lane=lane, worker_id=worker, attempt=1, duration_seconds=seconds,
                 artifact_path=f"/artifacts/{req.task_id}.mp4", artifact_write_ms=40.0,
-                occurred_at=end))
+                pipeline_seconds=round(seconds * 0.9, 3), occurred_at=end))
             self.memory(MemoryEventType.memory_post_generation, req, lane, mode, vram, "allocated_gib")
         self.memory(MemoryEventType.memory_cleanup, req, lane, mode, round(vram * 0.15, 3), "allocated_gib")
 

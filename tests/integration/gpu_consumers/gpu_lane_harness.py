@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -169,3 +172,35 @@ async def publish_raw(bootstrap: str, topic: str, value: bytes, key: bytes | Non
 
 def now() -> datetime:
     return utc_now()
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def spawn_worker(
+    lane: RouteLane, worker_id: str, bootstrap: str, topics: Topics, model_dir: Path, tmp: Path,
+    **env_extra: str,
+) -> subprocess.Popen[bytes]:
+    """`python -m gpu_consumers lane <lane>` as its own process; its log is `tmp/<worker_id>.log`."""
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "FRAMEGATE_KAFKA_BOOTSTRAP": bootstrap,
+        "FRAMEGATE_TOPIC_PREFIX": topics.prefix,
+        "FRAMEGATE_MODEL_DIR": str(model_dir),
+        "FRAMEGATE_ARTIFACT_DIR": str(tmp / "artifacts"),
+        "FRAMEGATE_LANE_WORKER_ID": worker_id,
+        "FRAMEGATE_LANE_HEARTBEAT_INTERVAL_S": "0.5",
+        "FRAMEGATE_LANE_MAX_SEQUENCE_LENGTH": "32",
+        "FRAMEGATE_LANE_MEMORY_RESERVE_GIB": "0",
+        # Slow steps make "mid-job" a wide window: 8 steps x 0.5 s for anisora.
+        "FRAMEGATE_LANE_STEP_DELAY_S": "0.5",
+        **env_extra,
+    }
+    log = open(tmp / f"{worker_id}.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpu_consumers", "lane", lane.value],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    log.close()
+    return proc

@@ -10,8 +10,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,50 +23,12 @@ from tests.integration.gpu_consumers.gpu_lane_harness import (
     observing,
     publish_items,
     publish_raw,
+    spawn_worker,
     work_item,
 )
 from tests.waiting import async_wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def spawn_worker(
-    lane: RouteLane, worker_id: str, bootstrap: str, topics: Topics, model_dir: Path, tmp: Path
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "FRAMEGATE_KAFKA_BOOTSTRAP": bootstrap,
-        "FRAMEGATE_TOPIC_PREFIX": topics.prefix,
-        "FRAMEGATE_MODEL_DIR": str(model_dir),
-        "FRAMEGATE_ARTIFACT_DIR": str(tmp / "artifacts"),
-        "FRAMEGATE_LANE_WORKER_ID": worker_id,
-        "FRAMEGATE_LANE_HEARTBEAT_INTERVAL_S": "0.5",
-        "FRAMEGATE_LANE_MAX_SEQUENCE_LENGTH": "32",
-        "FRAMEGATE_LANE_MEMORY_RESERVE_GIB": "0",
-        # Slow steps make "mid-job" a wide window: 8 steps x 0.5 s for anisora.
-        "FRAMEGATE_LANE_STEP_DELAY_S": "0.5",
-    }
-    log = open(tmp / f"{worker_id}.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gpu_consumers", "lane", lane.value],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    log.close()
-    return proc
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:  # stop only what this test started, by pid
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-
 def test_kill_9_mid_job_another_worker_completes_it_once(
     kafka_bootstrap: str, topics: Topics, tiny_model_dir: Path, tmp_path: Path,
     processes: list[subprocess.Popen[bytes]],
@@ -104,11 +64,14 @@ def test_kill_9_mid_job_another_worker_completes_it_once(
             assert terminal_count == 1
 
         events = [e for e in seen.tasks if e.task_id == task_id]
-        assert [e.task.status for e in events] == [TaskStatus.processing, TaskStatus.processing, TaskStatus.done]
+        # The redelivery goes back to pending before its second start: legal by TRANSITIONS.
+        assert [e.task.status for e in events] == [
+            TaskStatus.processing, TaskStatus.pending, TaskStatus.processing, TaskStatus.done
+        ]
         assert events[0].worker_id == victim and events[1].worker_id == survivor
-        assert events[1].attempt == 1  # the ledger saw the first start
-        assert events[2].worker_id == survivor
-        assert events[2].artifact_path
+        assert events[2].attempt == 1  # the ledger saw the first start
+        assert events[3].worker_id == survivor
+        assert events[3].artifact_path
         assert workers[survivor].returncode == 0
 
     asyncio.run(scenario())

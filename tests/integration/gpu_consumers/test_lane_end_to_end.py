@@ -37,7 +37,7 @@ def decode_mp4(path: Path) -> tuple[int, tuple[int, int]]:
     reader = imageio_ffmpeg.read_frames(str(path))
     meta = reader.__next__()
     frames = sum(1 for _ in reader)
-    return frames, tuple(meta["size"])  # type: ignore[return-value]
+    return frames, tuple(meta["size"])
 
 
 async def committed_offsets(bootstrap: str, topics: Topics, lane: RouteLane) -> int:

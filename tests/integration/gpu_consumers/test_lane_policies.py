@@ -11,6 +11,7 @@ import pytest
 from gpu_consumers.worker import LaneWorker
 from schemas import (
     Availability,
+    LaneEventType,
     LaneMode,
     MemoryEventType,
     ModelName,
@@ -21,6 +22,8 @@ from schemas import (
     Topics,
 )
 from schemas.envelope import utc_now
+from schemas.event_ids import queue_timeout_event_id
+from schemas.policy import DEGRADED_QUEUE_POLICY
 from tests.integration.gpu_consumers.gpu_lane_harness import (
     lane_settings,
     observing,
@@ -39,14 +42,16 @@ def test_old_degraded_items_are_never_run_and_injected_ooms_are_survived(
     settings = lane_settings(
         kafka_bootstrap, topics, tiny_model_dir, tmp_path / "artifacts", lane_fault_oom_task_prefix="oom-"
     )
-    old = utc_now() - timedelta(seconds=31)
+    old = utc_now() - timedelta(seconds=DEGRADED_QUEUE_POLICY.max_wait_seconds + 1)
     stale = work_item(ModelName.anisora, lane, lane_mode=shared, occurred_at=old)
+    stale_2 = work_item(ModelName.phr00t, lane, lane_mode=shared, occurred_at=old)
     oom_standard = work_item(ModelName.anisora, lane, lane_mode=shared, task_id="oom-standard-1")
     oom_critical = work_item(
         ModelName.anisora, lane, lane_mode=shared, task_id="oom-critical-1", priority=Priority.critical
     )
     after = work_item(ModelName.phr00t, lane, lane_mode=shared)
-    items = [stale, oom_standard, oom_critical, after]
+    # stale is delivered twice (a redelivery): still one queue_timeout for it.
+    items = [stale, stale_2, stale, oom_standard, oom_critical, after]
     ids = [str(i.task_id) for i in items]
 
     async def scenario() -> None:
@@ -64,8 +69,14 @@ def test_old_degraded_items_are_never_run_and_injected_ooms_are_survived(
         failed = seen.terminal(str(stale.task_id))[0]
         assert failed.error_code is TaskErrorCode.queue_overloaded
         timeouts = [m for m in seen.memory if m.event_type is MemoryEventType.queue_timeout]
-        assert [m.task_id for m in timeouts] == [stale.task_id]
-        assert isinstance(timeouts[0].value, float) and timeouts[0].value > 30
+        # Exactly one per expired task, under the id any service derives from the task.
+        assert [m.task_id for m in timeouts] == [stale.task_id, stale_2.task_id]
+        assert [m.event_id for m in timeouts] == [
+            queue_timeout_event_id(str(stale.task_id)), queue_timeout_event_id(str(stale_2.task_id))
+        ]
+        assert seen.statuses(str(stale_2.task_id)) == [TaskStatus.failed]
+        assert isinstance(timeouts[0].value, float)
+        assert timeouts[0].value > DEGRADED_QUEUE_POLICY.max_wait_seconds
         assert timeouts[0].value_unit == "wait_seconds" and timeouts[0].lane_mode is shared
 
         # OOM, standard priority: cleaned up, retried once one step lower (32x32 -> 16x16), done.
@@ -112,10 +123,10 @@ def test_shared_lane_refuses_a_load_that_does_not_fit_and_keeps_serving(
         refused = seen.terminal(str(too_big.task_id))[0]
         assert refused.error_code is TaskErrorCode.insufficient_memory
         assert "refusing to load phr00t" in str(refused.task.error_msg)
-        # The previous model (anisora, warmed up) was unloaded first, with a cleanup event.
-        swap = [m for m in seen.memory if m.task_id == too_big.task_id
-                and m.event_type is MemoryEventType.memory_cleanup and m.model is ModelName.anisora]
-        assert swap
+        # A model that cannot fit even alone is refused without evicting the warm one (anisora).
+        assert not [m for m in seen.memory if m.task_id == too_big.task_id
+                    and m.event_type is MemoryEventType.memory_cleanup and m.model is ModelName.anisora]
+        assert not [e for e in seen.lanes if e.event_type is LaneEventType.model_evicted]
         assert seen.terminal(str(fine.task_id))[0].task.status is TaskStatus.done
         assert any(e.availability is Availability.ready for e in seen.lanes)
 

@@ -8,12 +8,13 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
+from gpu_consumers.errors import InvalidJob
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.job_runner import JobRunner
 from gpu_consumers.lane_status import LaneStatus
 from gpu_consumers.memory_guard import MemoryGuard
-from gpu_consumers.model_slot import LoadBudget, ModelSlot
-from gpu_consumers.pipelines import InvalidJob, RunOptions, load_pipeline
+from gpu_consumers.model_cache import LoadBudget, ModelCache
+from gpu_consumers.pipelines import RunOptions, load_pipeline
 from gpu_consumers.task_events import TaskContext
 from schemas import (
     AdmissionDecision,
@@ -54,11 +55,11 @@ def make_runner(
     emitted: list[Envelope] = []
     guard = MemoryGuard(use_cuda=device == "cuda")
     status = LaneStatus(max_load_failures=3)
-    slot = ModelSlot(
+    models = ModelCache(
         guard, LoadBudget({}, 0.0), lambda m: load_pipeline(m, model_dir / m.value, device), status
     )
     runner = JobRunner(
-        lane=RouteLane.shared, worker_id="unit", slot=slot, guard=guard, artifact_dir=tmp,
+        lane=RouteLane.shared, worker_id="unit", models=models, guard=guard, artifact_dir=tmp,
         options=RunOptions(max_sequence_length=32), emit=emitted.append, clock=utc_now, faults=faults,
     )
     return runner, emitted, status
@@ -160,3 +161,31 @@ def test_real_cuda_oom_is_caught_cleaned_and_survived(tiny_models: Path, tmp_pat
     cleanup = [e for e in emitted if isinstance(e, MemoryDiagnosticEvent) and e.task_id == "after-oom"
                and e.event_type is MemoryEventType.memory_cleanup]
     assert cleanup and cleanup[-1].value_unit == "allocated_gib"
+
+
+def test_a_failed_artifact_write_fails_its_own_task_only(tmp_path: Path) -> None:
+    import numpy as np
+
+    from gpu_consumers.job_runner import Generated
+
+    runner, emitted, _ = make_runner(tmp_path / "no-models", tmp_path)
+    frames = np.zeros((9, 32, 32, 3), dtype=np.uint8)
+
+    def generated(task_id: str) -> Generated:
+        decision = item(task_id)
+        assert decision.request is not None
+        ctx = TaskContext(decision, RouteLane.shared, "unit", 0)
+        return Generated(ctx, decision.request, LaneMode.degraded_shared, frames, 0.0, 1.25, 0)
+
+    (tmp_path / "shared").write_text("a file where the lane's artifact directory should be")
+    broken = runner.finish(generated("write-fails"))
+    assert broken.terminal.error_code is TaskErrorCode.pipeline_error
+    assert "artifact write failed" in str(broken.terminal.task.error_msg)
+    assert broken.terminal.pipeline_seconds == 1.25
+    (tmp_path / "shared").unlink()
+    fine = runner.finish(generated("write-works"))
+    assert fine.terminal.task.status is TaskStatus.done and fine.terminal.pipeline_seconds == 1.25
+    assert fine.artifact is not None and fine.artifact.path.is_file()
+    cleanups = [e.task_id for e in emitted if isinstance(e, MemoryDiagnosticEvent)
+                and e.event_type is MemoryEventType.memory_cleanup]
+    assert cleanups == ["write-fails", "write-works"]  # the post-job cleanup runs either way

@@ -1,12 +1,20 @@
-"""The memory guard on a CPU-only host: CUDA calls skipped, RSS always measured, nothing raises."""
+"""The memory guard without CUDA: CUDA calls skipped, RSS always measured, nothing raises.
+
+"No CUDA" and "no NVML library" are made true for the test (monkeypatched probes), so these pass
+on a GPU host too; the CUDA path itself is exercised where CUDA exists (the job-runner tests).
+"""
 
 from __future__ import annotations
 
+import pytest
+
+from gpu_consumers import memory_guard
 from gpu_consumers.memory_guard import MemoryGuard, MemorySnapshot
 
 
-def test_cpu_guard_frees_and_measures_without_cuda() -> None:
-    guard = MemoryGuard(use_cuda=True)  # asked for CUDA, but this host has none
+def test_guard_without_cuda_frees_and_measures(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory_guard, "_cuda_available", lambda: False)
+    guard = MemoryGuard(use_cuda=True)  # asked for CUDA, but the host has none
     assert guard.use_cuda is False
     guard.free()
     snap = guard.measure()
@@ -20,7 +28,11 @@ def test_headline_prefers_cuda_allocated() -> None:
     assert snap.headline() == (0.25, "allocated_gib")
 
 
-def test_missing_nvml_library_means_no_telemetry() -> None:
-    from gpu_consumers.memory_guard import _nvml_handle
+def test_missing_nvml_library_means_no_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pynvml
 
-    assert _nvml_handle() is None  # NVMLError_LibraryNotFound here: no GPU telemetry, no crash
+    def no_library() -> None:
+        raise pynvml.NVMLError_LibraryNotFound()
+
+    monkeypatch.setattr(pynvml, "nvmlInit", no_library)
+    assert memory_guard._nvml_handle() is None  # no GPU telemetry, no crash

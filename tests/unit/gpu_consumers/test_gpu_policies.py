@@ -12,7 +12,7 @@ from gpu_consumers.heartbeat import heartbeat_event
 from gpu_consumers.job_checks import job_problems
 from gpu_consumers.lane_status import LaneStatus
 from gpu_consumers.memory_guard import load_allowed
-from gpu_consumers.oom import is_oom, retry_plan, step_down
+from gpu_consumers.oom import ElasticParameter, RetryStep, is_oom, retry_plan, step_down
 from gpu_consumers.queue_wait import expired
 from schemas import (
     AdmissionDecision,
@@ -63,9 +63,10 @@ def test_boundary_refuses_instead_of_rounding() -> None:
 def test_step_down_ladder() -> None:
     first = step_down(request(width=1280, height=720))
     assert first is not None and (first[0].width, first[0].height) == (848, 480)
-    assert first[1].parameter == "resolution" and first[1].granted == "848x480"
+    assert first[1].parameter is ElasticParameter.resolution and first[1].granted == "848x480"
     floor = step_down(request(width=16, height=16, num_frames=9))
     assert floor is not None and floor[0].num_frames == 5
+    assert floor[1] == RetryStep(ElasticParameter.num_frames, "9", "5")
     assert step_down(request(width=16, height=16, num_frames=1)) is None
     assert step_down(request(priority=Priority.critical)) is None
     assert retry_plan(request(), retries_done=1) is None
@@ -90,10 +91,9 @@ def test_step_down_is_smaller_and_still_valid(width: int, height: int, k: int, p
 
 
 def test_is_oom_recognises_torch_and_allocator_errors() -> None:
-    class OutOfMemoryError(RuntimeError):
-        pass
+    import torch
 
-    assert is_oom(OutOfMemoryError("x"))
+    assert is_oom(torch.OutOfMemoryError("x"))
     assert is_oom(RuntimeError("CUDA error: out of memory"))
     assert not is_oom(ValueError("out of memory"))
     assert not is_oom(RuntimeError("shape mismatch"))
@@ -144,3 +144,13 @@ def test_heartbeat_is_schema_valid_for_every_lane() -> None:
         assert event.mode is None and event.availability is Availability.cold
         assert event.note is not None and len(event.note) <= 128
         assert event.gpu_sessions_quota_exhausted is True
+
+
+def test_only_a_profile_that_needs_single_record_batches_turns_batching_off() -> None:
+    from gpu_consumers.worker import producer_config
+    from schemas.broker_profile import BROKER_PROFILES
+
+    tansu, kafka = BROKER_PROFILES["tansu"], BROKER_PROFILES["kafka"]
+    assert tansu.single_record_changelog_batches and producer_config(tansu, "h:1")["linger_ms"] == 0
+    assert not kafka.single_record_changelog_batches
+    assert producer_config(kafka, "h:1")["linger_ms"] == kafka.producer_kwargs("h:1")["linger_ms"] > 0

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from gpu_consumers.task_fold import Refused
 from gpu_consumers.task_ledger import TaskLedger
 from schemas.enums import RouteLane, TaskErrorCode, TaskStatus
 from schemas.envelope import utc_now
@@ -74,17 +77,27 @@ def test_a_failed_catch_up_is_retried_and_an_assignment_during_one_forces_anothe
     asyncio.run(scenario())
 
 
-def test_fold_counts_starts_and_knows_which_tasks_ended() -> None:
+def test_own_events_count_at_once_and_an_illegal_log_event_is_counted_logged_and_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async def scenario() -> None:
+        refused: list[Refused] = []
         ledger = ScriptedLedger([])
-        ledger.record(event("a", TaskStatus.processing))
-        ledger.record(event("a", TaskStatus.processing))
-        ledger.record(event("a", TaskStatus.done))
-        ledger.record(event("b", TaskStatus.failed))  # failed by a lane worker: ended
-        ledger.record(event("c", TaskStatus.failed, lane=None))  # an admission rejection: not ours
-        assert ledger.starts["a"] == 2
-        assert ledger.done == {"a"}
-        assert ledger.ended == {"a", "b"}
+        ledger._on_invalid = refused.append
+        start, done = event("a", TaskStatus.processing), event("a", TaskStatus.done)
+        ledger.record(start)
+        ledger.record(done)
+        assert ledger.starts("a") == 1 and ledger.ended("a")  # before the log is read back
+        for echo in (start, done):
+            ledger._apply(echo.to_wire())
+        assert ledger.starts("a") == 1 and ledger.ended("a")  # the echo is not counted twice
+        zombie = event("a", TaskStatus.done)  # a stalled previous owner finishing too
+        ledger._apply(zombie.to_wire())
+        assert refused == [Refused("a", TaskStatus.done, TaskStatus.done)]
+        assert ledger.fold.invalid == 1
+        assert f"ignoring task event {zombie.event_id}: done -> done" in caplog.text
+        ledger._apply(b"{not json")  # not a task event at all: skipped, not an invalid transition
+        assert ledger.fold.invalid == 1
         await ledger.stop()
 
     asyncio.run(scenario())

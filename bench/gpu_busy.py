@@ -1,0 +1,151 @@
+"""GPU busy fraction of a lane worker, and model loads on the shared lane, in one process run.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/gpu_busy.py --jobs 50 --shared-jobs 100
+
+Starts a local tansu broker. The pipeline is a stand-in that *sleeps* a fixed time per denoising
+step (no CPU, like a GPU kernel the host waits on) and returns frames of the requested shape, so
+the encode and write of the mp4 (real: imageio-ffmpeg, fsync, rename) and the worker's Kafka work
+are what compete with it, as on a GPU host.
+
+1. Busy fraction: N jobs on `lane.phr00t`; busy = sum of the jobs' `pipeline_seconds` (from their
+   `done` events) / wall time from the first `processing` to the last `done`. Printed for the
+   worker as it is (the encode of job N overlaps job N+1's pipeline) and with
+   FRAMEGATE_LANE_ENCODE_OVERLAP=false (one job end to end at a time: the design before), both
+   measured in this run. Target >= 0.97.
+2. Shared lane: M jobs alternating anisora/phr00t (declared needs 1 GiB each, no reserve) with a
+   budget that fits both (2.5 GiB: target loads == 2) and one that fits one (1.5 GiB: a load on
+   every change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+
+from gpu_consumers.pipelines import LoadedPipeline
+from gpu_consumers.worker import LaneWorker
+from schemas import LaneMode, ModelName, RouteLane, TaskStatus, Topics
+from schemas.settings import load_settings
+from streams.local_stack.broker import LocalBroker, free_port
+from streams.local_stack.topics import create_topics
+from tests.integration.gpu_consumers.gpu_lane_harness import observing, publish_items, work_item
+
+
+class SleepingPipe:
+    """`WanImageToVideoPipeline`'s call shape: sleeps per step, returns float frames in [0, 1]."""
+
+    def __init__(self, step_s: float) -> None:
+        self.step_s = step_s
+        self.frames: dict[tuple[int, ...], np.ndarray] = {}
+
+    def __call__(self, **kw: Any) -> Any:
+        callback = kw.get("callback_on_step_end")
+        for step in range(kw["num_inference_steps"]):
+            time.sleep(self.step_s)
+            if callback is not None:
+                callback(self, step, None, {})
+        shape = (kw["num_frames"], kw["height"], kw["width"], 3)
+        if shape not in self.frames:  # made once per shape: the stand-in spends no CPU per job
+            self.frames[shape] = np.random.default_rng(7).random(shape, dtype=np.float32)
+        return SimpleNamespace(frames=[self.frames[shape]])
+
+
+def stand_in(step_s: float, load_s: float = 0.0) -> Any:
+    def load(model: ModelName) -> LoadedPipeline:
+        time.sleep(load_s)
+        return LoadedPipeline(model=model, pipe=SleepingPipe(step_s), device="cpu", load_seconds=load_s)
+
+    return load
+
+
+async def busy_run(bootstrap: str, out: Path, jobs: int, step_s: float, overlap: bool) -> tuple[float, float]:
+    topics = Topics(prefix=f"busy{uuid.uuid4().hex[:6]}.")
+    await create_topics(bootstrap, topics)
+    settings = load_settings(kafka_bootstrap=bootstrap, topic_prefix=topics.prefix, artifact_dir=out,
+                             lane_memory_reserve_gib=0.0, lane_encode_overlap=overlap, lane_device="cpu")
+    worker = LaneWorker(RouteLane.phr00t, settings, loader=stand_in(step_s))
+    items = [work_item(ModelName.phr00t, RouteLane.phr00t, width=128, height=128, num_frames=17)
+             for _ in range(jobs)]
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    while not worker.status.view().warm and not running.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    await publish_items(bootstrap, topics, items, partition=0)
+    while worker.terminal_sent < jobs and not running.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    stop.set()
+    await running
+    async with observing(bootstrap, topics) as seen:
+        ids = [str(i.task_id) for i in items]
+        deadline = time.monotonic() + 30
+        while not seen.ended(ids) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    starts = [e.occurred_at for e in seen.tasks if e.task.status is TaskStatus.processing]
+    dones = [e for e in seen.tasks if e.task.status is TaskStatus.done]
+    assert len(dones) == jobs, f"{len(dones)} of {jobs} done"
+    wall = (max(e.occurred_at for e in dones) - min(starts)).total_seconds()
+    busy = sum(e.pipeline_seconds or 0.0 for e in dones)
+    return busy / wall, wall
+
+
+async def shared_run(bootstrap: str, out: Path, jobs: int, budget_gib: float) -> tuple[int, int]:
+    topics = Topics(prefix=f"shared{uuid.uuid4().hex[:6]}.")
+    await create_topics(bootstrap, topics)
+    settings = load_settings(
+        kafka_bootstrap=bootstrap, topic_prefix=topics.prefix, artifact_dir=out, lane_device="cpu",
+        lane_memory_reserve_gib=0.0, lane_need_gib_anisora=1.0, lane_need_gib_phr00t=1.0,
+        lane_model_budget_gib=budget_gib,
+    )
+    worker = LaneWorker(RouteLane.shared, settings, loader=stand_in(0.002, load_s=0.01))
+    models = (ModelName.anisora, ModelName.phr00t)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    chunk = 20  # degraded items older than 30 s are dropped: publish as the lane drains
+    for start in range(0, jobs, chunk):
+        items = [work_item(models[i % 2], RouteLane.shared, lane_mode=LaneMode.degraded_shared)
+                 for i in range(start, min(jobs, start + chunk))]
+        await publish_items(bootstrap, topics, items, partition=0)
+        while worker.terminal_sent < start + len(items) and not running.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    stop.set()
+    await running
+    return worker.models.loads, worker.models.evictions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--step-s", type=float, default=0.3, help="stand-in seconds per denoising step")
+    parser.add_argument("--shared-jobs", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        with LocalBroker(port=free_port(), log_path=tmp / "tansu.log") as broker:
+            overlap, wall_o = asyncio.run(busy_run(broker.bootstrap, tmp / "o", args.jobs, args.step_s, True))
+            serial, wall_s = asyncio.run(busy_run(broker.bootstrap, tmp / "s", args.jobs, args.step_s, False))
+            both = asyncio.run(shared_run(broker.bootstrap, tmp / "b", args.shared_jobs, 2.5))
+            one = asyncio.run(shared_run(broker.bootstrap, tmp / "1", args.shared_jobs, 1.5))
+    print(f"busy fraction, {args.jobs} jobs, stand-in pipeline {args.step_s * 4:.2f} s (4 steps x {args.step_s} s "
+          "sleep), 128x128x17 mp4 per job:")
+    print(f"  worker (encode overlaps next pipeline): {overlap:.3f}  wall {wall_o:6.2f} s  (target >= 0.97)")
+    print(f"  one job end to end (before):            {serial:.3f}  wall {wall_s:6.2f} s")
+    print(f"shared lane, {args.shared_jobs} jobs alternating anisora/phr00t (needs 1 GiB each):")
+    print(f"  budget 2.5 GiB (fits both): loads {both[0]}, evictions {both[1]}  (target loads == 2)")
+    print(f"  budget 1.5 GiB (fits one):  loads {one[0]}, evictions {one[1]}")
+
+
+if __name__ == "__main__":
+    main()
