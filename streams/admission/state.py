@@ -346,12 +346,15 @@ def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
         found.status = status
         if status is not TaskStatus.pending:
             state.drop_from_queues(task_id)
-    if status is TaskStatus.done and event.lane is not None and event.duration_seconds is not None:
-        state.queue(event.lane).service_times.append(event.duration_seconds)
+    # A lane runs the next pipeline while the last mp4 is encoded and keeps models resident, so
+    # the time a job holds its worker is its pipeline time (older events carry only the total).
+    served = event.pipeline_seconds if event.pipeline_seconds is not None else event.duration_seconds
+    if status is TaskStatus.done and event.lane is not None and served is not None:
+        state.queue(event.lane).service_times.append(served)
         model = event.task.model
         if model not in state.model_service_times:
             state.model_service_times[model] = deque(maxlen=state.config.service_window)
-        state.model_service_times[model].append(event.duration_seconds)
+        state.model_service_times[model].append(served)
     return True
 
 
