@@ -110,6 +110,8 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
             "FRAMEGATE_ADMISSION_CRITICAL_PRODUCERS": json.dumps([DEMO_OPERATOR]),
             "FRAMEGATE_ADMISSION_WEB_PORT": str(ports["admission"]),
             "FRAMEGATE_AUDIT_METRICS_PORT": str(ports["audit"]),
+            # the active admission snapshots its state every few seconds of the short scenario
+            "FRAMEGATE_ADMISSION_SNAPSHOT_INTERVAL_S": "5",
             "FRAMEGATE_GATEWAY_PORT": str(ports["gateway"]),
             # long enough to outlast a standby admission's takeover (chapter 9)
             "FRAMEGATE_GATEWAY_DECISION_TIMEOUT_S": "30",
