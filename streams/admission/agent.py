@@ -56,7 +56,7 @@ BATCH_WITHIN_S = 0.005
 #: Outputs (fallback_activated too) are flushed on this timer at the latest.
 FLUSH_INTERVAL_S = 0.1
 #: Pause between the active agent's polls of the worker and lane events.
-FOLLOW_PAUSE_S = 0.05
+FOLLOW_PAUSE_S = 0.01
 #: A start-up that folded at least this many log records snapshots right after taking over.
 SNAPSHOT_AFTER_RECORDS = 10_000
 
@@ -203,8 +203,8 @@ class AdmissionService:
             if folded:
                 self.metrics.observe_state(self.state, datetime.now(UTC))
             if self.role == "active":
-                # Worker and lane events change decisions at human or job timescales; polling
-                # for them between request batches would cost the decision path its CPU.
+                # A short yield between polls keeps the follow loop from taking the event loop
+                # from request batches record by record.
                 await asyncio.sleep(FOLLOW_PAUSE_S)
 
     async def announce(self, transition: LaneTransition, offset: int) -> None:

@@ -33,7 +33,6 @@ from streams.admission.state import (
 
 log = logging.getLogger(__name__)
 
-FOLLOW_FETCH_WAIT_MS = 100
 
 
 @dataclass(frozen=True)
@@ -61,10 +60,7 @@ class LogFollower:
         self.topics = topics
         self.names = [topics.events_lane, topics.events_task, topics.tasks_accepted,
                       topics.tasks_rejected]
-        # Lane and worker events matter at human and job timescales: a longer fetch wait costs
-        # them little latency and spares an idle admission (and the broker) a poll every 10 ms.
-        self.kwargs = profile.consumer_kwargs(
-            bootstrap, None, fetch_max_wait_ms=max(profile.fetch_max_wait_ms, FOLLOW_FETCH_WAIT_MS))
+        self.kwargs = profile.consumer_kwargs(bootstrap, None)
         self.consumer: AIOKafkaConsumer = None  # made in start()
         self.parts: list[TopicPartition] = []
         self.snapshot_head: SnapshotHead | None = None

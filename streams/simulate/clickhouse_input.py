@@ -85,9 +85,11 @@ def _read(client: Client, db: str, window: Window, dsn: str) -> History:
     first_request: dict[str, GenerationRequest] = {}
     for row in decision_rows:
         decision = recorded_decision(row)
+        if decision.reason == "preempted" and decision.task_id is not None:
+            # the victim's decision (its source is the request that pushed it out)
+            history.preemptions[decision.task_id] = decision
+            continue
         if decision.source is None:
-            if decision.reason == "preempted" and decision.task_id is not None:
-                history.preemptions[decision.task_id] = decision
             continue
         if decision.source in history.decisions:
             continue

@@ -100,10 +100,12 @@ def history_from_records(records: list[LogRecord], settings: Settings, window: W
             if not isinstance(decision, AdmissionDecision):
                 continue
             recorded = as_recorded(decision)
-            if recorded.source is not None:
-                history.decisions.setdefault(recorded.source, recorded)
-            elif recorded.reason == "preempted" and recorded.task_id is not None:
+            # A preemption carries the source of the request that pushed it out: it is the
+            # victim's decision, not that request's.
+            if recorded.reason == "preempted" and recorded.task_id is not None:
                 history.preemptions[recorded.task_id] = recorded
+            elif recorded.source is not None:
+                history.decisions.setdefault(recorded.source, recorded)
         elif rec.topic == t.events_task:
             if warm_from is None or rec.ts >= warm_from:
                 event = _decoded(TaskEvent, rec.value)
