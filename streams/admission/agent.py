@@ -99,6 +99,8 @@ class AdmissionService:
         self.process_started = time.monotonic() - (time.time() - psutil.Process().create_time())
         #: A start that folded many log records writes a snapshot as soon as it is active.
         self.snapshot_due = False
+        #: Only a process that decided writes snapshots (a stop may revoke the role first).
+        self.was_active = False
         # A plain aiokafka producer: Faust's send path costs more per record, and this one's
         # output batches fill while decisions go on (see `OutputBatches`).
         self.producer: AIOKafkaProducer | None = None
@@ -168,6 +170,7 @@ class AdmissionService:
             log.info("admission taking over tasks.requested (%d log records folded first)", read)
             self.follower.set_active(True)
             self.set_role("active")
+            self.was_active = True
             for transition, offset in self.unannounced.values():
                 await self.announce(transition, offset)
             self.unannounced.clear()
@@ -251,8 +254,8 @@ class AdmissionService:
 
     # --- snapshots -----------------------------------------------------------------------
     async def snapshot(self, force: bool = False) -> SnapshotHead | None:
-        """Write the state if it changed since the last snapshot (active only)."""
-        if not self.settings.admission_snapshots or self.role != "active" or self.producer is None:
+        """Write the state if it changed since the last snapshot (while or once active)."""
+        if not self.settings.admission_snapshots or not self.was_active or self.producer is None:
             return None
         if not force and self.folds == self.folds_at_snapshot:
             return None
