@@ -392,7 +392,8 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
 
     @app.timer(settings.admission_snapshot_interval_s)
     async def periodic_snapshot() -> None:
-        await service.snapshot()
+        if service.role == "active":  # one writer at a time; a stop writes a last one
+            await service.snapshot()
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_service(sender: Any, *args: Any, **kwargs: Any) -> None:
