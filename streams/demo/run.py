@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,11 +142,10 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
         )
         console.print(f"models: {model_dir}; ClickHouse (chDB): {run_dir / 'clickhouse'}")
 
-        # 2. Services: admission and its standby, one worker per lane, audit sink, gateway.
+        # 2. Services: admission, one worker per lane, audit sink, gateway (the standby admission
+        # joins in chapter 9, so the host settles with one process fewer).
         specs: list[tuple[str, list[str], dict[str, str]]] = [
             ("admission", ["admission"], {}),
-            ("admission-standby", ["admission"],
-             {"FRAMEGATE_ADMISSION_WEB_PORT": str(ports["admission-standby"])}),
             *[
                 (
                     f"lane-{lane.value}",
@@ -333,6 +332,14 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
             # 9. The active admission dies (kill -9) while a gateway client waits: the standby,
             # current all along, takes tasks.requested over and decides the waiting request.
             console.rule("7. admission dies: the standby takes over, the waiting client is answered")
+            standby_env = {**env, "FRAMEGATE_ADMISSION_WEB_PORT": str(ports["admission-standby"])}
+            services.append(Service("admission-standby", ["admission"], standby_env,
+                                    run_dir / "logs" / "admission-standby.log").start())
+            await _wait_async(
+                console, "standby admission ready",
+                lambda: admission_role(host, ports["admission-standby"]),
+                lambda role: role in ("active", "standby"), services, 120.0,
+            )
             roles = {
                 name: await admission_role(host, ports[name])
                 for name in ("admission", "admission-standby")
@@ -466,6 +473,20 @@ async def _wait(
                 raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}")
             await asyncio.sleep(0.1)
     console.print(f"[green]ok[/] {what}")
+
+
+async def _wait_async(
+    console: Console, what: str, probe: Callable[[], Awaitable[str]], done: Callable[[str], bool],
+    services: list[Service], timeout_s: float,
+) -> None:
+    """Like `_wait`, for a condition read by an async probe."""
+    deadline = time.monotonic() + timeout_s
+    while not done(await probe()):
+        _check_services(services)
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        await asyncio.sleep(0.5)
+    console.print(f"ok {what}")
 
 
 async def admission_role(host: str, port: int) -> str:
