@@ -350,6 +350,8 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
                 raise DemoError(f"no active admission process: {roles}")
             survivor = "admission-standby" if active_name == "admission" else "admission"
             active = next(s for s in services if s.name == active_name)
+            killed_at = time.monotonic()
+            active.kill()
             late = factory.make(ModelName.phr00t, "late")
             waiting = asyncio.create_task(gateway.submit(late))
             await _scrape_until(
@@ -358,9 +360,7 @@ async def play(settings: Settings, console: Console, options: DemoOptions) -> De
                 timeline["gateway"],
                 30.0,
             )
-            killed_at = time.monotonic()
-            active.kill()
-            console.print(f"killed {active_name} (kill -9) with {late.task_id} waiting at the gateway")
+            console.print(f"killed {active_name} (kill -9); {late.task_id} waits at the gateway")
             answers["admission_failover"] = await waiting
             console.print(
                 f"gateway: {late.task_id} -> {answers['admission_failover']} "
