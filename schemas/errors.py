@@ -20,3 +20,8 @@ class PayloadTooLarge(FramegateError, ValueError):
     def __init__(self, size: int) -> None:
         super().__init__(f"payload of {size} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit")
         self.size = size
+
+
+class IllegalLaneTransition(FramegateError, ValueError):
+    """A lane change the seed's transitions refuse (`AVAILABILITY_TRANSITIONS`, `MODE_TRANSITIONS`,
+    `fallback_reason` with `degraded_shared` only)."""

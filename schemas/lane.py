@@ -14,6 +14,7 @@ from schemas.enums import (
     RouteLane,
 )
 from schemas.envelope import Envelope, WireModel
+from schemas.errors import IllegalLaneTransition
 from schemas.limits import Identity, NonNegFloat
 
 #: The seed's lane state transitions (`ready -> cold`, `ready|cold -> unavailable`,
@@ -32,11 +33,25 @@ MODE_TRANSITIONS: dict[LaneMode, frozenset[LaneMode]] = {
 }
 
 
-def _check_mode_reason(mode: LaneMode | None, reason: FallbackReason | None) -> None:
+def _mode_reason_problem(mode: LaneMode | None, reason: FallbackReason | None) -> str | None:
     if mode is LaneMode.degraded_shared and reason is None:
-        raise ValueError("fallback_reason is required when mode=degraded_shared")
+        return "fallback_reason is required when mode=degraded_shared"
     if mode is LaneMode.dedicated and reason is not None:
-        raise ValueError("fallback_reason is only set when mode=degraded_shared")
+        return "fallback_reason is only set when mode=degraded_shared"
+    return None
+
+
+def _check_mode_reason(mode: LaneMode | None, reason: FallbackReason | None) -> None:
+    problem = _mode_reason_problem(mode, reason)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def next_availability(current: Availability, new: Availability) -> Availability:
+    """`new` if the seed's lane state transitions allow `current -> new`, else `IllegalLaneTransition`."""
+    if new not in AVAILABILITY_TRANSITIONS[current]:
+        raise IllegalLaneTransition(f"illegal lane transition {current.value} -> {new.value}")
+    return new
 
 
 class VideoExecutionLane(WireModel):
@@ -64,11 +79,44 @@ class VideoExecutionLane(WireModel):
         return self
 
     def with_availability(self, availability: Availability, at: AwareDatetime) -> Self:
-        if availability not in AVAILABILITY_TRANSITIONS[self.availability]:
-            raise ValueError(
-                f"illegal lane transition {self.availability.value} -> {availability.value}"
-            )
+        """The lane after a lane state change; `IllegalLaneTransition` if the seed forbids it."""
+        next_availability(self.availability, availability)
         return self.model_copy(update={"availability": availability, "updated_at": at})
+
+    def with_mode(self, mode: LaneMode, reason: FallbackReason | None, at: AwareDatetime) -> Self:
+        """The lane after a routing mode change (a new reason for the same mode included);
+        `IllegalLaneTransition` if `MODE_TRANSITIONS` or the reason rule forbids it."""
+        if mode not in MODE_TRANSITIONS[self.mode]:
+            raise IllegalLaneTransition(f"illegal routing mode transition {self.mode.value} -> {mode.value}")
+        problem = _mode_reason_problem(mode, reason)
+        if problem is not None:
+            raise IllegalLaneTransition(f"lane {self.lane_key.value}: {problem}")
+        served = self.served_models
+        if mode is LaneMode.dedicated and served not in ((), (ModelName(self.lane_key.value),)):
+            served = ()  # the shared lane's models are no longer this lane's
+        return self.model_copy(update={"mode": mode, "fallback_reason": reason, "served_models": served,
+                                       "updated_at": at})
+
+    def with_warm(self, warm: bool, at: AwareDatetime) -> Self:
+        return self.model_copy(update={"warm": warm, "updated_at": at})
+
+
+class SharedLane(WireModel):
+    """The shared fallback lane's state. Not a seed entity: the seed's lanes are model-dedicated
+    (`LaneKey`) and have a routing mode; the shared lane has none, but its availability follows
+    the same lane state transitions."""
+
+    warm: bool
+    availability: Availability
+    updated_at: AwareDatetime
+
+    def with_availability(self, availability: Availability, at: AwareDatetime) -> Self:
+        """The lane after a lane state change; `IllegalLaneTransition` if the seed forbids it."""
+        next_availability(self.availability, availability)
+        return self.model_copy(update={"availability": availability, "updated_at": at})
+
+    def with_warm(self, warm: bool, at: AwareDatetime) -> Self:
+        return self.model_copy(update={"warm": warm, "updated_at": at})
 
 
 class HostPressure(WireModel):

@@ -34,6 +34,7 @@ def lane_command(state: AdmissionState, lane: str, mode: LaneMode, reason: Fallb
     if mode is LaneMode.degraded_shared and reason is None:
         raise LaneCommandError("degrading a lane needs --reason capacity|quota|manual")
     current = state.lane(RouteLane(lane))
+    assert current.mode is not None  # a model lane (checked above) always has a routing mode
     if current.mode is mode:
         return LaneCommandResult(None, f"lane {lane} is already {mode.value}; nothing published")
     event = LaneEvent(

@@ -19,14 +19,14 @@ from pydantic import ValidationError
 
 from schemas import (
     Availability,
-    FallbackReason,
     HostPressure,
-    LaneMode,
     ModelName,
     Priority,
     RouteLane,
     TaskStatus,
+    VideoExecutionLane,
 )
+from schemas.lane import SharedLane
 from streams.admission.errors import SnapshotUnusable
 from streams.admission.lane_queue import LaneQueue, QueuedItem
 from streams.admission.state import (
@@ -41,7 +41,7 @@ from streams.admission.state import (
 
 #: Bumped whenever the document's shape or the meaning of a fold changes: an older snapshot is
 #: then ignored (with a warning) and the state rebuilt from the logs.
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 
 def _dt(value: datetime | None) -> str | None:
@@ -54,11 +54,7 @@ def _parse_dt(value: str | None) -> datetime | None:
 
 def _lane_doc(lane: LaneState) -> dict[str, Any]:
     return {
-        "mode": lane.mode.value,
-        "fallback_reason": lane.fallback_reason.value if lane.fallback_reason else None,
-        "availability": lane.availability.value if lane.availability else None,
-        "warm": lane.warm,
-        "updated_at": _dt(lane.updated_at),
+        "seed": lane.seed.model_dump(mode="json") if lane.seed is not None else None,
         "workers": [
             [w.worker_id, w.availability.value, w.warm, w.served_model.value if w.served_model else None,
              w.host.model_dump(mode="json"), _dt(w.seen_at), _dt(w.cpu_over_since), w.quota_exhausted_flag]
@@ -128,13 +124,10 @@ def _state_from(doc: dict[str, Any], config: AdmissionConfig) -> AdmissionState:
     state = AdmissionState(config=config)
     for name, lane_doc in doc["lanes"].items():
         lane = state.lane(RouteLane(name))
-        lane.mode = LaneMode(lane_doc["mode"])
-        reason = lane_doc["fallback_reason"]
-        lane.fallback_reason = FallbackReason(reason) if reason else None
-        availability = lane_doc["availability"]
-        lane.availability = Availability(availability) if availability else None
-        lane.warm = lane_doc["warm"]
-        lane.updated_at = _parse_dt(lane_doc["updated_at"])
+        seed = lane_doc["seed"]
+        if seed is not None:
+            model = SharedLane if lane.lane is RouteLane.shared else VideoExecutionLane
+            lane.seed = model.model_validate(seed)
         for wid, avail, warm, served, host, seen, over, quota in lane_doc["workers"]:
             seen_at = _parse_dt(seen)
             assert seen_at is not None

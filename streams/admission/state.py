@@ -28,6 +28,7 @@ from schemas import (
     HostPressure,
     LaneEvent,
     LaneEventType,
+    LaneKey,
     LaneMode,
     ModelName,
     Priority,
@@ -35,7 +36,8 @@ from schemas import (
     TaskEvent,
     TaskStatus,
 )
-from schemas.lane import AVAILABILITY_TRANSITIONS, MODE_TRANSITIONS
+from schemas.errors import IllegalLaneTransition
+from schemas.lane import SharedLane, VideoExecutionLane
 from schemas.tasks import TRANSITIONS
 from streams.admission.lane_queue import LaneQueue, QueuedItem
 
@@ -47,6 +49,9 @@ MAX_EARLY_EVENTS = 100_000
 #: Offsets of `tasks.requested` below the highest decided one whose decision never reached the
 #: logs (a crash between output batches); the next active decides them. Oldest forgotten first.
 MAX_OFFSET_HOLES = 10_000
+#: Availability of a lane whose first `lane_state` event does not state one: `ready` may move to
+#: any state, so the event is judged exactly as if no availability were known.
+INITIAL_AVAILABILITY = Availability.ready
 
 
 @dataclass(frozen=True)
@@ -90,14 +95,31 @@ class WorkerSignal:
 
 @dataclass
 class LaneState:
+    """One route lane as admission sees it: the seed entity and the workers' latest heartbeats.
+
+    `seed` is the lane's `VideoExecutionLane` (a `SharedLane` for `shared`, which has no routing
+    mode), changed only through its own transition methods. It is None until the first
+    `lane_state` event names the lane: such a lane is `dedicated`, no one stated its
+    availability, and only its workers' heartbeats gate admission. A first event that leaves a
+    field out starts it from `INITIAL_AVAILABILITY` (the one state every transition leaves, so
+    the event is judged as if nothing was known) and `warm=False`.
+    """
+
     lane: RouteLane
-    mode: LaneMode = LaneMode.dedicated
-    fallback_reason: FallbackReason | None = None
-    #: Set by `lane_state` events (operators, workers); None until one arrives.
-    availability: Availability | None = None
-    warm: bool | None = None
-    updated_at: datetime | None = None
+    seed: VideoExecutionLane | SharedLane | None = None
     workers: dict[str, WorkerSignal] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> LaneMode | None:
+        """The routing mode of a model lane; None for `shared`, where degraded lanes route to."""
+        if isinstance(self.seed, VideoExecutionLane):
+            return self.seed.mode
+        return None if self.lane is RouteLane.shared else LaneMode.dedicated
+
+    @property
+    def availability(self) -> Availability | None:
+        """What the last `lane_state` event stated; None before any."""
+        return self.seed.availability if self.seed is not None else None
 
     def live_workers(self, now: datetime, stale_s: float) -> list[WorkerSignal]:
         """Workers whose last heartbeat is at most `stale_s` old at `now` (sorted for determinism)."""
@@ -285,31 +307,42 @@ def fold_lane_event(state: AdmissionState, event: LaneEvent) -> LaneTransition |
         _forget_gone_workers(lane, event.occurred_at, state.config.dedup_retention_s)
         return None
 
+    old_mode = lane.mode
+    try:
+        lane.seed = changed_lane(lane.seed, event)
+    except IllegalLaneTransition as exc:
+        state.counters.illegal_lane_transitions += 1
+        log.warning("ignoring lane event %s for %s: %s", event.event_id, event.lane_key.value, exc)
+        return None
+    new_mode = lane.mode
+    if old_mode is None or new_mode is None or new_mode is old_mode:
+        return None
+    return LaneTransition(lane=event.lane_key, old_mode=old_mode, new_mode=new_mode,
+                          reason=event.fallback_reason, at=event.occurred_at)
+
+
+def changed_lane(seed: VideoExecutionLane | SharedLane | None,
+                 event: LaneEvent) -> VideoExecutionLane | SharedLane:
+    """The lane after one `lane_state` event, through the seed model's transitions.
+
+    All or nothing: `IllegalLaneTransition` when any part of the event is refused.
+    """
+    at = event.occurred_at
+    if seed is None:
+        if event.lane_key is RouteLane.shared:
+            seed = SharedLane(warm=False, availability=INITIAL_AVAILABILITY, updated_at=at)
+        else:
+            seed = VideoExecutionLane(lane_key=LaneKey(event.lane_key.value), mode=LaneMode.dedicated,
+                                      warm=False, availability=INITIAL_AVAILABILITY, updated_at=at)
     if event.availability is not None:
-        current = lane.availability
-        if current is not None and event.availability not in AVAILABILITY_TRANSITIONS[current]:
-            state.counters.illegal_lane_transitions += 1
-            return None
-        lane.availability = event.availability
+        seed = seed.with_availability(event.availability, at)
     if event.warm is not None:
-        lane.warm = event.warm
-    transition = None
-    if event.mode is not None and event.mode is not lane.mode:
-        if event.mode not in MODE_TRANSITIONS[lane.mode]:
-            state.counters.illegal_lane_transitions += 1
-            return None
-        transition = LaneTransition(
-            lane=event.lane_key,
-            old_mode=lane.mode,
-            new_mode=event.mode,
-            reason=event.fallback_reason,
-            at=event.occurred_at,
-        )
+        seed = seed.with_warm(event.warm, at)
     if event.mode is not None:
-        lane.mode = event.mode
-        lane.fallback_reason = event.fallback_reason
-    lane.updated_at = event.occurred_at
-    return transition
+        if not isinstance(seed, VideoExecutionLane):
+            raise IllegalLaneTransition("the shared lane has no routing mode")
+        seed = seed.with_mode(event.mode, event.fallback_reason, at)
+    return seed
 
 
 def _forget_gone_workers(lane: LaneState, now: datetime, retention_s: float) -> None:
