@@ -25,7 +25,12 @@ from schemas.enums import (
 from schemas.envelope import SCHEMA_VERSION, Envelope
 from schemas.lane import HostPressure, LaneEvent, VideoExecutionLane
 from schemas.memory import MemoryDiagnosticEvent
-from schemas.policy import DEGRADED_QUEUE_POLICY, DegradedQueuePolicy
+from schemas.policy import (
+    DEGRADED_QUEUE_POLICY,
+    WITHDRAWAL_POLICY,
+    DegradedQueuePolicy,
+    WithdrawalPolicy,
+)
 from schemas.requests import GenerationRequest
 from schemas.tasks import GenerationTask, TaskEvent
 from schemas.topics import Topics
@@ -34,6 +39,7 @@ __all__ = [
     "DEGRADED_QUEUE_POLICY",
     "MODEL_CONSTRAINTS",
     "SCHEMA_VERSION",
+    "WITHDRAWAL_POLICY",
     "AdmissionDecision",
     "Availability",
     "DecisionOutcome",
@@ -64,4 +70,5 @@ __all__ = [
     "Topics",
     "VideoExecutionLane",
     "VideoGenerationConstraints",
+    "WithdrawalPolicy",
 ]

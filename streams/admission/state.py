@@ -17,9 +17,11 @@ import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from schemas import (
     DEGRADED_QUEUE_POLICY,
+    WITHDRAWAL_POLICY,
     AdmissionDecision,
     Availability,
     DecisionOutcome,
@@ -38,6 +40,7 @@ from schemas import (
 )
 from schemas.errors import IllegalLaneTransition
 from schemas.lane import SharedLane, VideoExecutionLane
+from schemas.settings import Settings
 from schemas.tasks import TRANSITIONS
 from streams.admission.lane_queue import LaneQueue, QueuedItem
 
@@ -54,20 +57,25 @@ MAX_OFFSET_HOLES = 10_000
 INITIAL_AVAILABILITY = Availability.ready
 
 
+def _setting(name: str) -> Any:
+    """The default of a `Settings` field: the one definition the core's defaults repeat."""
+    return Settings.model_fields[name].default
+
+
 @dataclass(frozen=True)
 class AdmissionConfig:
     """The knobs of the pure core (built from `Settings`, see `config_from_settings`)."""
 
-    heartbeat_stale_s: float = 15.0
+    heartbeat_stale_s: float = _setting("admission_heartbeat_stale_s")
     critical_producers: frozenset[str] = frozenset()
-    cold_start_s: float = 20.0
+    cold_start_s: float = _setting("admission_cold_start_s")
     #: Service time assumed before any `done` event was observed; 0 = unknown, no wait check.
-    default_service_s: float = 0.0
-    service_window: int = 20
-    cpu_starvation_factor: float = 1.5
-    cpu_starvation_s: float = 30.0
-    io_saturation_ms: float = 1500.0
-    retry_after_s: int = 30
+    default_service_s: float = _setting("admission_default_service_s")
+    service_window: int = _setting("admission_service_window")
+    cpu_starvation_factor: float = WITHDRAWAL_POLICY.cpu_load_per_core
+    cpu_starvation_s: float = WITHDRAWAL_POLICY.cpu_starvation_seconds
+    io_saturation_ms: float = WITHDRAWAL_POLICY.io_saturation_ms
+    retry_after_s: int = _setting("admission_retry_after_s")
     #: How long a decided task id is remembered (log time): a re-send within it gets the same
     #: answer, a re-send after it is decided afresh.
     dedup_retention_s: float = 168 * 3600.0

@@ -6,7 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from streams.audit.panels import PANELS, SECTIONS, Panel
+from streams.audit.panels import (
+    CPU_LOAD_PER_CORE_LIMIT,
+    IO_WRITE_MS_LIMIT,
+    MAX_DEPTH,
+    MAX_WAIT_S,
+    PANELS,
+    SECTIONS,
+    Panel,
+)
 
 PLUGIN = "grafana-clickhouse-datasource"
 #: Panels name the datasource through the `datasource` variable, so the dashboard imports into
@@ -22,7 +30,8 @@ _WIDTH, _HEIGHT = 12, 8
 
 def _thresholds(p: Panel) -> dict[str, Any]:
     steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
-    limits = {"max_depth": 25, "max_wait_seconds": 30, "limit_per_core": 1.5, "limit_ms": 1500}
+    limits = {"max_depth": MAX_DEPTH, "max_wait_seconds": MAX_WAIT_S,
+              "limit_per_core": CPU_LOAD_PER_CORE_LIMIT, "limit_ms": IO_WRITE_MS_LIMIT}
     for name in p.limits:
         steps.append({"color": "red", "value": limits[name]})
     return {"mode": "absolute", "steps": steps}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from schemas.policy import DEGRADED_QUEUE_POLICY
+from schemas.policy import DEGRADED_QUEUE_POLICY, WITHDRAWAL_POLICY
 
 ColumnKind = Literal["time", "string", "number"]
 PanelKind = Literal["timeseries", "bar", "table"]
@@ -19,8 +19,9 @@ PanelKind = Literal["timeseries", "bar", "table"]
 MAX_DEPTH = DEGRADED_QUEUE_POLICY.max_depth
 MAX_WAIT_S = DEGRADED_QUEUE_POLICY.max_wait_seconds
 #: Withdrawal policy thresholds drawn as reference lines (degradation contract section 4).
-CPU_LOAD_PER_CORE_LIMIT = 1.5
-IO_WRITE_MS_LIMIT = 1500
+CPU_LOAD_PER_CORE_LIMIT = WITHDRAWAL_POLICY.cpu_load_per_core
+CPU_STARVATION_S = WITHDRAWAL_POLICY.cpu_starvation_seconds
+IO_WRITE_MS_LIMIT = WITHDRAWAL_POLICY.io_saturation_ms
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ ORDER BY lane_key""",
         "Latest state per lane in the time range.",
     ),
     Panel(
-        "host_pressure", "Worker load per core (limit 1.5)", "Lanes", "timeseries",
+        "host_pressure", f"Worker load per core (limit {CPU_LOAD_PER_CORE_LIMIT:g})", "Lanes", "timeseries",
         f"""SELECT $__timeInterval(occurred_at) AS time, lane_key,
     max(load1 / cpu_cores) AS load_per_core, {CPU_LOAD_PER_CORE_LIMIT} AS limit_per_core
 FROM ${{database}}.lane_events
@@ -109,11 +110,12 @@ WHERE $__timeFilter(occurred_at) AND event_type = 'heartbeat' AND load1 IS NOT N
 GROUP BY time, lane_key
 ORDER BY time, lane_key""",
         (("time", "time"), ("lane_key", "string"), ("load_per_core", "number"), ("limit_per_core", "number")),
-        "Heartbeat load1 / cpu_cores; above 1.5 for 30 s admission withdraws (cpu_starvation).",
+        f"Heartbeat load1 / cpu_cores; above {CPU_LOAD_PER_CORE_LIMIT:g} for {CPU_STARVATION_S} s admission "
+        "withdraws (cpu_starvation).",
         limits=("limit_per_core",),
     ),
     Panel(
-        "artifact_write", "Artifact write latency (limit 1500 ms)", "Lanes", "timeseries",
+        "artifact_write", f"Artifact write latency (limit {IO_WRITE_MS_LIMIT} ms)", "Lanes", "timeseries",
         f"""SELECT $__timeInterval(occurred_at) AS time, lane_key,
     max(host_artifact_write_ms) AS artifact_write_ms, {IO_WRITE_MS_LIMIT} AS limit_ms
 FROM ${{database}}.lane_events
@@ -121,7 +123,7 @@ WHERE $__timeFilter(occurred_at) AND event_type = 'heartbeat' AND host_artifact_
 GROUP BY time, lane_key
 ORDER BY time, lane_key""",
         (("time", "time"), ("lane_key", "string"), ("artifact_write_ms", "number"), ("limit_ms", "number")),
-        "Heartbeat artifact write latency; above 1500 ms admission withdraws (io_saturation).",
+        f"Heartbeat artifact write latency; above {IO_WRITE_MS_LIMIT} ms admission withdraws (io_saturation).",
         unit="ms", limits=("limit_ms",),
     ),
     # --- admission -----------------------------------------------------------------------------
@@ -157,7 +159,7 @@ WHERE $__timeFilter(occurred_at) AND queue_depth IS NOT NULL
 GROUP BY time, lane
 ORDER BY time, lane""",
         (("time", "time"), ("lane", "string"), ("peak_queue_depth", "number"), ("max_depth", "number")),
-        "Depth seen by admission per lane (DegradedQueuePolicy.max_depth = 25).",
+        f"Depth seen by admission per lane (DegradedQueuePolicy.max_depth = {MAX_DEPTH}).",
         limits=("max_depth",),
     ),
     Panel(
@@ -170,7 +172,7 @@ GROUP BY time, lane
 ORDER BY time, lane""",
         (("time", "time"), ("lane", "string"), ("peak_wait_seconds", "number"),
          ("max_wait_seconds", "number")),
-        "Expected wait per lane (DegradedQueuePolicy.max_wait_seconds = 30).",
+        f"Expected wait per lane (DegradedQueuePolicy.max_wait_seconds = {MAX_WAIT_S}).",
         unit="s", limits=("max_wait_seconds",),
     ),
     Panel(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas.policy import DEGRADED_QUEUE_POLICY as _QUEUE
+
 PROBLEMS_PATH = "/problems"
 DOC_FILE = "docs/problems.md"
 
@@ -53,8 +55,8 @@ CATALOG: tuple[ProblemType, ...] = (
     ProblemType(
         "queue_overloaded", 503, "Queue overloaded",
         "The model's lane is degraded to the shared lane and its queue is at its depth limit "
-        "(25), the expected wait is over the limit (30 s), or a queued `background` item was "
-        "preempted by a more important one.",
+        f"({_QUEUE.max_depth}), the expected wait is over the limit ({_QUEUE.max_wait_seconds} s), "
+        "or a queued `background` item was preempted by a more important one.",
         f"{_DECISION}, `queue_depth`, `estimated_wait_seconds`, `reason` (`depth`, `wait`, "
         f"`preempted`), {_RETRY}",
         "Retry after `retry_after_seconds` with the same `task_id`; lower-priority work waits "
