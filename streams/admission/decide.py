@@ -236,7 +236,7 @@ def _decide(
             "Priority not authorised",
             f"producer {request.producer!r} may not submit critical work",
         ))
-    capacity = check_withdrawal(state, rt, now)
+    capacity = check_withdrawal(state, rt, now, request.priority)
     if isinstance(capacity, Refusal):
         return reject(capacity, queue.depth)
     assert isinstance(capacity, Capacity)

@@ -2,7 +2,8 @@
 
 A lane with no heartbeat at all (`missing_signal`) or only stale ones (`stale_signal`) is
 unknown and fails closed as `lane_unavailable`. A lane can serve when at least one live worker
-passes every check; when none does, the refusal names the check they failed.
+passes every check; when none does, the refusal names the check they failed. `background` is
+throttled first: it is refused as soon as any serving worker of the lane fails a check.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from schemas import Availability, LaneMode, RejectionCode, RouteLane
+from schemas import Availability, LaneMode, Priority, RejectionCode, RouteLane
+from streams.admission.priority import throttled_first
 from streams.admission.refusal import Refusal
 from streams.admission.routing import Route
 from streams.admission.state import AdmissionState, WorkerSignal
@@ -66,7 +68,7 @@ _TITLES = {
 }
 
 
-def check_withdrawal(state: AdmissionState, route: Route, now: datetime) -> Refusal | Capacity:
+def check_withdrawal(state: AdmissionState, route: Route, now: datetime, priority: Priority) -> Refusal | Capacity:
     cfg = state.config
     lane = state.lane(route.lane)
     name = route.lane.value
@@ -88,7 +90,8 @@ def check_withdrawal(state: AdmissionState, route: Route, now: datetime) -> Refu
                        f"every live worker of lane {name} reports unavailable")
     problems = [worker_problem(w, route, state, now) for w in serving]
     healthy = [w for w, p in zip(serving, problems, strict=True) if p is None]
-    if not healthy:
+    throttled = throttled_first(priority) and len(healthy) < len(serving)
+    if not healthy or throttled:
         code = next(p for p in problems if p is not None)
         detail = {
             RejectionCode.io_saturation: f"artifact write latency above {cfg.io_saturation_ms:g} ms on lane {name}",
@@ -97,6 +100,9 @@ def check_withdrawal(state: AdmissionState, route: Route, now: datetime) -> Refu
             RejectionCode.gpu_quota_exhausted: f"GPU sessions at quota on lane {name} and the shared "
             "fallback is disabled or saturated",
         }.get(code, f"lane {name} cannot serve")
+        if healthy:
+            detail += (f"; {priority.value} work is throttled first ({len(serving) - len(healthy)} of "
+                       f"{len(serving)} live workers fail a check)")
         return Refusal(code, _TITLES.get(code, "Lane cannot serve"), detail)
     cold = lane.availability is Availability.cold or all(
         w.availability is Availability.cold or not w.warm for w in healthy
