@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from rich.table import Table
 
+from schemas import DEGRADED_QUEUE_POLICY
 from streams.clickhouse_client import connect
 
 
@@ -41,7 +42,7 @@ class DemoSummary:
         for lane, depth in sorted(self.peak_depth.items()):
             table.add_row(
                 f"peak queue depth, {lane} lane",
-                f"{depth} / 25" if lane == "shared" else str(depth),
+                f"{depth} / {DEGRADED_QUEUE_POLICY.max_depth}" if lane == "shared" else str(depth),
             )
         for lane, reason in self.fallback_activations:
             table.add_row(f"fallback_activated ({lane})", reason)

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from schemas import (
+    WITHDRAWAL_POLICY,
     AdmissionDecision,
     Availability,
     DecisionOutcome,
@@ -98,7 +99,7 @@ class Tally:
 
     # --- questions the demo asks -------------------------------------------------------------
 
-    def host_settled(self, factor: float = 1.5) -> bool:
+    def host_settled(self, factor: float = WITHDRAWAL_POLICY.cpu_load_per_core) -> bool:
         """Every lane's last heartbeat shows load1 within the `cpu_starvation` threshold."""
         return all(
             view.load1 is not None
