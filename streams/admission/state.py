@@ -78,7 +78,7 @@ class AdmissionConfig:
     retry_after_s: int = _setting("admission_retry_after_s")
     #: How long a decided task id is remembered (log time): a re-send within it gets the same
     #: answer, a re-send after it is decided afresh.
-    dedup_retention_s: float = 168 * 3600.0
+    dedup_retention_s: float = _setting("admission_dedup_retention_h") * 3600.0
     #: URI schemes of `input_image` the lane workers can read; anything else is refused (422).
     input_image_schemes: frozenset[str] = frozenset({"file", ""})
     #: The seed's fixed degraded queue policy. Not a setting: only the capacity simulator's
@@ -126,7 +126,7 @@ class LaneState:
 
     @property
     def availability(self) -> Availability | None:
-        """What the last `lane_state` event stated; None before any."""
+        """The lane's availability as `lane_state` events set it; None before any."""
         return self.seed.availability if self.seed is not None else None
 
     def live_workers(self, now: datetime, stale_s: float) -> list[WorkerSignal]:

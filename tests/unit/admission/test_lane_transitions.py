@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import zlib
 
 import pytest
 
@@ -18,6 +20,7 @@ from schemas import (
 )
 from schemas.errors import FramegateError, IllegalLaneTransition
 from schemas.lane import AVAILABILITY_TRANSITIONS, SharedLane
+from streams.admission.errors import SnapshotUnusable
 from streams.admission.snapshot import decode_snapshot, encode_snapshot, state_document
 from streams.admission.state import INITIAL_AVAILABILITY, AdmissionState, fold_lane_event
 from tests.unit.admission.helpers import T0, at, degrade, state
@@ -116,3 +119,13 @@ def test_an_empty_state_round_trips_with_no_seed_lanes() -> None:
     s = AdmissionState()
     restored, _ = decode_snapshot(encode_snapshot(s, {}), s.config)
     assert all(restored.lane(lane).seed is None for lane in RouteLane)
+
+
+def test_a_snapshot_from_before_the_seed_lanes_is_refused_and_rebuilt() -> None:
+    doc = json.loads(zlib.decompress(encode_snapshot(state(), {})))
+    doc["version"] = 1
+    doc["state"]["lanes"] = {lane.value: {"mode": "dedicated", "fallback_reason": None, "availability": None,
+                                          "warm": None, "updated_at": None, "workers": []}
+                             for lane in RouteLane}
+    with pytest.raises(SnapshotUnusable, match="version 1 is not"):
+        decode_snapshot(zlib.compress(json.dumps(doc).encode()), AdmissionState().config)
