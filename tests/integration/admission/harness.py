@@ -13,14 +13,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel
 
-from schemas import AdmissionDecision, HostPressure, LaneEvent, LaneEventType, RouteLane, Topics
+from schemas import AdmissionDecision, Topics
 from streams.local_stack.broker import free_port
 from tests.waiting import wait_until
 
@@ -147,13 +146,6 @@ class Agent:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
         return killed_at
-
-
-def heartbeat(lane: RouteLane, when: datetime | None = None, worker: str = "test-worker") -> LaneEvent:
-    return LaneEvent(
-        event_type=LaneEventType.heartbeat, lane_key=lane, worker_id=worker, availability="ready",
-        warm=True, host=HostPressure(load1=0.1, cpu_cores=2), occurred_at=when or datetime.now(UTC),
-    )
 
 
 async def publish(bootstrap: str, records: Iterable[tuple[str, bytes, bytes | None, int | None, int | None]]) -> None:

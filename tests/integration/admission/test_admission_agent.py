@@ -25,16 +25,15 @@ from schemas import (
     Topics,
 )
 from schemas.export import export_schemas
+from tests.factories import degrade, heartbeat, request
 from tests.integration.admission.harness import (
     REPO,
     Agent,
     collect,
     decisions,
-    heartbeat,
     publish,
     publish_events,
 )
-from tests.unit.admission.helpers import request
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -99,8 +98,6 @@ def test_overload_25_accepted_75_refused(kafka_bootstrap: str, topics: Topics, t
 
 
 def test_wait_refusal_at_depth_k(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
-    from tests.unit.admission.helpers import degrade
-
     now = datetime.now(UTC)
     publish_events(kafka_bootstrap, topics.events_lane,
                    [heartbeat(RouteLane.shared, now), degrade(RouteLane.phr00t, when=now)], "phr00t")
@@ -126,8 +123,6 @@ def test_wait_refusal_at_depth_k(kafka_bootstrap: str, topics: Topics, tmp_path:
 
 
 def test_priority_preemption_and_full_critical_queue(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
-    from tests.unit.admission.helpers import degrade
-
     now = datetime.now(UTC)
     publish_events(kafka_bootstrap, topics.events_lane,
                    [heartbeat(RouteLane.shared, now), degrade(RouteLane.anisora, when=now)], "anisora")

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from schemas import AdmissionDecision, ModelName, Priority, RouteLane, Topics
 from schemas.export import json_schema
 from streams.local_stack.topics import create_topics
-from tests.integration.admission.harness import Agent, collect, heartbeat, publish
-from tests.unit.admission.helpers import degrade, request
+from tests.factories import degrade, heartbeat, request
+from tests.integration.admission.harness import Agent, collect, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

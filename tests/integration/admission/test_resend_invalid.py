@@ -12,16 +12,15 @@ from pathlib import Path
 import pytest
 
 from schemas import GenerationRequest, ModelName, Priority, RouteLane, Topics
+from tests.factories import heartbeat, request
 from tests.integration.admission.harness import (
     REPO,
     Agent,
     Record,
-    heartbeat,
     publish,
     publish_events,
     read_log,
 )
-from tests.unit.admission.helpers import request
 
 #: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
 START_S = 120

@@ -20,7 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import ModelName, Priority, RouteLane, Topics
 from streams.admission.snapshot import SNAPSHOT_VERSION
-from tests.integration.admission.harness import Agent, heartbeat, publish, read_log
+from tests.factories import degrade, heartbeat, request
+from tests.integration.admission.harness import Agent, publish, read_log
 from tests.integration.admission.test_replay_and_hostile import (
     feed,
     fresh_topics,
@@ -28,7 +29,6 @@ from tests.integration.admission.test_replay_and_hostile import (
     run,
     scenario,
 )
-from tests.unit.admission.helpers import degrade, request
 
 #: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
 START_S = 120

@@ -13,15 +13,8 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import GenerationRequest, ModelName, Priority, RouteLane, SourceRecord, Topics
 from streams.admission.events import event_id, origin_of
-from tests.integration.admission.harness import (
-    Agent,
-    Record,
-    heartbeat,
-    publish,
-    publish_events,
-    read_log,
-)
-from tests.unit.admission.helpers import request
+from tests.factories import heartbeat, request
+from tests.integration.admission.harness import Agent, Record, publish, publish_events, read_log
 from tests.waiting import wait_until
 
 #: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).

@@ -19,8 +19,8 @@ from streams.simulate.kafka_input import read_kafka
 from streams.simulate.run import simulate
 from streams.simulate.scenario import Scenario
 from streams.simulate.window import Window
-from tests.integration.admission.harness import Agent, collect, heartbeat, publish
-from tests.unit.admission.helpers import degrade, request
+from tests.factories import degrade, heartbeat, request
+from tests.integration.admission.harness import Agent, collect, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

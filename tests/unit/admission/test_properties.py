@@ -20,7 +20,8 @@ from schemas import (
 from schemas.export import json_schema
 from streams.admission.decide import apply, decide
 from streams.admission.state import AdmissionState, fold_lane_event, fold_task_event
-from tests.unit.admission.helpers import T0, degrade, heartbeat, request, state
+from tests.admission_states import state
+from tests.factories import T0, degrade, heartbeat, request
 
 # (kind, model, priority, width index, fps, seconds offset)
 step = st.tuples(
@@ -45,7 +46,7 @@ def run(steps: list, s: AdmissionState) -> list[AdmissionDecision]:  # type: ign
                 fold_task_event(s, TaskEvent(task=task, lane=RouteLane.shared))
             continue
         if kind == "degrade_phr00t":
-            fold_lane_event(s, degrade(RouteLane.phr00t))
+            fold_lane_event(s, degrade(RouteLane.phr00t, when=T0))
             continue
         req = request(model, task_id=f"t{i}", priority=priority, producer="ops", width=w, height=h,
                       fps=fps, submitted_at=T0)
