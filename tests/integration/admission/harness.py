@@ -11,7 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,15 @@ class Agent:
 
     def start(self, timeout_s: float = 60.0, loglevel: str = "warning") -> Agent:
         return self.launch(loglevel).wait_ready(timeout_s)
+
+    @contextmanager
+    def running(self, timeout_s: float = 60.0) -> Iterator[Agent]:
+        """Started and ready inside the block, stopped (by pid) when it ends."""
+        self.start(timeout_s)
+        try:
+            yield self
+        finally:
+            self.stop()
 
     @property
     def pid(self) -> int:
