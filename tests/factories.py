@@ -142,8 +142,18 @@ def task(status: TaskStatus = TaskStatus.pending, **overrides: Any) -> Generatio
     return GenerationTask(**fields)
 
 
-def task_event(status: TaskStatus = TaskStatus.processing, **overrides: Any) -> TaskEvent:
-    fields: dict[str, Any] = {"task": task(status), "lane": RouteLane.phr00t, "worker_id": "w-1"}
+def task_event(
+    status: TaskStatus = TaskStatus.processing,
+    task_id: str | None = None,
+    lane: RouteLane | None = RouteLane.phr00t,
+    **overrides: Any,
+) -> TaskEvent:
+    """A lane's event for one task (`lane=None`: admission's own, with no worker)."""
+    fields: dict[str, Any] = {
+        "task": task(status, **({"id": task_id} if task_id else {})),
+        "lane": lane,
+        "worker_id": "w-1" if lane is not None else None,
+    }
     if status is TaskStatus.done:
         fields["artifact_path"] = "/artifacts/x.mp4"
     if status is TaskStatus.failed:
