@@ -80,6 +80,14 @@ def tiny_request(model: ModelName = ModelName.phr00t, **overrides: Any) -> Gener
     return request(model, **fields)
 
 
+def invalid_wire(req: GenerationRequest) -> bytes:
+    """`req` on the wire with a step count its model does not allow: a 422 that keeps its task id."""
+    wire = req.to_wire()
+    bad = wire.replace(f'"steps":{req.steps},'.encode(), b'"steps":5,', 1)
+    assert bad != wire
+    return bad
+
+
 def request_body(model: ModelName = ModelName.phr00t, **overrides: Any) -> dict[str, Any]:
     """A request as a client POSTs it (JSON, no server-stamped time); `overrides` are applied
     unchecked, so a test can make the body invalid."""

@@ -11,20 +11,24 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel
 
-from schemas import AdmissionDecision, Topics
+from schemas import AdmissionDecision, GenerationRequest, LaneEvent, RouteLane, Topics
 from streams.local_stack.broker import free_port
+from tests.factories import degrade, heartbeat
 from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[3]
+#: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
+START_S = 120
 
 
 def agent_env(bootstrap: str, topics: Topics, data_dir: Path, port: int, **extra: str) -> dict[str, str]:
@@ -156,6 +160,40 @@ class Agent:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
         return killed_at
+
+
+def lane_events(when: datetime, lanes: Sequence[RouteLane] = tuple(RouteLane),
+                degraded: Sequence[RouteLane] = ()) -> list[LaneEvent]:
+    """A heartbeat of one ready worker per lane in `lanes` at `when`, then each of `degraded`
+    switched to the shared lane for capacity."""
+    events = [heartbeat(lane, when, worker=f"w-{lane.value}") for lane in lanes]
+    return events + [degrade(lane, when=when) for lane in degraded]
+
+
+def lanes_ready(bootstrap: str, topics: Topics, when: datetime | None = None,
+                lanes: Sequence[RouteLane] = tuple(RouteLane), degraded: Sequence[RouteLane] = ()) -> None:
+    """`lane_events` at `when` (default now) on the lane event log, acknowledged."""
+    events = lane_events(when or datetime.now(UTC), lanes, degraded)
+    asyncio.run(publish(bootstrap, [(topics.events_lane, e.to_wire(), e.lane_key.value.encode(), 0, None)
+                                    for e in events]))
+
+
+def decided_topics(topics: Topics) -> dict[str, int]:
+    """The decision topics with their partition counts, for `read_log`."""
+    return {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
+
+
+def keyed(requests: Iterable[GenerationRequest]) -> list[tuple[str, bytes]]:
+    return [(r.task_id, r.to_wire()) for r in requests]
+
+
+def send_at(bootstrap: str, topics: Topics, bodies: list[tuple[str, bytes]], at: datetime) -> None:
+    """`(task_id, body)` requests with log time `at` (+1 ms each), on partition 0: a sequence stays
+    inside the 30 s queue wait however slow the machine is, since admission's clock is the record's
+    log time."""
+    ts = int(at.timestamp() * 1000)
+    asyncio.run(publish(bootstrap, [(topics.tasks_requested, body, key.encode(), 0, ts + i)
+                                    for i, (key, body) in enumerate(bodies)]))
 
 
 async def publish(bootstrap: str, records: Iterable[tuple[str, bytes, bytes | None, int | None, int | None]]) -> None:

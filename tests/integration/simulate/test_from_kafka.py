@@ -19,8 +19,8 @@ from streams.simulate.kafka_input import read_kafka
 from streams.simulate.run import simulate
 from streams.simulate.scenario import Scenario
 from streams.simulate.window import Window
-from tests.factories import degrade, heartbeat, request
-from tests.integration.admission.harness import Agent, collect, publish
+from tests.factories import request
+from tests.integration.admission.harness import Agent, collect, lane_events, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -34,8 +34,7 @@ def done(i: int, at: datetime) -> TaskEvent:
 def record(bootstrap: str, topics: Topics) -> None:
     base = datetime.now(UTC).replace(microsecond=0)
     ms = int(base.timestamp() * 1000)
-    lanes = [heartbeat(lane, base, worker=f"w-{lane.value}") for lane in RouteLane]
-    lanes.append(degrade(RouteLane.anisora, when=base))
+    lanes = lane_events(base, degraded=[RouteLane.anisora])
     reqs = []
     for i in range(40):
         priority = Priority.background if i < 28 else (Priority.standard if i < 34 else Priority.critical)
