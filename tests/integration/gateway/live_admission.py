@@ -49,6 +49,11 @@ class LiveAdmission:
                                               code="", lane="shared") or 0.0) >= before + missing,
                    timeout_s=60, what="the shared queue filled")
 
+    def overloaded(self) -> float:
+        """Requests admission refused so far for the shared queue's depth."""
+        return self.agent.metric("framegate_admission_decisions_total", outcome="rejected",
+                                 code="queue_overloaded", lane="shared") or 0.0
+
     def requested(self, task_ids: set[str], expected: int) -> list[str]:
         """The ids among `task_ids` published on tasks.requested, read to the log's end once
         `expected` of them are there (a late extra one is read too)."""
