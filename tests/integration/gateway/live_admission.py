@@ -32,22 +32,25 @@ class LiveAdmission:
     agent: Agent
 
     def fill_shared_queue(self) -> None:
-        """Standard anisora requests straight onto Kafka until the shared queue holds its limit.
+        """As many standard anisora requests as the shared queue holds, straight onto Kafka, each
+        decided before this returns: whatever waited there before, the queue is full now.
 
-        Items expire after the policy's queue timeout, so a test fills right before it relies on
+        Items expire after the policy's queue wait, so a test fills right before it relies on
         the full queue."""
         limit = DEGRADED_QUEUE_POLICY.max_depth
-        before = self.agent.metric("framegate_admission_decisions_total", outcome="accepted",
-                                   code="", lane="shared") or 0.0
-        depth = self.agent.metric("framegate_admission_queue_depth", lane="shared") or 0.0
-        missing = limit - int(depth)
+        before = self.shared_decisions()
         reqs = [request(ModelName.anisora, task_id=f"fill-{uuid.uuid4().hex[:10]}",
-                        priority=Priority.standard) for _ in range(missing)]
+                        priority=Priority.standard) for _ in range(limit)]
         asyncio.run(publish(self.bootstrap, [(self.topics.tasks_requested, r.to_wire(),
                                               r.task_id.encode(), None, None) for r in reqs]))
-        wait_until(lambda: (self.agent.metric("framegate_admission_decisions_total", outcome="accepted",
-                                              code="", lane="shared") or 0.0) >= before + missing,
-                   timeout_s=60, what="the shared queue filled")
+        wait_until(lambda: self.shared_decisions() >= before + limit, timeout_s=60,
+                   what="the shared queue filled")
+
+    def shared_decisions(self) -> float:
+        """Requests admission accepted onto, or refused for, the shared queue so far."""
+        accepted = self.agent.metric("framegate_admission_decisions_total", outcome="accepted",
+                                     code="", lane="shared")
+        return (accepted or 0.0) + self.overloaded()
 
     def overloaded(self) -> float:
         """Requests admission refused so far for the shared queue's depth."""
