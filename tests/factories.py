@@ -1,8 +1,14 @@
-"""Valid instances of every wire message, for tests to start from and vary."""
+"""Valid instances of every wire message, for tests to start from and vary: the one place tests
+build requests, decisions and events (unit and integration alike).
+
+Times: events default to now, as a live service would stamp them; tests of pure state pass `T0` and
+`at(seconds)` for a fixed clock.
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas import (
@@ -23,25 +29,74 @@ from schemas import (
     RouteLane,
     TaskEvent,
     TaskStatus,
+    TaskType,
 )
 from schemas.envelope import utc_now
 
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
-def request(model: ModelName = ModelName.phr00t, **overrides: Any) -> GenerationRequest:
+#: The seed's fixed denoising steps per model.
+STEPS = {ModelName.anisora: 8, ModelName.phr00t: 4}
+
+
+def at(seconds: float) -> datetime:
+    """`seconds` after `T0`."""
+    return T0 + timedelta(seconds=seconds)
+
+
+def request(model: ModelName = ModelName.anisora, **overrides: Any) -> GenerationRequest:
+    """A valid image-to-video request at the seed's 832x480 preset, submitted at `T0`."""
     fields: dict[str, Any] = {
         "task_id": f"task-{uuid.uuid4().hex[:12]}",
         "model": model,
         "prompt": "a lighthouse at dusk, waves",
         "input_image": "file:///images/lighthouse.png",
-        "steps": 8 if model is ModelName.anisora else 4,
+        "steps": STEPS[model],
         "cfg": 1.0,
         "width": 832,
         "height": 480,
         "num_frames": 81,
         "fps": 16,
+        "submitted_at": T0,
     }
     fields.update(overrides)
     return GenerationRequest(**fields)
+
+
+def tiny_request(model: ModelName = ModelName.phr00t, **overrides: Any) -> GenerationRequest:
+    """A text-to-video request small enough for a tiny random-weight model on a CPU."""
+    fields: dict[str, Any] = {
+        "type": TaskType.text_to_video,
+        "input_image": None,
+        "prompt": "a paper boat drifting on a pond",
+        "width": 32,
+        "height": 32,
+        "num_frames": 9,
+        "fps": 8,
+        "seed": 7,
+        "submitted_at": utc_now(),
+    }
+    fields.update(overrides)
+    return request(model, **fields)
+
+
+def invalid_wire(req: GenerationRequest) -> bytes:
+    """`req` on the wire with a step count its model does not allow: a 422 that keeps its task id."""
+    wire = req.to_wire()
+    bad = wire.replace(f'"steps":{req.steps},'.encode(), b'"steps":5,', 1)
+    assert bad != wire
+    return bad
+
+
+def request_body(model: ModelName = ModelName.phr00t, **overrides: Any) -> dict[str, Any]:
+    """A request as a client POSTs it (JSON, no server-stamped time); `overrides` are applied
+    unchecked, so a test can make the body invalid."""
+    body = request(model, task_id=f"gw-{uuid.uuid4().hex[:12]}").model_dump(
+        mode="json", exclude_unset=True
+    )
+    del body["submitted_at"]
+    body.update(overrides)
+    return body
 
 
 def accepted(req: GenerationRequest | None = None, **overrides: Any) -> AdmissionDecision:
@@ -95,8 +150,18 @@ def task(status: TaskStatus = TaskStatus.pending, **overrides: Any) -> Generatio
     return GenerationTask(**fields)
 
 
-def task_event(status: TaskStatus = TaskStatus.processing, **overrides: Any) -> TaskEvent:
-    fields: dict[str, Any] = {"task": task(status), "lane": RouteLane.phr00t, "worker_id": "w-1"}
+def task_event(
+    status: TaskStatus = TaskStatus.processing,
+    task_id: str | None = None,
+    lane: RouteLane | None = RouteLane.phr00t,
+    **overrides: Any,
+) -> TaskEvent:
+    """A lane's event for one task (`lane=None`: admission's own, with no worker)."""
+    fields: dict[str, Any] = {
+        "task": task(status, **({"id": task_id} if task_id else {})),
+        "lane": lane,
+        "worker_id": "w-1" if lane is not None else None,
+    }
     if status is TaskStatus.done:
         fields["artifact_path"] = "/artifacts/x.mp4"
     if status is TaskStatus.failed:
@@ -106,30 +171,47 @@ def task_event(status: TaskStatus = TaskStatus.processing, **overrides: Any) -> 
 
 
 def host(**overrides: Any) -> HostPressure:
-    fields: dict[str, Any] = {"load1": 0.5, "cpu_cores": 2, "artifact_write_ms": 12.0}
+    """A host well inside every withdrawal threshold."""
+    fields: dict[str, Any] = {"load1": 0.2, "cpu_cores": 4, "artifact_write_ms": 12.0}
     fields.update(overrides)
     return HostPressure(**fields)
 
 
-def heartbeat(lane: RouteLane = RouteLane.phr00t, **overrides: Any) -> LaneEvent:
+def heartbeat(
+    lane: RouteLane = RouteLane.phr00t,
+    when: datetime | None = None,
+    worker: str = "w1",
+    **overrides: Any,
+) -> LaneEvent:
+    """A ready, warm worker's heartbeat. `overrides` naming a `HostPressure` field (`load1`,
+    `artifact_write_ms`, ...) set the host's pressure; the others set the event's fields."""
+    pressure = {k: overrides.pop(k) for k in list(overrides) if k in HostPressure.model_fields}
     fields: dict[str, Any] = {
         "event_type": LaneEventType.heartbeat,
         "lane_key": lane,
-        "worker_id": f"{lane.value}-w1",
+        "worker_id": worker,
         "availability": Availability.ready,
         "warm": True,
-        "host": host(),
+        "host": host(**pressure),
+        "occurred_at": when or utc_now(),
     }
     fields.update(overrides)
     return LaneEvent(**fields)
 
 
-def lane_degraded(lane: RouteLane = RouteLane.anisora, **overrides: Any) -> LaneEvent:
+def degrade(
+    lane: RouteLane = RouteLane.anisora,
+    reason: FallbackReason = FallbackReason.capacity,
+    when: datetime | None = None,
+    **overrides: Any,
+) -> LaneEvent:
+    """The operator's (or a worker's) switch of `lane` to the shared fallback."""
     fields: dict[str, Any] = {
         "event_type": LaneEventType.lane_state,
         "lane_key": lane,
         "mode": LaneMode.degraded_shared,
-        "fallback_reason": FallbackReason.capacity,
+        "fallback_reason": reason,
+        "occurred_at": when or utc_now(),
     }
     fields.update(overrides)
     return LaneEvent(**fields)
@@ -160,7 +242,7 @@ def one_of_each() -> list[Any]:
         rejected(),
         task_event(TaskStatus.done),
         heartbeat(),
-        lane_degraded(),
+        degrade(),
         memory_event(),
         memory_event(MemoryEventType.fallback_activated),
     ]

@@ -63,8 +63,10 @@ class Observer:
         self.tally.apply(message)  # type: ignore[arg-type]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Stops following; a second call does nothing."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         await self._consumer.stop()

@@ -52,7 +52,8 @@ def test_burst_beyond_25_is_refused_with_queue_overloaded(demo: DemoResult) -> N
 def test_critical_preempts_a_background_request(demo: DemoResult) -> None:
     critical = demo.task_ids["burst"][-1]
     assert critical.split("-")[1] == "critical"
-    assert demo.summary.preempted >= 1
+    # one critical request, one background victim
+    assert demo.summary.preempted == 1
     assert demo.summary.lanes_by_phase["burst"].get("shared", 0) >= 1
 
 
@@ -61,8 +62,12 @@ def test_recovered_lane_takes_its_traffic_back(demo: DemoResult) -> None:
 
 
 def test_every_accepted_task_finished(demo: DemoResult) -> None:
-    assert demo.summary.status_counts.get("done", 0) >= 2 + 2 + 2 + 2
-    assert set(demo.summary.status_counts) <= {"done", "failed"}
+    summary = demo.summary
+    # the only accepted tasks that may fail are those that waited past the shared queue's limit
+    expired = summary.failed_by_code.get("queue_overloaded", 0)
+    assert summary.status_counts.get("done", 0) == summary.accepted - expired
+    assert set(summary.status_counts) <= {"done", "failed"}
+    assert set(summary.failed_by_code) <= {"admission_rejected", "queue_overloaded"}
 
 
 def test_memory_events_recorded_per_lane(demo: DemoResult) -> None:
@@ -79,14 +84,16 @@ def test_report_written(demo: DemoResult) -> None:
 
 def test_bad_input_is_refused_with_a_reason_and_nothing_stops(demo: DemoResult) -> None:
     assert demo.gateway_answers["no_key"].startswith("401 ")
-    assert demo.summary.refused_by_code.get("validation_error", 0) >= 1
+    # one invalid request reached Kafka; the unauthenticated one never left the gateway
+    assert demo.summary.refused_by_code.get("validation_error", 0) == 1
     assert demo.summary.lanes_by_phase["invalid"] == {}
 
 
 def test_an_injected_oom_is_retried_one_step_lower_and_finishes(demo: DemoResult) -> None:
     # one per lane: the shared lane's while anisora was degraded
     assert demo.summary.lanes_by_phase["oom"] == {"shared": 1, "anisora": 1, "phr00t": 1}
-    assert demo.summary.done_after_retry >= 3
+    # the three OOM drills; no other task needed a second attempt
+    assert demo.summary.done_after_retry == 3
     assert "gpu_oom" not in demo.summary.failed_by_code
 
 

@@ -11,7 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,11 +21,14 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel
 
-from schemas import AdmissionDecision, HostPressure, LaneEvent, LaneEventType, RouteLane, Topics
+from schemas import AdmissionDecision, GenerationRequest, LaneEvent, RouteLane, Topics
 from streams.local_stack.broker import free_port
+from tests.factories import degrade, heartbeat
 from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[3]
+#: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
+START_S = 120
 
 
 def agent_env(bootstrap: str, topics: Topics, data_dir: Path, port: int, **extra: str) -> dict[str, str]:
@@ -78,6 +82,15 @@ class Agent:
 
     def start(self, timeout_s: float = 60.0, loglevel: str = "warning") -> Agent:
         return self.launch(loglevel).wait_ready(timeout_s)
+
+    @contextmanager
+    def running(self, timeout_s: float = 60.0) -> Iterator[Agent]:
+        """Started and ready inside the block, stopped (by pid) when it ends."""
+        self.start(timeout_s)
+        try:
+            yield self
+        finally:
+            self.stop()
 
     @property
     def pid(self) -> int:
@@ -149,11 +162,38 @@ class Agent:
         return killed_at
 
 
-def heartbeat(lane: RouteLane, when: datetime | None = None, worker: str = "test-worker") -> LaneEvent:
-    return LaneEvent(
-        event_type=LaneEventType.heartbeat, lane_key=lane, worker_id=worker, availability="ready",
-        warm=True, host=HostPressure(load1=0.1, cpu_cores=2), occurred_at=when or datetime.now(UTC),
-    )
+def lane_events(when: datetime, lanes: Sequence[RouteLane] = tuple(RouteLane),
+                degraded: Sequence[RouteLane] = ()) -> list[LaneEvent]:
+    """A heartbeat of one ready worker per lane in `lanes` at `when`, then each of `degraded`
+    switched to the shared lane for capacity."""
+    events = [heartbeat(lane, when, worker=f"w-{lane.value}") for lane in lanes]
+    return events + [degrade(lane, when=when) for lane in degraded]
+
+
+def lanes_ready(bootstrap: str, topics: Topics, when: datetime | None = None,
+                lanes: Sequence[RouteLane] = tuple(RouteLane), degraded: Sequence[RouteLane] = ()) -> None:
+    """`lane_events` at `when` (default now) on the lane event log, acknowledged."""
+    events = lane_events(when or datetime.now(UTC), lanes, degraded)
+    asyncio.run(publish(bootstrap, [(topics.events_lane, e.to_wire(), e.lane_key.value.encode(), 0, None)
+                                    for e in events]))
+
+
+def decided_topics(topics: Topics) -> dict[str, int]:
+    """The decision topics with their partition counts, for `read_log`."""
+    return {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
+
+
+def keyed(requests: Iterable[GenerationRequest]) -> list[tuple[str, bytes]]:
+    return [(r.task_id, r.to_wire()) for r in requests]
+
+
+def send_at(bootstrap: str, topics: Topics, bodies: list[tuple[str, bytes]], at: datetime) -> None:
+    """`(task_id, body)` requests with log time `at` (+1 ms each), on partition 0: a sequence stays
+    inside the 30 s queue wait however slow the machine is, since admission's clock is the record's
+    log time."""
+    ts = int(at.timestamp() * 1000)
+    asyncio.run(publish(bootstrap, [(topics.tasks_requested, body, key.encode(), 0, ts + i)
+                                    for i, (key, body) in enumerate(bodies)]))
 
 
 async def publish(bootstrap: str, records: Iterable[tuple[str, bytes, bytes | None, int | None, int | None]]) -> None:

@@ -25,16 +25,16 @@ from schemas import (
     Topics,
 )
 from schemas.export import export_schemas
+from tests.factories import heartbeat, request
 from tests.integration.admission.harness import (
     REPO,
     Agent,
     collect,
     decisions,
-    heartbeat,
+    lanes_ready,
     publish,
     publish_events,
 )
-from tests.unit.admission.helpers import request
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -99,11 +99,8 @@ def test_overload_25_accepted_75_refused(kafka_bootstrap: str, topics: Topics, t
 
 
 def test_wait_refusal_at_depth_k(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
-    from tests.unit.admission.helpers import degrade
-
     now = datetime.now(UTC)
-    publish_events(kafka_bootstrap, topics.events_lane,
-                   [heartbeat(RouteLane.shared, now), degrade(RouteLane.phr00t, when=now)], "phr00t")
+    lanes_ready(kafka_bootstrap, topics, now, lanes=[RouteLane.shared], degraded=[RouteLane.phr00t])
     # Observed service time 4 s: at depth 8 the wait is 32 s > 30 s, so item 9 is refused.
     done = [TaskEvent(task=GenerationTask(id=f"seen-{i}", model="phr00t", type="image_to_video",
                                           status=TaskStatus.done, created_at=now, updated_at=now),
@@ -126,11 +123,8 @@ def test_wait_refusal_at_depth_k(kafka_bootstrap: str, topics: Topics, tmp_path:
 
 
 def test_priority_preemption_and_full_critical_queue(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
-    from tests.unit.admission.helpers import degrade
-
     now = datetime.now(UTC)
-    publish_events(kafka_bootstrap, topics.events_lane,
-                   [heartbeat(RouteLane.shared, now), degrade(RouteLane.anisora, when=now)], "anisora")
+    lanes_ready(kafka_bootstrap, topics, now, lanes=[RouteLane.shared], degraded=[RouteLane.anisora])
     agent = Agent(kafka_bootstrap, topics, tmp_path).start()
     try:
         background = [request(priority=Priority.background) for _ in range(25)]

@@ -15,9 +15,9 @@ from schemas import DecisionOutcome, ModelName, RouteLane, SourceRecord, Topics
 from streams.admission.decide import decide
 from streams.admission.parsing import parse
 from streams.local_stack.topics import create_topics
-from tests.integration.admission.harness import Agent, heartbeat, publish_events
-from tests.unit.admission.helpers import T0
-from tests.unit.admission.helpers import state as healthy_state
+from tests.admission_states import state as healthy_state
+from tests.factories import T0, heartbeat
+from tests.integration.admission.harness import Agent, publish_events
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 

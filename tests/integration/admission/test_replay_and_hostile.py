@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from schemas import AdmissionDecision, ModelName, Priority, RouteLane, Topics
 from schemas.export import json_schema
 from streams.local_stack.topics import create_topics
-from tests.integration.admission.harness import Agent, collect, heartbeat, publish
-from tests.unit.admission.helpers import degrade, request
+from tests.factories import heartbeat, request
+from tests.integration.admission.harness import Agent, collect, lane_events, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -27,8 +27,7 @@ BASE = datetime.now(UTC).replace(microsecond=0)
 
 def scenario() -> tuple[list[bytes], list[bytes]]:
     """A fixed log: lane events, then 40 requests that fill, overflow and preempt the shared queue."""
-    lanes = [heartbeat(lane, BASE, worker=f"w-{lane.value}") for lane in RouteLane]
-    lanes.append(degrade(RouteLane.anisora, when=BASE))
+    lanes = lane_events(BASE, degraded=[RouteLane.anisora])
     reqs = []
     for i in range(40):
         priority = Priority.background if i < 28 else (Priority.standard if i < 34 else Priority.critical)

@@ -3,47 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from schemas import GenerationRequest, ModelName, Priority, RouteLane, Topics
+from schemas import ModelName, Priority, RouteLane, Topics
+from tests.factories import invalid_wire, request
 from tests.integration.admission.harness import (
-    REPO,
+    START_S,
     Agent,
     Record,
-    heartbeat,
-    publish,
-    publish_events,
+    decided_topics,
+    keyed,
+    lanes_ready,
     read_log,
+    send_at,
 )
-from tests.unit.admission.helpers import request
-
-#: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
-START_S = 120
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 CAP = 25
-
-
-def invalid(req: GenerationRequest) -> bytes:
-    wire = req.to_wire()
-    bad = wire.replace(f'"steps":{req.steps},'.encode(), b'"steps":5,', 1)
-    assert bad != wire
-    return bad
-
-
-def send(bootstrap: str, topics: Topics, bodies: list[tuple[str, bytes]], at: datetime) -> None:
-    """Requests with log time `at` (+1 ms each): the whole sequence stays inside the 30 s queue wait
-    however slow the machine is, since admission's clock is the record's log time."""
-    ts = int(at.timestamp() * 1000)
-    asyncio.run(publish(bootstrap, [(topics.tasks_requested, body, key.encode(), 0, ts + i)
-                                    for i, (key, body) in enumerate(bodies)]))
 
 
 def phase(records: list[Record], prefix: str, rejected: bool = False) -> list[Record]:
@@ -53,20 +34,13 @@ def phase(records: list[Record], prefix: str, rejected: bool = False) -> list[Re
 
 def test_invalid_resends_do_not_touch_decided_tasks(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
     base = datetime.now(UTC)
-    publish_events(kafka_bootstrap, topics.events_lane, [heartbeat(RouteLane.shared, base, worker="w-shared")],
-                   "shared")
-    agent = Agent(kafka_bootstrap, topics, tmp_path)
-    degraded = subprocess.run([sys.executable, "-m", "streams.cli", "lane", "degrade", "anisora",
-                               "--reason", "capacity"], env=agent.env, cwd=REPO, capture_output=True,
-                              text=True, timeout=90, check=False)
-    assert degraded.returncode == 0, degraded.stdout + degraded.stderr
-    decided = {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
-    agent.start(START_S)
-    try:
+    lanes_ready(kafka_bootstrap, topics, base, lanes=[RouteLane.shared], degraded=[RouteLane.anisora])
+    decided = decided_topics(topics)
+    with Agent(kafka_bootstrap, topics, tmp_path).running(START_S) as agent:
         # 1. fill the shared queue with 25 accepted background anisora requests
         originals = [request(ModelName.anisora, task_id=f"fill-{i}", priority=Priority.background,
                              submitted_at=base) for i in range(CAP)]
-        send(kafka_bootstrap, topics, [(r.task_id, r.to_wire()) for r in originals], base)
+        send_at(kafka_bootstrap, topics, keyed(originals), base)
         first = asyncio.run(read_log(kafka_bootstrap, decided, lambda rs: len(rs) >= CAP))
         assert Counter(r.value["outcome"] for r in first) == {"accepted": CAP}
         assert {r.value["lane"] for r in first} == {"shared"}
@@ -74,7 +48,8 @@ def test_invalid_resends_do_not_touch_decided_tasks(kafka_bootstrap: str, topics
 
         # 2. re-send 24 of those ids with an invalid body: 422 each, marked decided_earlier
         resent = originals[:CAP - 1]
-        send(kafka_bootstrap, topics, [(r.task_id, invalid(r)) for r in resent], base + timedelta(seconds=1))
+        send_at(kafka_bootstrap, topics, [(r.task_id, invalid_wire(r)) for r in resent],
+                base + timedelta(seconds=1))
         second = phase(asyncio.run(read_log(kafka_bootstrap, decided, lambda rs: len(rs) >= 2 * CAP - 1)),
                        "fill-", rejected=True)
         assert len(second) == CAP - 1
@@ -90,7 +65,7 @@ def test_invalid_resends_do_not_touch_decided_tasks(kafka_bootstrap: str, topics
         # 3. 25 new valid requests: the queue is full, none is accepted
         fresh = [request(ModelName.anisora, task_id=f"new-{i}", priority=Priority.background,
                          submitted_at=base) for i in range(CAP)]
-        send(kafka_bootstrap, topics, [(r.task_id, r.to_wire()) for r in fresh], base + timedelta(seconds=2))
+        send_at(kafka_bootstrap, topics, keyed(fresh), base + timedelta(seconds=2))
         third = phase(asyncio.run(read_log(kafka_bootstrap, decided, lambda rs: len(rs) >= 3 * CAP - 1)), "new-")
         assert len(third) == CAP
         assert Counter((r.value["outcome"], r.value.get("code"), r.value.get("reason")) for r in third) == {
@@ -100,7 +75,7 @@ def test_invalid_resends_do_not_touch_decided_tasks(kafka_bootstrap: str, topics
 
         # 4. a valid re-send of an original id gets its original acceptance, replayed
         again = originals[3]
-        send(kafka_bootstrap, topics, [(again.task_id, again.to_wire())], base + timedelta(seconds=3))
+        send_at(kafka_bootstrap, topics, keyed([again]), base + timedelta(seconds=3))
         everything = asyncio.run(read_log(kafka_bootstrap, decided, lambda rs: len(rs) >= 3 * CAP))
         (replay,) = [r for r in everything if r.value["replayed"]]
         assert len(everything) == 3 * CAP, "more decisions than requests"
@@ -122,5 +97,3 @@ def test_invalid_resends_do_not_touch_decided_tasks(kafka_bootstrap: str, topics
         items = asyncio.run(read_log(kafka_bootstrap, {topics.lane(RouteLane.shared): 2},
                                      lambda rs: len(rs) >= CAP))
         assert sorted(r.value["task_id"] for r in items) == sorted(r.task_id for r in originals)
-    finally:
-        agent.stop()

@@ -15,7 +15,8 @@ import pytest
 from schemas import RouteLane, Topics
 from streams.local_stack.broker import LocalBroker, free_port
 from streams.local_stack.topics import create_topics
-from tests.integration.admission.harness import Agent, heartbeat, publish_events
+from tests.factories import heartbeat
+from tests.integration.admission.harness import Agent, publish_events
 
 pytestmark = pytest.mark.integration
 

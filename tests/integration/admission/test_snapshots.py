@@ -20,7 +20,17 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import ModelName, Priority, RouteLane, Topics
 from streams.admission.snapshot import SNAPSHOT_VERSION
-from tests.integration.admission.harness import Agent, heartbeat, publish, read_log
+from tests.factories import request
+from tests.integration.admission.harness import (
+    START_S,
+    Agent,
+    decided_topics,
+    keyed,
+    lanes_ready,
+    publish,
+    read_log,
+    send_at,
+)
 from tests.integration.admission.test_replay_and_hostile import (
     feed,
     fresh_topics,
@@ -28,10 +38,6 @@ from tests.integration.admission.test_replay_and_hostile import (
     run,
     scenario,
 )
-from tests.unit.admission.helpers import degrade, request
-
-#: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
-START_S = 120
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -68,16 +74,6 @@ async def snapshot_log(bootstrap: str, topics: Topics) -> list[Raw]:
 
 def snapshots(bootstrap: str, topics: Topics) -> list[Raw]:
     return asyncio.run(snapshot_log(bootstrap, topics))
-
-
-def decided(topics: Topics) -> dict[str, int]:
-    return {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
-
-
-def send(bootstrap: str, topics: Topics, reqs: list[Any], at: datetime) -> None:
-    ts = int(at.timestamp() * 1000)
-    asyncio.run(publish(bootstrap, [(topics.tasks_requested, r.to_wire(), r.task_id.encode(), 0, ts + i)
-                                    for i, r in enumerate(reqs)]))
 
 
 # --- bad snapshots ------------------------------------------------------------------------------
@@ -154,28 +150,22 @@ def unknown_body_version(bootstrap: str, topics: Topics, real: list[Raw]) -> Non
 def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics: Topics, tmp_path: Path,
                                                    bad: Callable[[str, Topics, list[Raw]], None]) -> None:
     base = datetime.now(UTC)
-    asyncio.run(publish(kafka_bootstrap, [
-        (topics.events_lane, heartbeat(RouteLane.shared, base, worker="w-shared").to_wire(), b"shared", 0, None),
-        (topics.events_lane, degrade(RouteLane.anisora, when=base).to_wire(), b"anisora", 0, None),
-    ]))
+    lanes_ready(kafka_bootstrap, topics, base, lanes=[RouteLane.shared], degraded=[RouteLane.anisora])
     originals = [request(ModelName.anisora, task_id=f"snap-{i}", priority=Priority.background, submitted_at=base)
                  for i in range(FILLED)]
-    send(kafka_bootstrap, topics, originals, base + timedelta(seconds=1))
+    send_at(kafka_bootstrap, topics, keyed(originals), base + timedelta(seconds=1))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    first = Agent(kafka_bootstrap, topics, tmp_path / "a").start(START_S)
-    try:
-        got = asyncio.run(read_log(kafka_bootstrap, decided(topics), lambda rs: len(rs) >= FILLED))
-    finally:
-        first.stop()  # a clean shutdown writes a snapshot
+    # leaving the block is a clean shutdown, which writes a snapshot
+    with Agent(kafka_bootstrap, topics, tmp_path / "a").running(START_S):
+        got = asyncio.run(read_log(kafka_bootstrap, decided_topics(topics), lambda rs: len(rs) >= FILLED))
     accepted = {r.value["task_id"]: r.value for r in got}
     assert Counter(v["outcome"] for v in accepted.values()) == {"accepted": FILLED}
     real = snapshots(kafka_bootstrap, topics)
     assert real, "no snapshot on the snapshot topic after a clean shutdown"
     bad(kafka_bootstrap, topics, real)
 
-    second = Agent(kafka_bootstrap, topics, tmp_path / "b").start(START_S)
-    try:
+    with Agent(kafka_bootstrap, topics, tmp_path / "b").running(START_S) as second:
         warnings = [line for line in second.log_text().splitlines() if "WARNING" in line and "snapshot" in line
                     and ("ignoring" in line or "rebuilding" in line)]
         assert warnings, f"no warning about the bad snapshot in the log:\n{second.log_text()[-3000:]}"
@@ -183,11 +173,9 @@ def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics:
         again = originals[3]
         fresh = [request(ModelName.anisora, task_id=f"after-{i}", priority=Priority.background,
                          submitted_at=base) for i in range(CAP - FILLED + 1)]
-        send(kafka_bootstrap, topics, [again, *fresh], base + timedelta(seconds=2))
-        everything = asyncio.run(read_log(kafka_bootstrap, decided(topics),
+        send_at(kafka_bootstrap, topics, keyed([again, *fresh]), base + timedelta(seconds=2))
+        everything = asyncio.run(read_log(kafka_bootstrap, decided_topics(topics),
                                           lambda rs: len(rs) >= FILLED + 1 + len(fresh)))
-    finally:
-        second.stop()
     assert len(everything) == FILLED + 1 + len(fresh)
     (replay,) = [r.value for r in everything if r.value["replayed"]]
     assert (replay["task_id"], replay["outcome"], replay["lane"]) == (again.task_id, "accepted", "shared")
@@ -223,7 +211,7 @@ def run_across_snapshot(bootstrap: str, tmp: Path, stops: list[tuple[int, str]])
             feed(bootstrap, topics, lanes, reqs, fed, upto)
             fed = upto
             agent = Agent(bootstrap, topics, data, extra_env=env, log_name=f"agent-{n}.log").start(START_S)
-            asyncio.run(read_log(bootstrap, decided(topics), at_least(upto)))
+            asyncio.run(read_log(bootstrap, decided_topics(topics), at_least(upto)))
             if how == "kill":
                 agent.kill()
             else:
@@ -232,7 +220,7 @@ def run_across_snapshot(bootstrap: str, tmp: Path, stops: list[tuple[int, str]])
         feed(bootstrap, topics, lanes, reqs, fed, len(reqs))
         agent = Agent(bootstrap, topics, data, extra_env=env, log_name="agent-last.log").start(START_S, loglevel="info")
         result = outputs(bootstrap, topics, 41 + 7)
-        every = asyncio.run(read_log(bootstrap, decided(topics), lambda rs: len(rs) >= 41 + 7))
+        every = asyncio.run(read_log(bootstrap, decided_topics(topics), lambda rs: len(rs) >= 41 + 7))
         assert len(every) == 41 + 7, "more decisions than the single-process run"
         # The agent's ready line names the snapshot it started from ("none" after a full fold).
         loaded = re.search(r"snapshot (\S+) \((\d+) tasks\), (\d+) log records folded", agent.log_text())

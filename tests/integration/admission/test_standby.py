@@ -11,21 +11,20 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from schemas import GenerationRequest, ModelName, Priority, RouteLane, SourceRecord, Topics
+from schemas import ModelName, Priority, SourceRecord, Topics
 from streams.admission.events import event_id, origin_of
+from tests.factories import invalid_wire, request
 from tests.integration.admission.harness import (
+    START_S,
     Agent,
     Record,
-    heartbeat,
-    publish,
-    publish_events,
+    decided_topics,
+    keyed,
+    lanes_ready,
     read_log,
+    send_at,
 )
-from tests.unit.admission.helpers import request
 from tests.waiting import wait_until
-
-#: An agent start on a busy 2-core CI box (interpreter, imports, group join, log fold).
-START_S = 120
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -40,14 +39,7 @@ def steady_request(i: int) -> bytes:
     model = ModelName.anisora if i % 3 else ModelName.phr00t
     req = request(model, task_id=f"load-{i}", priority=(Priority.background, Priority.standard)[i % 2],
                   submitted_at=datetime.now(UTC))
-    return invalid(req) if i % INVALID_EVERY == INVALID_EVERY - 1 else req.to_wire()
-
-
-def invalid(req: GenerationRequest) -> bytes:
-    wire = req.to_wire()
-    bad = wire.replace(f'"steps":{req.steps},'.encode(), b'"steps":5,', 1)
-    assert bad != wire
-    return bad
+    return invalid_wire(req) if i % INVALID_EVERY == INVALID_EVERY - 1 else req.to_wire()
 
 
 async def steady_load(bootstrap: str, topics: Topics, count: int, rate: float, kill_at: int,
@@ -77,12 +69,6 @@ def decided_ids(records: list[Record]) -> set[str]:
     return {r.value["task_id"] for r in records if r.value.get("task_id") and not r.value.get("replayed")}
 
 
-def fresh_heartbeats(bootstrap: str, topics: Topics) -> None:
-    now = datetime.now(UTC)
-    for lane in RouteLane:
-        publish_events(bootstrap, topics.events_lane, [heartbeat(lane, now, worker=f"w-{lane.value}")], lane.value)
-
-
 def pair(bootstrap: str, topics: Topics, tmp: Path) -> tuple[Agent, Agent]:
     (tmp / "a").mkdir()
     (tmp / "b").mkdir()
@@ -95,13 +81,13 @@ def pair(bootstrap: str, topics: Topics, tmp: Path) -> tuple[Agent, Agent]:
 
 
 def test_kill_active_under_load_standby_takes_over(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
-    fresh_heartbeats(kafka_bootstrap, topics)
+    lanes_ready(kafka_bootstrap, topics)
     active, standby = pair(kafka_bootstrap, topics, tmp_path)
     count = RATE * SECONDS
     try:
         killed_at = asyncio.run(steady_load(kafka_bootstrap, topics, count, RATE, RATE * KILL_AFTER_S, active))
         sent = {f"load-{i}" for i in range(count)}
-        names = {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
+        names = decided_topics(topics)
         records = asyncio.run(read_log(kafka_bootstrap, names, lambda rs: decided_ids(rs) >= sent, 120))
         standby_role = standby.role()
         standby_log = standby.log_text()
@@ -138,7 +124,7 @@ def health_of(body: dict[str, object] | None) -> tuple[object, object] | None:
 
 
 def test_roles_and_readiness(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
-    fresh_heartbeats(kafka_bootstrap, topics)
+    lanes_ready(kafka_bootstrap, topics)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first = Agent(kafka_bootstrap, topics, tmp_path / "a").launch()
@@ -171,15 +157,15 @@ def test_roles_and_readiness(kafka_bootstrap: str, topics: Topics, tmp_path: Pat
             assert health["ready"] == (health["role"] != "starting"), health
 
         one = request(ModelName.phr00t, task_id="role-1", submitted_at=datetime.now(UTC))
-        asyncio.run(publish(kafka_bootstrap, [(topics.tasks_requested, one.to_wire(), b"role-1", 0, None)]))
-        names = {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
+        send_at(kafka_bootstrap, topics, keyed([one]), datetime.now(UTC))
+        names = decided_topics(topics)
         asyncio.run(read_log(kafka_bootstrap, names, lambda rs: "role-1" in decided_ids(rs)))
 
         first.stop()  # SIGTERM: a clean hand-over
         second.wait_role("active", 30)
         assert health_of(second.healthz()) == ("active", True)
         two = request(ModelName.anisora, task_id="role-2", submitted_at=datetime.now(UTC))
-        asyncio.run(publish(kafka_bootstrap, [(topics.tasks_requested, two.to_wire(), b"role-2", 0, None)]))
+        send_at(kafka_bootstrap, topics, keyed([two]), datetime.now(UTC))
         records = asyncio.run(read_log(kafka_bootstrap, names, lambda rs: "role-2" in decided_ids(rs)))
         assert Counter(r.value["task_id"] for r in records) == {"role-1": 1, "role-2": 1}
         assert all(r.value["outcome"] == "accepted" and not r.value["replayed"] for r in records)

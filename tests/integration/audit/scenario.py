@@ -43,6 +43,7 @@ from schemas.broker_profile import BROKER_PROFILES
 from schemas.decisions import Degradation, FieldError, SourceRecord
 from schemas.envelope import utc_now
 from schemas.topics import Topics
+from tests import factories
 
 
 @dataclass
@@ -61,19 +62,9 @@ class Scenario:
 
 
 def _request(model: ModelName, at: datetime, priority: Priority = Priority.standard) -> GenerationRequest:
-    return GenerationRequest(
-        task_id=f"task-{uuid.uuid4().hex[:12]}",
-        model=model,
-        prompt="a paper boat drifting down a rainy street",
-        input_image="file:///images/boat.png",
-        steps=8 if model is ModelName.anisora else 4,
-        cfg=1.0,
-        width=1280,
-        height=720,
-        num_frames=33,
-        fps=16,
-        priority=priority,
-        submitted_at=at,
+    return factories.request(
+        model, prompt="a paper boat drifting down a rainy street", input_image="file:///images/boat.png",
+        width=1280, height=720, num_frames=33, priority=priority, submitted_at=at,
     )
 
 

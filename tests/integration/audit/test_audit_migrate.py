@@ -72,7 +72,7 @@ def test_heartbeats_expire_by_ttl_but_lane_state_is_kept(clickhouse_client: Any,
     old = datetime.now(UTC) - timedelta(days=5)
     fresh = datetime.now(UTC)
     topics = Topics()
-    events = [factories.heartbeat(occurred_at=old), factories.lane_degraded(occurred_at=old),
+    events = [factories.heartbeat(occurred_at=old), factories.degrade(when=old),
               factories.heartbeat(occurred_at=fresh)]
     rows = [to_row(routes(topics), Source(topics.events_lane, 0, i), e.to_wire(), fresh).row
             for i, e in enumerate(events)]

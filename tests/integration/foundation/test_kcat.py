@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import GenerationRequest, Topics
+from schemas import GenerationRequest, ModelName, Topics
 from schemas.wire import decode
 from tests import factories
 
@@ -37,7 +37,7 @@ def _kcat(
 def test_framegate_kcat_produces_and_consumes_a_keyed_request(
     kafka_bootstrap: str, topics: Topics, tmp_path: Path
 ) -> None:
-    request = factories.request()
+    request = factories.request(ModelName.phr00t)
     line = f"{request.task_id}:{request.to_wire().decode()}\n"
     produced = _kcat(
         ["-P", "-b", kafka_bootstrap, "-t", topics.tasks_requested, "-K:"], tmp_path, line

@@ -1,9 +1,12 @@
-"""The gateway on the real broker: decisions mirrored, auth first and never failing open."""
+"""The gateway on the real broker in front of the real admission agent (one per module): decisions
+mirrored, auth first and never failing open."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,36 +14,28 @@ import httpx
 import jsonschema
 import pytest
 
+from schemas import ModelName
 from schemas.topics import Topics
 from streams.gateway.problems import Problem
 from streams.gateway.responses import TaskAccepted
 from streams.gateway.status import TaskStatusView
-from tests.integration.gateway.decider import TestDecider
+from tests.factories import request_body as body
+from tests.integration.admission.harness import collect
+from tests.integration.gateway.live_admission import LiveAdmission, live_admission
 from tests.integration.gateway.server import gateway_settings, make_keys, serve
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 PROBLEM = Problem.model_json_schema()
 ACCEPTED = TaskAccepted.model_json_schema()
 STATUS = TaskStatusView.model_json_schema()
 
 
-def body(**overrides: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "task_id": f"gw-{uuid.uuid4().hex[:12]}",
-        "model": "phr00t",
-        "prompt": "a lighthouse at dusk",
-        "input_image": "file:///images/lighthouse.png",
-        "steps": 4,
-        "cfg": 1.0,
-        "width": 832,
-        "height": 480,
-        "num_frames": 81,
-        "fps": 16,
-    }
-    fields.update(overrides)
-    return fields
+@pytest.fixture(scope="module")
+def admission(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAdmission]:
+    with live_admission(kafka_bootstrap, tmp_path_factory.mktemp("admission")) as live:
+        yield live
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -63,10 +58,18 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     return doc
 
 
-def auth_matrix(base: str, keys: dict[str, str], valid_status: int, valid_code: str) -> None:
-    """Missing, wrong and insufficient keys are refused before anything else looks at the request."""
+def auth_matrix(
+    base: str,
+    keys: dict[str, str],
+    valid_status: int,
+    valid_code: str,
+    model: ModelName = ModelName.phr00t,
+) -> set[str]:
+    """Missing, wrong and insufficient keys are refused before anything else looks at the request;
+    returns the task ids it sent (only the last, authorised one may reach Kafka)."""
     url = f"{base}/v1/tasks"
-    good = body()
+    good = body(model)
+    critical = body(model, priority="critical")
     assert_problem(httpx.post(url, json=good), 401, "unauthorized")
     assert_problem(
         httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}),
@@ -86,24 +89,22 @@ def auth_matrix(base: str, keys: dict[str, str], valid_status: int, valid_code: 
     )
     assert_problem(httpx.post(url, json=good, headers=bearer(keys["reader"])), 403, "forbidden")
     assert_problem(
-        httpx.post(url, json=body(priority="critical"), headers=bearer(keys["submit"])),
+        httpx.post(url, json=critical, headers=bearer(keys["submit"])),
         403,
         "priority_not_authorised",
     )
     assert_problem(httpx.get(f"{base}/v1/tasks/{good['task_id']}"), 401, "unauthorized")
     response = httpx.post(url, json=good, headers=bearer(keys["submit"]), timeout=30)
     assert_problem(response, valid_status, valid_code)
+    return {good["task_id"], critical["task_id"]}
 
 
 def test_accepted_request_gets_202_with_lane_and_status(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+    admission: LiveAdmission, tmp_path: Path
 ) -> None:
     keys = make_keys(tmp_path / "keys.json")
-    settings = gateway_settings(kafka_bootstrap, topics, tmp_path / "keys.json")
-    with (
-        TestDecider(kafka_bootstrap, topics, "accept", frozenset({"ops-console"})) as decider,
-        serve(settings) as base,
-    ):
+    settings = gateway_settings(admission.bootstrap, admission.topics, tmp_path / "keys.json")
+    with serve(settings) as base:
         sent = body(producer="someone-else")
         response = httpx.post(
             f"{base}/v1/tasks", json=sent, headers=bearer(keys["submit"]), timeout=30
@@ -143,11 +144,12 @@ def test_accepted_request_gets_202_with_lane_and_status(
         assert critical.json()["priority"] == "critical"
         assert critical.json()["producer"] == "ops-console"
 
-        invalid = httpx.post(f"{base}/v1/tasks", json=body(steps=8), headers=bearer(keys["submit"]))
+        wrong_steps, extra_field = body(steps=8), body(extra=1)
+        invalid = httpx.post(f"{base}/v1/tasks", json=wrong_steps, headers=bearer(keys["submit"]))
         doc = assert_problem(invalid, 422, "validation_error")
         assert doc["errors"] and "steps=4" in doc["errors"][0]["msg"]
         assert_problem(
-            httpx.post(f"{base}/v1/tasks", json=body(extra=1), headers=bearer(keys["submit"])),
+            httpx.post(f"{base}/v1/tasks", json=extra_field, headers=bearer(keys["submit"])),
             422,
             "validation_error",
         )
@@ -165,23 +167,27 @@ def test_accepted_request_gets_202_with_lane_and_status(
             422,
             "malformed_request",
         )
-        # refused requests never reached Kafka: only the two accepted task_ids were decided
-        assert sorted(decider.seen) == sorted([sent["task_id"], critical.json()["task_id"]])
+        # refused requests never reached Kafka: only the two accepted task_ids were published
+        ours = {sent["task_id"], critical.json()["task_id"], wrong_steps["task_id"],
+                extra_field["task_id"]}
+        assert sorted(admission.requested(ours, 2)) == sorted(
+            [sent["task_id"], critical.json()["task_id"]]
+        )
 
         metrics = httpx.get(f"{base}/metrics").text
         assert 'framegate_gateway_decisions_total{code="",outcome="accepted"} 2.0' in metrics
         assert "framegate_gateway_auth_failures_total" in metrics
 
 
-def test_auth_matrix_under_an_overloaded_lane(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path
-) -> None:
+def test_auth_matrix_under_an_overloaded_lane(admission: LiveAdmission, tmp_path: Path) -> None:
     keys = make_keys(tmp_path / "keys.json")
-    settings = gateway_settings(kafka_bootstrap, topics, tmp_path / "keys.json")
-    with TestDecider(kafka_bootstrap, topics, "overload") as decider, serve(settings) as base:
-        auth_matrix(base, keys, 503, "queue_overloaded")
+    settings = gateway_settings(admission.bootstrap, admission.topics, tmp_path / "keys.json")
+    with serve(settings) as base:
+        admission.fill_shared_queue()
+        tried = auth_matrix(base, keys, 503, "queue_overloaded", ModelName.anisora)
+        last = body(ModelName.anisora)
         response = httpx.post(
-            f"{base}/v1/tasks", json=body(), headers=bearer(keys["submit"]), timeout=30
+            f"{base}/v1/tasks", json=last, headers=bearer(keys["submit"]), timeout=30
         )
         doc = assert_problem(response, 503, "queue_overloaded")
         assert response.headers["Retry-After"] == "30" and doc["retry_after_seconds"] == 30
@@ -190,7 +196,9 @@ def test_auth_matrix_under_an_overloaded_lane(
             and doc["lane_mode"] == "degraded_shared"
             and doc["queue_depth"] == 25
         )
-        assert len(decider.seen) == 2  # only the two authorised submissions were published
+        # only the two authorised submissions were published
+        published = admission.requested({*tried, last["task_id"]}, 2)
+        assert len(published) == 2 and last["task_id"] in published
 
 
 def test_auth_matrix_with_the_broker_down(tmp_path: Path) -> None:
@@ -217,7 +225,8 @@ def test_decision_timeout_is_a_documented_503(
         gateway_decision_timeout_s=1.0,
         gateway_max_inflight=1,
     )
-    with TestDecider(kafka_bootstrap, topics, "silent") as decider, serve(settings) as base:
+    # no admission agent reads these topics: the request is published and never decided
+    with serve(settings) as base:
         first: dict[str, httpx.Response] = {}
         waiting = threading.Thread(
             target=lambda: first.setdefault(
@@ -239,5 +248,6 @@ def test_decision_timeout_is_a_documented_503(
         assert_problem(second, 503, "gateway_overloaded")
         waiting.join(30)
         doc = assert_problem(first["r"], 503, "decision_timeout")
-        assert doc["task_id"] == decider.seen[0]
+        ((_, published),) = asyncio.run(collect(kafka_bootstrap, [topics.tasks_requested], 1))
+        assert doc["task_id"] == published["task_id"]
         assert "framegate_gateway_decision_timeouts_total 1.0" in httpx.get(f"{base}/metrics").text

@@ -1,11 +1,12 @@
 """Schemathesis against the published OpenAPI: every response documented and schema-valid,
-no 5xx but the documented (always retryable) 503s; with a live decider, an overloaded one, and
-no broker at all."""
+no 5xx but the documented (always retryable) 503s; with the real admission agent accepting, with
+its shared queue overloaded, and with no broker at all."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import schemathesis
@@ -20,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from schemas.topics import Topics
 from streams.local_stack.broker import free_port
-from tests.integration.gateway.decider import Mode, TestDecider
+from tests.integration.gateway.live_admission import LiveAdmission, live_admission
 from tests.integration.gateway.server import gateway_settings, make_keys, serve
 
 pytestmark = [
@@ -29,6 +30,15 @@ pytestmark = [
     # schemathesis' own strategies draw from `random`; that is theirs to fix, not a test bug
     pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
 ]
+
+Mode = Literal["accept", "overload"]
+
+
+@pytest.fixture(scope="module")
+def admission(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAdmission]:
+    with live_admission(kafka_bootstrap, tmp_path_factory.mktemp("admission")) as live:
+        yield live
+
 
 CHECKS = [
     status_code_conformance,
@@ -123,16 +133,20 @@ def fuzz(base: str, keys: dict[str, str], examples: int) -> dict[int, int]:
 
 @pytest.mark.parametrize("mode", ["accept", "overload"])
 def test_openapi_conformance_on_a_live_broker(
-    mode: Mode, kafka_bootstrap: str, topics: Topics, tmp_path: Path
+    mode: Mode, admission: LiveAdmission, tmp_path: Path
 ) -> None:
     keys = make_keys(tmp_path / "keys.json")
-    config = gateway_settings(kafka_bootstrap, topics, tmp_path / "keys.json")
-    with (
-        TestDecider(kafka_bootstrap, topics, mode, frozenset({"ops-console"})),
-        serve(config) as base,
-    ):
+    config = gateway_settings(admission.bootstrap, admission.topics, tmp_path / "keys.json")
+    with serve(config) as base:
+        if mode == "overload":
+            admission.fill_shared_queue()
+        overloaded_before = admission.overloaded()
         seen = fuzz(base, keys, examples=80)
-    assert seen.get(202 if mode == "accept" else 503, 0) > 0
+    if mode == "accept":
+        assert seen.get(202, 0) > 0
+    else:
+        # admission itself refused requests the fuzzer sent, for the full shared queue
+        assert seen.get(503, 0) > 0 and admission.overloaded() > overloaded_before
 
 
 def test_openapi_conformance_with_the_broker_down(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from schemas import (
     AdmissionDecision,
     DecisionOutcome,
-    GenerationRequest,
     LaneEvent,
     LaneMode,
     MemoryDiagnosticEvent,
@@ -27,16 +26,15 @@ from schemas import (
     RouteLane,
     TaskEvent,
     TaskStatus,
-    TaskType,
     Topics,
 )
 from schemas.broker_profile import BROKER_PROFILES
 from schemas.envelope import utc_now
 from schemas.settings import Settings, load_settings
 from schemas.wire import decode
+from tests.factories import tiny_request
 
 PROFILE = BROKER_PROFILES["tansu"]
-STEPS = {ModelName.anisora: 8, ModelName.phr00t: 4}
 
 
 def lane_settings(bootstrap: str, topics: Topics, model_dir: Path, artifact_dir: Path, **extra: Any) -> Settings:
@@ -65,19 +63,8 @@ def work_item(
     **request_fields: Any,
 ) -> AdmissionDecision:
     task_id = task_id or f"task-{uuid.uuid4().hex[:12]}"
-    request = GenerationRequest(
-        task_id=task_id,
-        model=model,
-        type=TaskType.text_to_video,
-        prompt="a paper boat drifting on a pond",
-        steps=STEPS[model],
-        cfg=1.0,
-        width=width,
-        height=height,
-        num_frames=num_frames,
-        fps=8,
-        seed=7,
-        **request_fields,
+    request = tiny_request(
+        model, task_id=task_id, width=width, height=height, num_frames=num_frames, **request_fields
     )
     fields: dict[str, Any] = {}
     if occurred_at is not None:

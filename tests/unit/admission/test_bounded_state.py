@@ -42,7 +42,8 @@ from streams.admission.state import (
     fold_lane_event,
     fold_task_event,
 )
-from tests.unit.admission.helpers import T0, at, degrade, heartbeat, request, state
+from tests.admission_states import state
+from tests.factories import T0, at, degrade, heartbeat, request
 
 CONFIG = AdmissionConfig(critical_producers=frozenset({"ops"}), default_service_s=1.0)
 MAX_DEPTH = 25
@@ -151,8 +152,8 @@ step = st.tuples(
 def run_world(steps: list[tuple[str, Priority, int, float]]) -> tuple[World, list[datetime]]:
     world = World(state=AdmissionState(config=CONFIG))
     for lane in RouteLane:
-        world.lane_event(heartbeat(lane))
-    world.lane_event(degrade(RouteLane.anisora))
+        world.lane_event(heartbeat(lane, T0))
+    world.lane_event(degrade(RouteLane.anisora, when=T0))
     now, times, ids = T0, [], []
     for kind, priority, pick, dt in steps:
         now = now + timedelta(seconds=dt)

@@ -24,7 +24,8 @@ from schemas import (
 from streams.admission.decide import apply, decide
 from streams.admission.lane_queue import expected_wait
 from streams.admission.state import AdmissionConfig, fold_lane_event, fold_task_event
-from tests.unit.admission.helpers import T0, at, degrade, heartbeat, request, state
+from tests.admission_states import state
+from tests.factories import T0, at, degrade, heartbeat, request
 
 
 def fill(s, n, priority=Priority.standard, model=ModelName.anisora, when=T0):  # type: ignore[no-untyped-def]
@@ -46,7 +47,7 @@ def test_dedicated_lane_ready_routes_to_that_lane() -> None:
 
 def test_cold_lane_is_accepted_with_time_to_ready() -> None:
     s = state()
-    fold_lane_event(s, heartbeat(RouteLane.anisora, availability=Availability.cold))
+    fold_lane_event(s, heartbeat(RouteLane.anisora, T0, availability=Availability.cold))
     d = decide(s, request(), T0).decision
     assert d.outcome is DecisionOutcome.accepted and d.time_to_ready_seconds == 20.0
     assert [x.parameter for x in d.degradations] == ["time_to_ready"]
@@ -103,7 +104,7 @@ def test_wait_breach_refuses_item_k_plus_1() -> None:
 
 def test_more_live_workers_shorten_the_wait() -> None:
     s = state(degraded=True)
-    fold_lane_event(s, heartbeat(RouteLane.shared, worker="w2"))
+    fold_lane_event(s, heartbeat(RouteLane.shared, T0, worker="w2"))
     fold_task_event(s, done_event("seen", 4.0))
     assert all(o.decision.outcome is DecisionOutcome.accepted for o in fill(s, 15))
 
@@ -197,7 +198,7 @@ def test_gpu_quota_with_fallback_disabled() -> None:
 
 def test_one_healthy_worker_is_enough() -> None:
     s = state(artifact_write_ms=2000.0)
-    fold_lane_event(s, heartbeat(RouteLane.anisora, worker="w2"))
+    fold_lane_event(s, heartbeat(RouteLane.anisora, T0, worker="w2"))
     assert decide(s, request(), T0).decision.outcome is DecisionOutcome.accepted
 
 
@@ -242,9 +243,9 @@ def test_illegal_availability_transition_is_refused() -> None:
 
 def test_entering_degraded_mode_reports_a_transition() -> None:
     s = state()
-    transition = fold_lane_event(s, degrade(RouteLane.phr00t))
+    transition = fold_lane_event(s, degrade(RouteLane.phr00t, when=T0))
     assert transition is not None and transition.new_mode is LaneMode.degraded_shared
-    assert fold_lane_event(s, degrade(RouteLane.phr00t)) is None
+    assert fold_lane_event(s, degrade(RouteLane.phr00t, when=T0)) is None
 
 
 def test_config_default_service_time() -> None:

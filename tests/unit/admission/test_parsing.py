@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from schemas import AdmissionDecision, GenerationRequest, RejectionCode, SourceRecord
 from schemas.export import json_schema
 from streams.admission.parsing import Rejected, parse
-from tests.unit.admission.helpers import T0, request
+from tests.factories import T0, request
 
 SRC = SourceRecord(topic="t.tasks.requested", partition=1, offset=42)
 SCHEMA = json_schema(AdmissionDecision)

@@ -20,7 +20,7 @@ from tests import factories
 
 def test_tally_counts_outcomes_preemption_and_peaks() -> None:
     tally = Tally()
-    req = factories.request(priority=Priority.background)
+    req = factories.request(ModelName.phr00t, priority=Priority.background)
     tally.apply(
         factories.accepted(
             req, lane=RouteLane.shared, lane_mode=LaneMode.degraded_shared, queue_depth=25
@@ -36,7 +36,7 @@ def test_tally_counts_outcomes_preemption_and_peaks() -> None:
 
 def test_tally_task_status_never_leaves_a_terminal_state() -> None:
     tally = Tally()
-    req = factories.request()
+    req = factories.request(ModelName.phr00t)
     assert not tally.settled([req.task_id])  # undecided is not settled
     tally.apply(factories.accepted(req))
     assert not tally.settled([req.task_id])
@@ -55,7 +55,7 @@ def test_tally_task_status_never_leaves_a_terminal_state() -> None:
 
 def test_tally_lane_mode_heartbeats_and_memory() -> None:
     tally = Tally()
-    tally.apply(factories.lane_degraded(RouteLane.anisora))
+    tally.apply(factories.degrade(RouteLane.anisora))
     tally.apply(factories.heartbeat(RouteLane.shared, availability=Availability.ready))
     tally.apply(factories.memory_event(MemoryEventType.fallback_activated, lane=RouteLane.anisora))
     tally.apply(factories.memory_event(value=2.5, value_unit="rss_gib", lane=RouteLane.phr00t))

@@ -5,13 +5,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas import ModelName
 from schemas.enums import DecisionOutcome, RejectionCode, RouteLane, TaskStatus
 from streams.gateway.status import StatusBook
 from tests import factories
 
 
 def _events_for(task_id: str) -> list[object]:
-    req = factories.request(task_id=task_id)
+    req = factories.request(ModelName.phr00t, task_id=task_id)
     pending = factories.task_event(
         TaskStatus.pending, task=factories.task(TaskStatus.pending, id=task_id)
     )

@@ -31,18 +31,14 @@ from schemas import (
     TaskType,
 )
 from schemas.envelope import Envelope, utc_now
+from tests.factories import tiny_request
 
 
 def item(task_id: str, model: ModelName = ModelName.phr00t, **fields: object) -> AdmissionDecision:
-    base: dict[str, object] = {
-        "task_id": task_id, "model": model, "type": TaskType.text_to_video, "prompt": "a kite",
-        "steps": 8 if model is ModelName.anisora else 4, "cfg": 1.0,
-        "width": 32, "height": 32, "num_frames": 9, "fps": 8, "seed": 3,
-    }
-    base.update(fields)
+    request = tiny_request(model, task_id=task_id, prompt="a kite", seed=3, **fields)
     return AdmissionDecision(
         outcome=DecisionOutcome.accepted, task_id=task_id, lane=RouteLane.shared,
-        lane_mode=LaneMode.degraded_shared, request=GenerationRequest.model_validate(base),
+        lane_mode=LaneMode.degraded_shared, request=request,
     )
 
 

@@ -26,18 +26,13 @@ from schemas import (
     RouteLane,
     TaskType,
 )
+from tests import factories
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def request(model: ModelName = ModelName.phr00t, **fields: object) -> GenerationRequest:
-    base: dict[str, object] = {
-        "task_id": "t-1", "model": model, "type": TaskType.text_to_video, "prompt": "p",
-        "steps": 8 if model is ModelName.anisora else 4, "cfg": 1.0,
-        "width": 832, "height": 480, "num_frames": 81, "fps": 16,
-    }
-    base.update(fields)
-    return GenerationRequest.model_validate(base)
+    return factories.request(model, **{"task_id": "t-1", "type": TaskType.text_to_video, "input_image": None, **fields})
 
 
 def decision(mode: LaneMode, occurred_at: datetime) -> AdmissionDecision:

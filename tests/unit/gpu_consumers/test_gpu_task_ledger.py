@@ -9,9 +9,8 @@ import pytest
 
 from gpu_consumers.task_fold import Refused
 from gpu_consumers.task_ledger import TaskLedger
-from schemas.enums import RouteLane, TaskErrorCode, TaskStatus
-from schemas.envelope import utc_now
-from schemas.tasks import GenerationTask, TaskEvent
+from schemas.enums import TaskStatus
+from tests.factories import task_event
 
 
 class ScriptedLedger(TaskLedger):
@@ -28,20 +27,6 @@ class ScriptedLedger(TaskLedger):
         if self.during and self.during.pop(0) == "assign":
             self.refresh()  # an assignment lands while the catch-up is reading
         return self.answers.pop(0)
-
-
-def event(task_id: str, status: TaskStatus, lane: RouteLane | None = RouteLane.phr00t) -> TaskEvent:
-    now = utc_now()
-    return TaskEvent(
-        task=GenerationTask(
-            id=task_id, model="phr00t", type="text_to_video", status=status, created_at=now, updated_at=now,
-            error_msg="x" if status is TaskStatus.failed else None,
-        ),
-        lane=lane,
-        worker_id="w" if lane is not None else None,
-        artifact_path="/tmp/a.mp4" if status is TaskStatus.done else None,
-        error_code=TaskErrorCode.pipeline_error if status is TaskStatus.failed else None,
-    )
 
 
 def test_catches_up_once_per_assignment_not_per_job() -> None:
@@ -84,14 +69,14 @@ def test_own_events_count_at_once_and_an_illegal_log_event_is_counted_logged_and
         refused: list[Refused] = []
         ledger = ScriptedLedger([])
         ledger._on_invalid = refused.append
-        start, done = event("a", TaskStatus.processing), event("a", TaskStatus.done)
+        start, done = task_event(TaskStatus.processing, "a"), task_event(TaskStatus.done, "a")
         ledger.record(start)
         ledger.record(done)
         assert ledger.starts("a") == 1 and ledger.ended("a")  # before the log is read back
         for echo in (start, done):
             ledger._apply(echo.to_wire())
         assert ledger.starts("a") == 1 and ledger.ended("a")  # the echo is not counted twice
-        zombie = event("a", TaskStatus.done)  # a stalled previous owner finishing too
+        zombie = task_event(TaskStatus.done, "a")  # a stalled previous owner finishing too
         ledger._apply(zombie.to_wire())
         assert refused == [Refused("a", TaskStatus.done, TaskStatus.done)]
         assert ledger.fold.invalid == 1

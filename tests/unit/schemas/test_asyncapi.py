@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 from pydantic import BaseModel
 
+from schemas import ModelName
 from schemas.asyncapi import asyncapi_document
 from schemas.export import WIRE_MESSAGES
 from schemas.topics import Topics
@@ -74,7 +75,7 @@ def test_real_messages_validate_against_the_documents_payloads(message: BaseMode
 def test_payload_rules_are_the_json_schema_rules() -> None:
     doc = _document()
     payload = {"$ref": "#/components/schemas/GenerationRequest", "components": doc["components"]}
-    good = json.loads(factories.request().to_wire())
+    good = json.loads(factories.request(ModelName.phr00t).to_wire())
     jsonschema.Draft202012Validator(payload).validate(good)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(payload).validate({**good, "steps": 8})

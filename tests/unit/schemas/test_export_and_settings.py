@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from pydantic import BaseModel
 
-from schemas import Topics
+from schemas import ModelName, Topics
 from schemas.asyncapi import ASYNCAPI_FILE
 from schemas.broker_profile import BROKER_PROFILES
 from schemas.export import WIRE_MESSAGES, export_schemas
@@ -45,7 +45,7 @@ def test_serialized_messages_validate(
 
 def test_schema_catches_what_producers_get_wrong(exported: dict[str, dict[str, object]]) -> None:
     check = validator(exported["GenerationRequest"])
-    good = json.loads(factories.request().to_wire())
+    good = json.loads(factories.request(ModelName.phr00t).to_wire())
     check.validate(good)
     for bad in (
         {**good, "model": "sora"},

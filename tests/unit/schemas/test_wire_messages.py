@@ -31,7 +31,7 @@ from tests import factories
 
 
 def as_json(**overrides: Any) -> str:
-    body = json.loads(factories.request().to_wire())
+    body = json.loads(factories.request(ModelName.phr00t).to_wire())
     body.update(overrides)
     return json.dumps(body, separators=(",", ":"))
 
@@ -46,34 +46,34 @@ def as_json(**overrides: Any) -> str:
     st.integers(min_value=1, max_value=60),
 )
 def test_valid_shapes_are_accepted(width: int, height: int, frames: int, fps: int) -> None:
-    req = factories.request(width=width, height=height, num_frames=frames, fps=fps)
+    req = factories.request(ModelName.phr00t, width=width, height=height, num_frames=frames, fps=fps)
     assert (req.width, req.height, req.num_frames) == (width, height, frames)
 
 
 @given(st.integers(min_value=16, max_value=1920).filter(lambda n: n % 16))
 def test_sides_must_be_multiples_of_16(side: int) -> None:
     with pytest.raises(ValidationError, match="multiple of 16"):
-        factories.request(width=side)
+        factories.request(ModelName.phr00t, width=side)
     with pytest.raises(ValidationError, match="multiple of 16"):
-        factories.request(height=side)
+        factories.request(ModelName.phr00t, height=side)
 
 
 @given(st.integers(min_value=1, max_value=241).filter(lambda n: (n - 1) % 4))
 def test_num_frames_must_be_4k_plus_1(frames: int) -> None:
     with pytest.raises(ValidationError, match="4k\\+1"):
-        factories.request(num_frames=frames)
+        factories.request(ModelName.phr00t, num_frames=frames)
 
 
 @given(st.integers().filter(lambda n: not 1 <= n <= 60))
 def test_fps_range(fps: int) -> None:
     with pytest.raises(ValidationError):
-        factories.request(fps=fps)
+        factories.request(ModelName.phr00t, fps=fps)
 
 
 @given(st.integers(max_value=15))
 def test_negative_or_tiny_sizes_refused(side: int) -> None:
     with pytest.raises(ValidationError):
-        factories.request(width=side)
+        factories.request(ModelName.phr00t, width=side)
 
 
 @pytest.mark.parametrize(
@@ -108,20 +108,20 @@ def test_nan_and_infinity_are_refused() -> None:
 
 def test_image_to_video_needs_an_input_image() -> None:
     with pytest.raises(ValidationError, match="input_image is required"):
-        factories.request(input_image=None)
-    assert factories.request(type="text_to_video", input_image=None).input_image is None
+        factories.request(ModelName.phr00t, input_image=None)
+    assert factories.request(ModelName.phr00t, type="text_to_video", input_image=None).input_image is None
 
 
 def test_free_text_size_limits() -> None:
-    factories.request(prompt="x" * MAX_PROMPT_CHARS)
+    factories.request(ModelName.phr00t, prompt="x" * MAX_PROMPT_CHARS)
     with pytest.raises(ValidationError):
-        factories.request(prompt="x" * (MAX_PROMPT_CHARS + 1))
+        factories.request(ModelName.phr00t, prompt="x" * (MAX_PROMPT_CHARS + 1))
     with pytest.raises(ValidationError):
-        factories.request(task_id="x" * 129)
+        factories.request(ModelName.phr00t, task_id="x" * 129)
     with pytest.raises(ValidationError):
-        factories.request(task_id="has space")
+        factories.request(ModelName.phr00t, task_id="has space")
     with pytest.raises(ValidationError):
-        factories.request(input_image="f" * 1025)
+        factories.request(ModelName.phr00t, input_image="f" * 1025)
 
 
 def test_payload_size_limit_before_parsing() -> None:
@@ -209,9 +209,9 @@ def test_heartbeat_needs_worker_state_and_host() -> None:
 
 def test_lane_state_event_rules() -> None:
     with pytest.raises(ValidationError, match="fallback_reason is required"):
-        factories.lane_degraded(fallback_reason=None)
+        factories.degrade(fallback_reason=None)
     with pytest.raises(ValidationError, match="shared lane has no routing mode"):
-        factories.lane_degraded(lane=RouteLane.shared)
+        factories.degrade(RouteLane.shared)
     with pytest.raises(ValidationError, match="changes mode or availability"):
         LaneEvent(event_type=LaneEventType.lane_state, lane_key=RouteLane.anisora)
     restore = LaneEvent(
