@@ -22,7 +22,7 @@ from schemas.wire import decode
 from streams.admission import agent as agent_module
 from streams.admission.decide import Decision, apply
 from streams.admission.state import AdmissionState, fold_lane_event
-from tests.unit.admission.helpers import T0, heartbeat, request
+from tests.factories import T0, heartbeat, request
 
 
 class DecisionBug(Exception):
@@ -43,7 +43,7 @@ def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[agent_module.AdmissionS
     app = faust.App("catch-all-test", broker="kafka://127.0.0.1:9", store="memory://", autodiscover=False)
     svc = agent_module.AdmissionService(app, Settings(kafka_bootstrap="127.0.0.1:9"))
     for lane in RouteLane:
-        fold_lane_event(svc.state, heartbeat(lane))
+        fold_lane_event(svc.state, heartbeat(lane, when=T0))
     yield svc
 
 

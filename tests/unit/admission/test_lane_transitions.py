@@ -23,7 +23,8 @@ from schemas.lane import AVAILABILITY_TRANSITIONS, SharedLane
 from streams.admission.errors import SnapshotUnusable
 from streams.admission.snapshot import decode_snapshot, encode_snapshot, state_document
 from streams.admission.state import INITIAL_AVAILABILITY, AdmissionState, fold_lane_event
-from tests.unit.admission.helpers import T0, at, degrade, state
+from tests.admission_states import state
+from tests.factories import T0, at, degrade
 
 
 def lane_state(lane: RouteLane, when: float = 0.0, **fields: object) -> LaneEvent:
@@ -84,7 +85,7 @@ def test_a_lane_has_no_seed_until_its_first_lane_state_event() -> None:
 def test_a_first_event_without_availability_starts_from_the_state_every_transition_leaves() -> None:
     assert AVAILABILITY_TRANSITIONS[INITIAL_AVAILABILITY] == frozenset(Availability)
     s = state()
-    transition = fold_lane_event(s, degrade(RouteLane.anisora))
+    transition = fold_lane_event(s, degrade(RouteLane.anisora, when=T0))
     seed = s.lane(RouteLane.anisora).seed
     assert isinstance(seed, VideoExecutionLane)
     assert (seed.lane_key, seed.mode, seed.fallback_reason, seed.availability, seed.warm) == (
@@ -104,7 +105,7 @@ def test_the_shared_lane_follows_the_availability_transitions_without_a_mode() -
 
 def test_seed_lanes_round_trip_through_a_snapshot() -> None:
     s = state()
-    fold_lane_event(s, degrade(RouteLane.anisora, FallbackReason.manual))
+    fold_lane_event(s, degrade(RouteLane.anisora, FallbackReason.manual, when=T0))
     fold_lane_event(s, lane_state(RouteLane.phr00t, 2, availability=Availability.cold, warm=False))
     fold_lane_event(s, lane_state(RouteLane.shared, 3, availability=Availability.ready, warm=True))
     restored, _ = decode_snapshot(encode_snapshot(s, {}), s.config)

@@ -19,7 +19,8 @@ from schemas import (
 )
 from streams.admission.decide import apply, decide
 from streams.admission.state import AdmissionState, fold_lane_event
-from tests.unit.admission.helpers import T0, at, degrade, heartbeat, request, state
+from tests.admission_states import state
+from tests.factories import T0, at, degrade, heartbeat, request
 
 
 def fill(s: AdmissionState, n: int, model: ModelName, priority: Priority = Priority.standard) -> None:
@@ -44,7 +45,7 @@ def flagged(lane: RouteLane, exhausted: bool, **host: Any) -> LaneEvent:
 def test_gpu_quota_is_exhausted_when_the_shared_fallback_is_full() -> None:
     # Every worker at its one session, fallback enabled: only a full shared queue withdraws.
     s = state(gpu_sessions_in_use=1, gpu_session_quota=1)
-    fold_lane_event(s, degrade(RouteLane.phr00t, FallbackReason.capacity))
+    fold_lane_event(s, degrade(RouteLane.phr00t, FallbackReason.capacity, when=T0))
     fill(s, 24, ModelName.phr00t)  # the shared lane is the fallback; its own quota is the queue's
     assert decide(s, request(ModelName.anisora), T0).decision.outcome is DecisionOutcome.accepted
     fill(s, 1, ModelName.phr00t)
@@ -57,7 +58,7 @@ def test_gpu_quota_is_exhausted_when_the_shared_fallback_is_full() -> None:
 
 def test_a_full_fallback_does_not_withdraw_a_worker_below_its_quota() -> None:
     s = state(gpu_sessions_in_use=0, gpu_session_quota=1)
-    fold_lane_event(s, degrade(RouteLane.phr00t, FallbackReason.capacity))
+    fold_lane_event(s, degrade(RouteLane.phr00t, FallbackReason.capacity, when=T0))
     fill(s, 25, ModelName.phr00t)
     assert decide(s, request(ModelName.anisora), T0).decision.outcome is DecisionOutcome.accepted
 
@@ -94,7 +95,7 @@ def test_background_is_refused_while_part_of_the_lane_is_starved_and_standard_is
 
 def test_background_is_refused_while_part_of_the_lane_is_io_saturated() -> None:
     s = state(artifact_write_ms=1600.0)
-    fold_lane_event(s, heartbeat(RouteLane.anisora, worker="w2"))
+    fold_lane_event(s, heartbeat(RouteLane.anisora, worker="w2", when=T0))
     assert decide(s, request(priority=Priority.critical, producer="ops"), T0).decision.outcome \
         is DecisionOutcome.accepted
     assert decide(s, request(priority=Priority.background), T0).decision.code is RejectionCode.io_saturation
@@ -102,7 +103,7 @@ def test_background_is_refused_while_part_of_the_lane_is_io_saturated() -> None:
 
 def test_background_is_accepted_when_every_worker_passes() -> None:
     s = state()
-    fold_lane_event(s, heartbeat(RouteLane.anisora, worker="w2"))
+    fold_lane_event(s, heartbeat(RouteLane.anisora, worker="w2", when=T0))
     assert decide(s, request(priority=Priority.background), T0).decision.outcome is DecisionOutcome.accepted
 
 

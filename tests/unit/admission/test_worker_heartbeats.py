@@ -21,7 +21,7 @@ from schemas.wire import decode
 from streams.admission.decide import decide
 from streams.admission.lane_queue import QueuedItem
 from streams.admission.state import AdmissionState, fold_lane_event
-from tests.unit.admission.helpers import at, request
+from tests.factories import at, request
 
 CORES = 4
 
