@@ -18,12 +18,14 @@ import cProfile
 import pstats
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas import DEGRADED_QUEUE_POLICY, LaneEvent, LaneEventType, LaneMode, ModelName, RouteLane
 from schemas.settings import Settings
+from streams.admission.decide import Decision
 from streams.simulate import synthetic
 from streams.simulate.engine import Simulation
 from streams.simulate.history import Arrival, TimedEvent
@@ -44,9 +46,11 @@ def restore(at_s: float) -> TimedEvent:
 
 
 class Counting(Simulation):
-    """Counts every event the simulation handles (arrivals + queue events + synthetic heartbeats)."""
+    """Counts every event the simulation handles (arrivals + queue events + synthetic heartbeats)
+    and times the admission core's part of each arrival (parse, `decide`, `apply`)."""
 
     events = 0
+    core_s = 0.0
 
     def _step(self, ts: float, kind: int, seq: int, payload: object) -> None:
         self.events += 1
@@ -56,13 +60,39 @@ class Counting(Simulation):
         self.events += 1
         super()._arrive(arrival)
 
+    def _decide(self, arrival: Arrival) -> Decision | None:
+        started = time.perf_counter()
+        try:
+            return super()._decide(arrival)
+        finally:
+            self.core_s += time.perf_counter() - started
+
+
+class TimedArrivals:
+    """The synthetic arrivals, built lazily, with the time spent building them (the input)."""
+
+    def __init__(self, arrivals: Iterator[Arrival]) -> None:
+        self.arrivals = arrivals
+        self.seconds = 0.0
+
+    def __iter__(self) -> Iterator[Arrival]:
+        return self
+
+    def __next__(self) -> Arrival:
+        started = time.perf_counter()
+        try:
+            return next(self.arrivals)
+        finally:
+            self.seconds += time.perf_counter() - started
+
 
 def build(rate: float, seconds: float, workers: int = WORKERS) -> Counting:
     lanes = [synthetic.degrade(ModelName.anisora, seconds / 3), restore(2 * seconds / 3)]
     h = synthetic.history(rate, seconds, 1.0, lanes, materialise=False)
     scenario = Scenario(name="bench", workers={lane: workers for lane in RouteLane})
-    return Counting(h, Settings(), scenario, service_times(h, 0), DEGRADED_QUEUE_POLICY,
-                    arrivals=synthetic.arrivals(rate, seconds))
+    sim = Counting(h, Settings(), scenario, service_times(h, 0), DEGRADED_QUEUE_POLICY,
+                   arrivals=TimedArrivals(synthetic.arrivals(rate, seconds)))
+    return sim
 
 
 def main() -> None:
@@ -90,6 +120,17 @@ def main() -> None:
     label = "measured" if args.seconds >= DAY_S else "projected from this slice"
     print(f"a day at {args.rate:g} req/s ({day_requests:,} requests): {day:,.0f} s CPU on one core ({label}); "
           f"target 60 s: {'met' if day <= 60 else 'NOT met'}")
+    assert isinstance(sim.arrivals, TimedArrivals)
+    made, core = sim.arrivals.seconds, sim.core_s
+    rest = wall - made - core
+    print(f"split of the wall time, per request: admission core (parse, decide, apply) "
+          f"{1e6 * core / requests:,.0f} us ({100 * core / wall:.0f}%), simulator (event queue, workers, "
+          f"heartbeats and the core's folds of them, tallies) {1e6 * rest / requests:,.0f} us "
+          f"({100 * rest / wall:.0f}%), building the synthetic requests {1e6 * made / requests:,.0f} us "
+          f"({100 * made / wall:.0f}%)")
+    if core > 0:
+        print(f"  with the simulator's part at zero, a day would take {core / requests * day_requests * cpu / wall:,.0f} s CPU "
+              "(the admission core alone)")
 
     prof = build(args.rate, args.profile_seconds, args.workers)
     profiler = cProfile.Profile()
@@ -112,7 +153,8 @@ def main() -> None:
     print(f"  fold_task_event (worker events):    {share('admission/state.py:fold_task_event')}")
     print(f"  fold_lane_event (heartbeats):       {share('admission/state.py:fold_lane_event')}")
     print(f"  synthetic arrivals (request copies): {share('simulate/synthetic.py:arrivals')}")
-    print(f"  simulated worker events (copies):   {share('simulate/workers.py:_event')}")
+    print(f"  simulated worker events:            {share('simulate/workers.py:_event')}")
+    print(f"  synthetic heartbeats:               {share('simulate/workers.py:heartbeat')}")
     print(f"  service-time lookups:               {share('simulate/service_times.py:seconds')}")
 
 

@@ -77,6 +77,17 @@ class AdmissionDecision(Envelope):
         "invalid re-send): it answers that record only; the task's own decision, status and "
         "queue place are unchanged.",
     )
+    events_task_upto: NonNegativeInt | None = Field(
+        default=None,
+        description="The admission state this decision was made on had folded every `events.task` "
+        "record below this offset and none at or above it (`framegate simulate` replays worker events "
+        "by it). None where the decision read no worker state (replays, unparseable records) and on "
+        "records written before it existed.",
+    )
+    events_lane_upto: NonNegativeInt | None = Field(
+        default=None,
+        description="As `events_task_upto`, for `events.lane` (heartbeats and lane states).",
+    )
 
     @model_validator(mode="after")
     def _outcome_shape(self) -> Self:

@@ -71,6 +71,8 @@ def config_from_settings(settings: Settings) -> AdmissionConfig:
         retry_after_s=settings.admission_retry_after_s,
         dedup_retention_s=settings.admission_dedup_retention_h * 3600.0,
         input_image_schemes=frozenset(settings.admission_input_image_schemes) | {""},
+        events_task_topic=settings.topics.events_task,
+        events_lane_topic=settings.topics.events_lane,
     )
 
 

@@ -92,6 +92,7 @@ def _reject(
     depth: int | None,
     wait: float | None,
     retry_after: int,
+    folded: tuple[int | None, int | None] = (None, None),
 ) -> Decision:
     decision = AdmissionDecision(
         event_id=event_id(origin, "decision"),
@@ -112,6 +113,8 @@ def _reject(
         reason=refusal.reason,
         errors=list(refusal.errors),
         source=source,
+        events_task_upto=folded[0],
+        events_lane_upto=folded[1],
     )
     memory: tuple[MemoryDiagnosticEvent, ...] = ()
     if refusal.code is RejectionCode.queue_overloaded and refusal.value is not None and rt is not None:
@@ -134,6 +137,7 @@ def _preemption(victim: QueuedItem, state: AdmissionState, rt: Route, now: datet
                 by: GenerationRequest, source: SourceRecord | None,
                 ) -> tuple[AdmissionDecision, TaskEvent | None, MemoryDiagnosticEvent]:
     depth = state.queue(rt.lane).depth
+    folded = folded_positions(state)
     decision = AdmissionDecision(
         event_id=event_id(origin, f"preempted:{victim.task_id}"),
         occurred_at=now,
@@ -152,6 +156,8 @@ def _preemption(victim: QueuedItem, state: AdmissionState, rt: Route, now: datet
         reason="preempted",
         # The request whose decision pushed it out: orders the preemption in the logs.
         source=source,
+        events_task_upto=folded[0],
+        events_lane_upto=folded[1],
     )
     model = victim.model.value if victim.model else "unknown"
     failed = rejection_task_event(decision, None, model, victim.task_type, now,
@@ -168,6 +174,13 @@ def _preemption(victim: QueuedItem, state: AdmissionState, rt: Route, now: datet
         value_unit="queue_depth",
     )
     return decision, failed, memory
+
+
+def folded_positions(state: AdmissionState) -> tuple[int | None, int | None]:
+    """How far into `events.task` and `events.lane` `state` had folded (None: not following them)."""
+    cfg, upto = state.config, state.folded_upto
+    return (upto.get(cfg.events_task_topic, 0) if cfg.events_task_topic else None,
+            upto.get(cfg.events_lane_topic, 0) if cfg.events_lane_topic else None)
 
 
 def unreadable_input(request: GenerationRequest, schemes: frozenset[str]) -> Refusal | None:
@@ -223,10 +236,11 @@ def _decide(
 ) -> Decision:
     cfg = state.config
     queue = state.queue(rt.lane)
+    folded = folded_positions(state)
 
     def reject(refusal: Refusal, depth: int | None = None, wait: float | None = None) -> Decision:
         # Every fresh decision names its route: folding it repeats the expiry sweep of `decide`.
-        return _reject(request, refusal, now, origin, source, rt, depth, wait, cfg.retry_after_s)
+        return _reject(request, refusal, now, origin, source, rt, depth, wait, cfg.retry_after_s, folded)
 
     if unreadable is not None:
         return reject(unreadable)
@@ -273,6 +287,8 @@ def _decide(
         degradations=degradations,
         request=granted,
         source=source,
+        events_task_upto=folded[0],
+        events_lane_upto=folded[1],
     )
     pending = task_event(request.task_id, request.model.value, request.type.value, request.submitted_at,
                          now, TaskStatus.pending, origin, lane=rt.lane)

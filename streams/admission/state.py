@@ -84,6 +84,10 @@ class AdmissionConfig:
     #: The seed's fixed degraded queue policy. Not a setting: only the capacity simulator's
     #: explicit what-if runs pass another one, and label themselves outside the contract.
     queue_policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY
+    #: The worker logs each decision records its folded position in (`folded_upto` keys); empty:
+    #: not recorded (a state that follows no logs, as in tests).
+    events_task_topic: str = ""
+    events_lane_topic: str = ""
 
 
 @dataclass
@@ -402,7 +406,9 @@ def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
 def compact_answer(decision: AdmissionDecision) -> bytes:
     """The decision as a re-send's answer needs it: no admitted request, no source record."""
     # Defaults are left out (validation puts them back): most fields of a decision are None.
-    return decision.model_dump_json(exclude={"request", "source"}, exclude_defaults=True).encode()
+    # Folded positions describe the state one decision was made on, not the answer.
+    return decision.model_dump_json(exclude={"request", "source", "events_task_upto", "events_lane_upto"},
+                                    exclude_defaults=True).encode()
 
 
 def sweep_expired(state: AdmissionState, lane: RouteLane, now: datetime) -> tuple[QueuedItem, ...]:

@@ -265,11 +265,22 @@ def _v4_pipeline_seconds(db: str, heartbeat_ttl_days: int) -> list[str]:
     ]
 
 
+def _v5_folded_positions(db: str, heartbeat_ttl_days: int) -> list[str]:
+    """How far into `events.task` / `events.lane` each decision's state had folded: the capacity
+    simulator folds recorded worker events by these positions, not by their times."""
+    return [
+        f"ALTER TABLE {db}.{ADMISSION_DECISIONS} ADD COLUMN IF NOT EXISTS {column} Nullable(UInt64) "
+        f"AFTER {after}"
+        for column, after in (("events_task_upto", "decided_earlier"), ("events_lane_upto", "events_task_upto"))
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "audit tables and tasks_current view", _v1_tables),
     Migration(2, "tasks_current ignores task events illegal for the state reached", _v2_defensive_tasks_current),
     Migration(3, "admission_decisions: replay_of, decided_earlier", _v3_decision_provenance),
     Migration(4, "task_events.pipeline_seconds", _v4_pipeline_seconds),
+    Migration(5, "admission_decisions: events_task_upto, events_lane_upto", _v5_folded_positions),
 )
 
 

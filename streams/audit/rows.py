@@ -40,7 +40,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "degraded_parameters", "degraded_requested", "degraded_granted", "status", "code",
         "title", "detail", "retry_after_seconds", "reason", "errors", "request", "source_topic",
         "source_partition", "source_offset", "replayed", "replay_of", "decided_earlier",
-        *_PROVENANCE,
+        "events_task_upto", "events_lane_upto", *_PROVENANCE,
     ),
     ddl.LANE_EVENTS: (
         "event_id", "occurred_at", "schema_version", "event_type", "lane_key", "mode",
@@ -120,7 +120,9 @@ def admission_decision_row(decision: AdmissionDecision, source: Source) -> list[
         src.topic if src else None,
         _uint(src.partition, UINT32_MAX, "source.partition") if src else None,
         _uint(src.offset, UINT64_MAX, "source.offset") if src else None,
-        decision.replayed, decision.replay_of, decision.decided_earlier, *source,
+        decision.replayed, decision.replay_of, decision.decided_earlier,
+        _uint(decision.events_task_upto, UINT64_MAX, "events_task_upto"),
+        _uint(decision.events_lane_upto, UINT64_MAX, "events_lane_upto"), *source,
     ]
 
 

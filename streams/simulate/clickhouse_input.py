@@ -110,7 +110,7 @@ def _read(client: Client, db: str, window: Window, dsn: str) -> History:
     history.arrivals = [arrivals[k] for k in sorted(arrivals)]
     ev_where, ev_params = _where(window, "occurred_at", WARMUP_S)
     history.task_events = [
-        TimedEvent(r["occurred_at"].timestamp(), task_event_from_row(r))
+        TimedEvent(r["occurred_at"].timestamp(), task_event_from_row(r), r["kafka_offset"])
         for r in _rows(client, f"SELECT * FROM {db}.task_events FINAL WHERE {ev_where} "
                                "ORDER BY kafka_offset", ev_params)
     ]
@@ -121,7 +121,7 @@ def _read(client: Client, db: str, window: Window, dsn: str) -> History:
         early = window.start is not None and r["occurred_at"] < window.start - timedelta(seconds=WARMUP_S)
         if early and r["event_type"] == "heartbeat":
             continue  # lane states before the window still count; old heartbeats do not
-        lanes.append(TimedEvent(r["occurred_at"].timestamp(), lane_event_from_row(r)))
+        lanes.append(TimedEvent(r["occurred_at"].timestamp(), lane_event_from_row(r), r["kafka_offset"]))
     history.lane_events = lanes
     times = [a.ts for a in history.arrivals]
     history.start = window.start.timestamp() if window.start else min(times)

@@ -11,8 +11,8 @@ import heapq
 import itertools
 import random
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 from schemas import (
     DecisionOutcome,
@@ -26,6 +26,7 @@ from schemas import (
     TaskStatus,
 )
 from schemas.settings import Settings
+from streams.admission.decide import Decision
 from streams.admission.state import AdmissionState, fold_lane_event, fold_task_event
 from streams.simulate.answers import Answers, Tally, answers
 from streams.simulate.core import decide_arrival, new_state
@@ -42,13 +43,6 @@ from streams.simulate.workers import (
 )
 
 _LANE, _DONE, _RECORDED_TASK, _CAPACITY = 0, 1, 2, 3
-
-
-@dataclass(frozen=True)
-class Done:
-    lane: RouteLane
-    slot: int
-    item: Item
 
 
 def recorded_workers(history: History) -> dict[RouteLane, int]:
@@ -154,11 +148,10 @@ class Simulation:
             assert isinstance(payload, LaneEvent)
             fold_lane_event(self.state, payload)
         elif kind == _DONE:
-            assert isinstance(payload, Done)
-            workers = self.lanes[payload.lane]
-            workers.busy.discard(payload.slot)
-            fold_task_event(self.state, done_event(payload.item, payload.lane, _utc(ts)))
-            self._dispatch(payload.lane, ts)
+            lane, slot, item = cast(tuple[RouteLane, int, Item], payload)
+            self.lanes[lane].busy.discard(slot)
+            fold_task_event(self.state, done_event(item, lane))
+            self._dispatch(lane, ts)
         elif kind == _RECORDED_TASK:
             assert isinstance(payload, TaskEvent)
             fold_task_event(self.state, payload)
@@ -181,7 +174,7 @@ class Simulation:
         ts = arrival.ts
         if self.synthetic:
             self._beat(ts, arrival.at)
-        outcome = decide_arrival(self.state, arrival, self.topic)
+        outcome = self._decide(arrival)
         if outcome is None:
             assert arrival.carried is not None
             self.tally.refuse(ts, arrival.carried.code or "unknown")
@@ -208,6 +201,10 @@ class Simulation:
         if decision.lane is not None and decision.outcome is DecisionOutcome.accepted:
             self._dispatch(decision.lane, ts)
 
+    def _decide(self, arrival: Arrival) -> Decision | None:
+        """The admission core's part of an arrival (its own method: `bench/` times it apart)."""
+        return decide_arrival(self.state, arrival, self.topic)
+
     def _runs_as(self, arrival: Arrival, granted: GenerationRequest) -> GenerationRequest:
         """What the GPU runs: the granted request, or the full one with elastic step-down off."""
         if self.scenario.elastic or arrival.request is None:
@@ -224,16 +221,15 @@ class Simulation:
             item = fifo.popleft()
             if item.task_id in self.preempted:
                 continue
-            now = _utc(ts)
             if item.mode is LaneMode.degraded_shared and ts - item.enqueued > self.policy.max_wait_seconds:
-                fold_task_event(self.state, expired_event(item, lane, now))
+                fold_task_event(self.state, expired_event(item, lane))
                 self.tally.expired += 1
                 continue
             busy.add(slot)
-            fold_task_event(self.state, started_event(item, lane, now))
+            fold_task_event(self.state, started_event(item, lane))
             self.tally.waits.append(ts - item.enqueued)
             self.tally.run(lane.value, ts, item.service_s)
-            self.push(ts + item.service_s, _DONE, Done(lane, slot, item))
+            self.push(ts + item.service_s, _DONE, (lane, slot, item))
 
     def _account_capacity(self) -> None:
         start, end = self.history.start, self.history.end

@@ -26,6 +26,9 @@ class Fidelity:
     compared: int = 0
     agreed: int = 0
     carried: int = 0
+    #: Requests replayed on the worker-event positions their recorded decision named (see `replay`).
+    by_position: int = 0
+    requests: int = 0
     disagreements: list[Disagreement] = field(default_factory=list)
 
     @property
@@ -35,7 +38,9 @@ class Fidelity:
     def line(self) -> str:
         return (f"fidelity: {self.agreed}/{self.compared} decisions reproduced "
                 f"({100 * self.agreement:.2f}% outcome and code per task; "
-                f"{self.carried} input rejections carried over as recorded)")
+                f"{self.carried} input rejections carried over as recorded; "
+                f"{self.by_position}/{self.requests} requests decided on their recorded event positions, "
+                "the rest on events up to their log time)")
 
 
 def _label(d: RecordedDecision | None) -> str:
@@ -60,7 +65,8 @@ def _why(recorded: RecordedDecision | None, simulated: RecordedDecision | None) 
 
 
 def check(history: History, simulated: SimulatedDecisions) -> Fidelity:
-    result = Fidelity(carried=simulated.carried)
+    result = Fidelity(carried=simulated.carried, by_position=simulated.by_position,
+                      requests=len(history.arrivals))
 
     def compare(key: str, recorded: RecordedDecision | None, sim: RecordedDecision | None) -> None:
         result.compared += 1

@@ -29,6 +29,10 @@ class RecordedDecision:
     replayed: bool
     #: (partition, offset) of the request it answers; None for a preemption.
     source: tuple[int, int] | None
+    #: The recorded agent's folded positions in `events.task` / `events.lane` when it decided
+    #: (None: not recorded, e.g. a replay or a record from before they existed).
+    events_task_upto: int | None = None
+    events_lane_upto: int | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Arrival:
 class TimedEvent:
     ts: float
     event: TaskEvent | LaneEvent
+    #: Its offset in its (one-partition) log; None when not known (a synthetic event).
+    offset: int | None = None
 
 
 @dataclass

@@ -110,13 +110,13 @@ def history_from_records(records: list[LogRecord], settings: Settings, window: W
             if warm_from is None or rec.ts >= warm_from:
                 event = _decoded(TaskEvent, rec.value)
                 if isinstance(event, TaskEvent):
-                    history.task_events.append(TimedEvent(rec.ts, event))
+                    history.task_events.append(TimedEvent(rec.ts, event, rec.offset))
         elif rec.topic == t.events_lane:
             event = _decoded(LaneEvent, rec.value)
             if isinstance(event, LaneEvent):
                 old_beat = warm_from is not None and rec.ts < warm_from and event.event_type.value == "heartbeat"
                 if not old_beat:
-                    history.lane_events.append(TimedEvent(rec.ts, event))
+                    history.lane_events.append(TimedEvent(rec.ts, event, rec.offset))
     if not requests:
         raise SimulateError(f"empty window: no records on {t.tasks_requested} between "
                             f"{window.start or 'the beginning'} and {window.end or 'now'}")

@@ -70,7 +70,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "queue_policy_max_depth": report.max_depth,
         "fidelity": {
             "compared": f.compared, "agreed": f.agreed, "agreement": round(f.agreement, 6),
-            "carried_over": f.carried,
+            "carried_over": f.carried, "decided_on_recorded_positions": f.by_position,
             "disagreements": [d.__dict__ for d in f.disagreements],
         },
         "recorded": report.recorded.to_json(),

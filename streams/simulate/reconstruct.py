@@ -55,6 +55,8 @@ def recorded_decision(row: dict[str, Any]) -> RecordedDecision:
         reason=row["reason"],
         replayed=bool(row["replayed"]),
         source=source,
+        events_task_upto=row.get("events_task_upto"),
+        events_lane_upto=row.get("events_lane_upto"),
     )
 
 
@@ -126,8 +128,9 @@ def task_event_from_row(row: dict[str, Any]) -> TaskEvent:
         "updated_at": row["updated_at"],
     }
     keys = ("occurred_at", "lane", "error_code", "worker_id", "attempt", "artifact_path",
-            "duration_seconds", "artifact_write_ms")
-    body: dict[str, Any] = {k: row[k] for k in keys if row[k] is not None}
+            "duration_seconds", "artifact_write_ms", "pipeline_seconds")
+    # `pipeline_seconds` came with audit migration 4: a row of an older table has no such column.
+    body: dict[str, Any] = {k: row[k] for k in keys if row.get(k) is not None}
     body.update(event_id=str(row["event_id"]), task=task)
     return TaskEvent.model_validate(body)
 
@@ -147,4 +150,6 @@ def as_recorded(decision: AdmissionDecision) -> RecordedDecision:
         reason=decision.reason,
         replayed=decision.replayed,
         source=(src.partition, src.offset) if src is not None else None,
+        events_task_upto=decision.events_task_upto,
+        events_lane_upto=decision.events_lane_upto,
     )

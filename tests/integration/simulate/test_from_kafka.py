@@ -82,6 +82,8 @@ def test_a_recorded_log_is_reproduced_from_kafka(kafka_bootstrap: str, topics: T
     fidelity = report.fidelity
     assert fidelity.disagreements == [], [d.__dict__ for d in fidelity.disagreements]
     assert fidelity.compared == 42 + len(history.preemptions)
+    # the 40 fresh decisions name their folded positions; the re-sent id and the bad bytes do not
+    assert fidelity.by_position == 40
     # critical requests 36 and 39 come from a producer not trusted with critical
     assert report.recorded.refused.get("priority_not_authorised", 0) == 2
     assert report.recorded.refused.get("malformed_request", 0) == 1

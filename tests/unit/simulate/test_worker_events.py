@@ -1,0 +1,79 @@
+"""The simulated workers' slotted events fold exactly like the wire events they stand for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from schemas import (
+    Availability,
+    GenerationTask,
+    LaneEvent,
+    LaneEventType,
+    LaneMode,
+    ModelName,
+    RouteLane,
+    TaskErrorCode,
+    TaskEvent,
+    TaskStatus,
+)
+from streams.admission.decide import apply, decide
+from streams.admission.snapshot import state_document
+from streams.admission.state import AdmissionState, fold_lane_event, fold_task_event
+from streams.simulate.workers import Item, done_event, expired_event, heartbeat, started_event
+from tests.admission_states import state
+from tests.factories import at, request
+
+
+def decided(task_id: str) -> AdmissionState:
+    s = state(degraded=True)
+    apply(s, decide(s, request(ModelName.anisora, task_id=task_id), at(1)))
+    return s
+
+
+def wire(item: Item, lane: RouteLane, status: TaskStatus, when: datetime, **fields: Any) -> TaskEvent:
+    task = GenerationTask(id=item.task_id, model=item.model, type="image_to_video", status=status,
+                          created_at=when, updated_at=when,
+                          error_msg="dropped" if status is TaskStatus.failed else None)
+    return TaskEvent(occurred_at=when, task=task, lane=lane, **fields)
+
+
+ITEM = Item("job-1", "anisora", 1.0, LaneMode.degraded_shared, 2.5)
+DONE_FIELDS = {"duration_seconds": 2.5, "artifact_path": "/a.mp4"}
+CASES: list[tuple[str, Callable[[Item, RouteLane], TaskEvent], list[tuple[TaskStatus, dict[str, Any]]]]] = [
+    ("started", started_event, [(TaskStatus.processing, {})]),
+    ("started, done", done_event, [(TaskStatus.processing, {}), (TaskStatus.done, DONE_FIELDS)]),
+    ("expired", expired_event, [(TaskStatus.failed, {"error_code": TaskErrorCode.queue_overloaded})]),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "steps"), CASES, ids=[c[0] for c in CASES])
+def test_a_simulated_task_event_folds_like_the_wire_one(
+        name: str, make: Callable[[Item, RouteLane], TaskEvent],
+        steps: list[tuple[TaskStatus, dict[str, Any]]]) -> None:
+    simulated, real = decided(ITEM.task_id), decided(ITEM.task_id)
+    if len(steps) == 2:
+        assert fold_task_event(simulated, started_event(ITEM, RouteLane.shared))
+    for status, fields in steps:
+        assert fold_task_event(real, wire(ITEM, RouteLane.shared, status, at(2), **fields))
+    assert fold_task_event(simulated, make(ITEM, RouteLane.shared))
+    assert state_document(simulated) == state_document(real)
+    assert state_document(real) != state_document(decided(ITEM.task_id)), "the fold changed something"
+
+
+def test_a_simulated_heartbeat_folds_like_the_wire_one() -> None:
+    simulated, real = state(), state()
+    for busy in (False, True):
+        beat = heartbeat(RouteLane.shared, 3, busy, at(4 + busy))
+        assert fold_lane_event(simulated, beat) is None
+        host = beat.host
+        assert host is not None and host.gpu_sessions_in_use == int(busy)
+        fold_lane_event(real, LaneEvent(event_type=LaneEventType.heartbeat, lane_key=RouteLane.shared,
+                                        worker_id="sim-shared-3", availability=Availability.ready, warm=True,
+                                        host=host, occurred_at=at(4 + busy)))
+        assert state_document(simulated) == state_document(real)
+        assert real.lane(RouteLane.shared).live_workers(at(5), 15.0) == \
+            simulated.lane(RouteLane.shared).live_workers(at(5), 15.0)
