@@ -74,6 +74,21 @@ def config_from_settings(settings: Settings) -> AdmissionConfig:
     )
 
 
+def process_age_s() -> float:
+    """Seconds since this process started.
+
+    psutil's `create_time` adds the boot time, which Linux reports in whole seconds; the start
+    tick in /proc and CLOCK_BOOTTIME share the same origin, so their difference is exact.
+    """
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        started_ticks = int(fields[19])  # field 22 of proc(5), counted after the comm field
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.time() - psutil.Process().create_time()
+
+
 def record_time(timestamp: float | None) -> datetime:
     """The log time of a record (Faust gives seconds); the broker always sets one."""
     return datetime.fromtimestamp(timestamp if timestamp else 0.0, UTC)
@@ -96,7 +111,7 @@ class AdmissionService:
         self.ready = asyncio.Event()
         self.role: Role = "starting"
         # Since the process started (imports included), not since this object was made.
-        self.process_started = time.monotonic() - (time.time() - psutil.Process().create_time())
+        self.process_started = time.monotonic() - process_age_s()
         #: A start that folded many log records writes a snapshot as soon as it is active.
         self.snapshot_due = False
         #: Only a process that decided writes snapshots (a stop may revoke the role first).

@@ -114,7 +114,8 @@ class TaskRecord:
     """
 
     status: TaskStatus
-    decided_at: datetime
+    #: Log time of the decision, epoch seconds (what the dedup window compares).
+    decided_ts: float
     answer: bytes
     preempted: bool = False
 
@@ -180,8 +181,9 @@ class AdmissionState:
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     #: (decided_at, task_id) of `tasks`, oldest first: what the window evicts next.
     expiry: list[tuple[float, str]] = field(default_factory=list)
-    #: Latest decision time seen (log time): the dedup window ends `dedup_retention_s` before it.
-    newest_decision: datetime = _EPOCH
+    #: Latest decision time seen (log time, epoch seconds): the dedup window ends
+    #: `dedup_retention_s` before it.
+    newest_decision_ts: float = 0.0
     #: Latest status of tasks whose events arrived before their decision (see MAX_EARLY_EVENTS).
     early: OrderedDict[str, TaskStatus] = field(default_factory=OrderedDict)
     #: Decided `tasks.requested` offsets per partition (redeliveries of these are skipped).
@@ -223,7 +225,7 @@ class AdmissionState:
         found = self.tasks.get(task_id)
         if found is None:
             return None
-        if (now - found.decided_at).total_seconds() > self.config.dedup_retention_s:
+        if now.timestamp() - found.decided_ts > self.config.dedup_retention_s:
             return None
         return found
 
@@ -249,15 +251,15 @@ class AdmissionState:
         while self.expiry and self.expiry[0][0] < horizon:
             at, task_id = heapq.heappop(self.expiry)
             found = self.tasks.get(task_id)
-            if found is not None and found.decided_at.timestamp() == at:
+            if found is not None and found.decided_ts == at:
                 del self.tasks[task_id]
 
     def remember(self, task_id: str, record: TaskRecord) -> None:
         self.tasks[task_id] = record
-        heapq.heappush(self.expiry, (record.decided_at.timestamp(), task_id))
-        if record.decided_at > self.newest_decision:
-            self.newest_decision = record.decided_at
-            self.forget_before(record.decided_at.timestamp() - self.config.dedup_retention_s)
+        heapq.heappush(self.expiry, (record.decided_ts, task_id))
+        if record.decided_ts > self.newest_decision_ts:
+            self.newest_decision_ts = record.decided_ts
+            self.forget_before(record.decided_ts - self.config.dedup_retention_s)
 
 
 def fold_lane_event(state: AdmissionState, event: LaneEvent) -> LaneTransition | None:
@@ -398,7 +400,7 @@ def fold_decision(state: AdmissionState, decision: AdmissionDecision) -> None:
         state.drop_from_queues(task_id)
         state.remember(task_id, TaskRecord(
             status=TaskStatus.failed,
-            decided_at=previous.decided_at if previous else decision.occurred_at,
+            decided_ts=previous.decided_ts if previous else decision.occurred_at.timestamp(),
             answer=compact_answer(decision),
             preempted=True,
         ))
@@ -409,7 +411,8 @@ def fold_decision(state: AdmissionState, decision: AdmissionDecision) -> None:
         return
     accepted = decision.outcome is DecisionOutcome.accepted
     status = TaskStatus.pending if accepted else TaskStatus.failed
-    record = TaskRecord(status=status, decided_at=decision.occurred_at, answer=compact_answer(decision))
+    record = TaskRecord(status=status, decided_ts=decision.occurred_at.timestamp(),
+                        answer=compact_answer(decision))
     early = state.early.pop(task_id, None)
     if accepted and early is not None and early is not TaskStatus.pending:
         record.status = early  # the worker's events were read first; they are later in fact
