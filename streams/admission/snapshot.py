@@ -98,7 +98,7 @@ def state_document(state: AdmissionState) -> dict[str, Any]:
             "answers": [r.answer for r in state.tasks.values()],
         },
         "newest_decision_ts": state.newest_decision_ts,
-        "early": [[task_id, status.value] for task_id, status in state.early.items()],
+        "early": [[task_id, status.value, at] for task_id, (status, at) in state.early.items()],
         "decided_offsets": {
             str(p): [o.upto, list(o.holes)] for p, o in state.decided_offsets.items()
         },
@@ -194,7 +194,7 @@ def _state_from(doc: dict[str, Any], answers: list[bytes], config: AdmissionConf
         state.tasks[task_id].preempted = True
     state.expiry = sorted(zip(decided, ids, strict=True))
     state.newest_decision_ts = float(doc["newest_decision_ts"])
-    state.early = OrderedDict((t, TaskStatus(s)) for t, s in doc["early"])
+    state.early = OrderedDict((t, (_STATUS[s], float(at))) for t, s, at in doc["early"])
     state.decided_offsets = {
         int(p): DecidedOffsets(upto=int(upto), holes=OrderedDict.fromkeys(int(h) for h in holes))
         for p, (upto, holes) in doc["decided_offsets"].items()

@@ -184,8 +184,9 @@ class AdmissionState:
     #: Latest decision time seen (log time, epoch seconds): the dedup window ends
     #: `dedup_retention_s` before it.
     newest_decision_ts: float = 0.0
-    #: Latest status of tasks whose events arrived before their decision (see MAX_EARLY_EVENTS).
-    early: OrderedDict[str, TaskStatus] = field(default_factory=OrderedDict)
+    #: Latest status (and its log time, epoch seconds) of tasks whose events arrived before
+    #: their decision, in arrival order (see MAX_EARLY_EVENTS); aged out with the dedup window.
+    early: OrderedDict[str, tuple[TaskStatus, float]] = field(default_factory=OrderedDict)
     #: Decided `tasks.requested` offsets per partition (redeliveries of these are skipped).
     decided_offsets: dict[int, DecidedOffsets] = field(default_factory=dict)
     #: Next offset to fold per single-partition log topic (keeps the folds idempotent).
@@ -247,12 +248,15 @@ class AdmissionState:
             queue.remove(task_id)
 
     def forget_before(self, horizon: float) -> None:
-        """Evict decided tasks whose decision is older than `horizon` (epoch seconds)."""
+        """Evict decided tasks whose decision is older than `horizon` (epoch seconds), and early
+        events as old: their task's decision is older still, so it will not be remembered."""
         while self.expiry and self.expiry[0][0] < horizon:
             at, task_id = heapq.heappop(self.expiry)
             found = self.tasks.get(task_id)
             if found is not None and found.decided_ts == at:
                 del self.tasks[task_id]
+        while self.early and next(iter(self.early.values()))[1] < horizon:
+            self.early.popitem(last=False)
 
     def remember(self, task_id: str, record: TaskRecord) -> None:
         self.tasks[task_id] = record
@@ -333,7 +337,10 @@ def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
     if found is None:
         # Read before its task's decision (catching up two logs at once), or about a task
         # decided before the dedup window: remembered for the decision, nothing to check.
-        state.early[task_id] = status
+        at = event.occurred_at.timestamp()
+        if at < state.newest_decision_ts - state.config.dedup_retention_s:
+            return True  # its decision is older still: outside the window, never remembered
+        state.early[task_id] = (status, at)
         state.early.move_to_end(task_id)
         while len(state.early) > MAX_EARLY_EVENTS:
             state.early.popitem(last=False)
@@ -413,7 +420,7 @@ def fold_decision(state: AdmissionState, decision: AdmissionDecision) -> None:
     status = TaskStatus.pending if accepted else TaskStatus.failed
     record = TaskRecord(status=status, decided_ts=decision.occurred_at.timestamp(),
                         answer=compact_answer(decision))
-    early = state.early.pop(task_id, None)
+    early, _ = state.early.pop(task_id, (None, 0.0))
     if accepted and early is not None and early is not TaskStatus.pending:
         record.status = early  # the worker's events were read first; they are later in fact
     state.remember(task_id, record)

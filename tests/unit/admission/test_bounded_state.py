@@ -328,6 +328,23 @@ def test_decided_ids_are_forgotten_after_the_window_and_decided_afresh() -> None
     assert not again.decision.replayed and again.decision.outcome is DecisionOutcome.accepted
 
 
+def test_early_task_events_age_out_with_the_window() -> None:
+    cfg = AdmissionConfig(dedup_retention_s=3600.0)
+    s = AdmissionState(config=cfg)
+    for lane in RouteLane:
+        fold_lane_event(s, heartbeat(lane, when=at(7200)))
+    # Read before any decision (a catch-up reading events.task ahead): kept for its decision.
+    fold_task_event(s, worker_event("ahead", TaskStatus.processing, RouteLane.phr00t, at(10)))
+    assert s.early["ahead"][0] is TaskStatus.processing
+    apply(s, decide(s, request(ModelName.phr00t, task_id="now"), at(7200), source(0)))
+    assert "ahead" not in s.early  # its decision is older than the window: it will never be kept
+    fold_task_event(s, worker_event("stale", TaskStatus.done, RouteLane.phr00t, at(3599), duration=1.0))
+    fold_task_event(s, worker_event("recent", TaskStatus.processing, RouteLane.phr00t, at(3601)))
+    assert list(s.early) == ["recent"]
+    restored, _ = decode_snapshot(encode_snapshot(s, {}), cfg)
+    assert restored.early == s.early
+
+
 def test_a_task_record_keeps_the_answer_not_the_request() -> None:
     s = state()
     out = decide(s, request(ModelName.phr00t, task_id="r", prompt="p" * 2000), T0, source(0))
