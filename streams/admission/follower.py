@@ -109,7 +109,12 @@ class LogFollower:
         return restored
 
     async def catch_up(self, timeout_s: float) -> int:
-        """Fold every record up to the logs' ends as of now; returns how many were read."""
+        """Fold every record up to the logs' ends as of now; returns how many were read.
+
+        The decision logs first, then the event logs: read side by side, `events.task` (two or
+        three records per task) runs ahead of the decisions, and each event read before its
+        task's decision would wait in the bounded `early` map, which a long log overflows.
+        """
         if not self.consumer.assignment():
             self.consumer.assign(self.parts)
             for tp in self.parts:
@@ -120,10 +125,23 @@ class LogFollower:
                     self.consumer.seek(tp, start)
         ends = await self.consumer.end_offsets(self.parts)
         deadline = time.monotonic() + timeout_s
+        decisions = [tp for tp in self.parts if tp.topic in self.decision_topics]
+        events = [tp for tp in self.parts if tp.topic not in self.decision_topics]
+        if self.own_decisions:  # applied when they were made, and paused (see `set_active`)
+            return await self._read_to_ends(events, ends, deadline, timeout_s)
+        self.consumer.pause(*events)
+        try:
+            read = await self._read_to_ends(decisions, ends, deadline, timeout_s)
+        finally:
+            self.consumer.resume(*events)
+        return read + await self._read_to_ends(self.parts, ends, deadline, timeout_s)
+
+    async def _read_to_ends(self, parts: list[TopicPartition], ends: dict[TopicPartition, int],
+                            deadline: float, timeout_s: float) -> int:
         read = 0
         while True:
-            positions = {tp: await self.consumer.position(tp) for tp in self.parts}
-            if all(positions[tp] >= ends[tp] for tp in self.parts):
+            positions = {tp: await self.consumer.position(tp) for tp in parts}
+            if all(positions[tp] >= ends[tp] for tp in parts):
                 return read
             if time.monotonic() > deadline:
                 raise CatchUpTimeout(f"admission could not read the logs to their end in {timeout_s:g}s")
