@@ -159,10 +159,11 @@ class AdmissionService:
         self.ready.set()
         self.following = asyncio.create_task(self.follow())
         log.info("admission ready as %s in %.2fs: snapshot %s (%d tasks), %d log records folded; "
-                 "%d tasks in the dedup window, %d early task events, RSS %.0f MiB",
+                 "%d tasks in the dedup window, %d early task events, queued %s, RSS %.0f MiB",
                  self.role, time.monotonic() - self.process_started,
                  report.snapshot.snapshot_id if report.snapshot else "none", report.snapshot_tasks,
                  report.tail_records, len(self.state.tasks), len(self.state.early),
+                 {lane.value: queue.depth for lane, queue in self.state.queues.items()},
                  psutil.Process().memory_info().rss / 2**20)
 
     def set_role(self, role: Role) -> None:

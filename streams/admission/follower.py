@@ -36,6 +36,11 @@ from streams.admission.state import (
 
 log = logging.getLogger(__name__)
 
+#: Past the reported ends, a catch-up reads on with polls this short, for at most this many
+#: of them (new records keep arriving while other processes write).
+AFTER_END_POLL_MS = 20
+AFTER_END_POLLS = 50
+
 
 
 @dataclass(frozen=True)
@@ -138,14 +143,23 @@ class LogFollower:
 
     async def _read_to_ends(self, parts: list[TopicPartition], ends: dict[TopicPartition, int],
                             deadline: float, timeout_s: float) -> int:
-        read = 0
+        """Read `parts` to `ends`, then on while short polls still return records.
+
+        A broker may report an end below the real one (see `BrokerProfile`): stopping at the
+        reported end would leave the rest of a decision log to be read beside the events again.
+        """
+        read, extra = 0, 0
         while True:
             positions = {tp: await self.consumer.position(tp) for tp in parts}
-            if all(positions[tp] >= ends[tp] for tp in parts):
-                return read
+            at_end = all(positions[tp] >= ends[tp] for tp in parts)
             if time.monotonic() > deadline:
                 raise CatchUpTimeout(f"admission could not read the logs to their end in {timeout_s:g}s")
-            read += len(await self.poll(250))
+            got = len(await self.poll(AFTER_END_POLL_MS if at_end else 250))
+            read += got
+            if at_end:
+                extra += 1
+                if not got or extra >= AFTER_END_POLLS:
+                    return read
 
     # --- steady state --------------------------------------------------------------------
     async def poll(self, timeout_ms: int) -> list[Folded]:

@@ -249,12 +249,18 @@ class AdmissionState:
 
     def forget_before(self, horizon: float) -> None:
         """Evict decided tasks whose decision is older than `horizon` (epoch seconds), and early
-        events as old: their task's decision is older still, so it will not be remembered."""
+        events as old: their task's decision is older still, so it will not be remembered.
+
+        An evicted task leaves its queue too: its worker events would no longer find it, so a
+        queue entry kept past the window would be counted as waiting for ever.
+        """
         while self.expiry and self.expiry[0][0] < horizon:
             at, task_id = heapq.heappop(self.expiry)
             found = self.tasks.get(task_id)
             if found is not None and found.decided_ts == at:
                 del self.tasks[task_id]
+                if found.status is TaskStatus.pending:
+                    self.drop_from_queues(task_id)
         while self.early and next(iter(self.early.values()))[1] < horizon:
             self.early.popitem(last=False)
 

@@ -328,6 +328,21 @@ def test_decided_ids_are_forgotten_after_the_window_and_decided_afresh() -> None
     assert not again.decision.replayed and again.decision.outcome is DecisionOutcome.accepted
 
 
+def test_a_task_forgotten_by_the_window_leaves_its_queue() -> None:
+    # Its worker events would find no task any more (a fold reading the decisions first sees
+    # them only after the window moved): the queue must not count it for ever.
+    cfg = AdmissionConfig(dedup_retention_s=3600.0)
+    s = AdmissionState(config=cfg)
+    for lane in RouteLane:
+        fold_lane_event(s, heartbeat(lane, when=at(7200)))
+    apply(s, decide(s, request(ModelName.phr00t, task_id="old"), T0, source(0)))
+    assert s.queue(RouteLane.phr00t).depth == 1
+    apply(s, decide(s, request(ModelName.phr00t, task_id="new"), at(7200), source(1)))
+    assert list(s.queue(RouteLane.phr00t).items) == ["new"]
+    fold_task_event(s, worker_event("old", TaskStatus.processing, RouteLane.phr00t, at(7201)))
+    assert list(s.queue(RouteLane.phr00t).items) == ["new"] and "old" not in s.tasks
+
+
 def test_early_task_events_age_out_with_the_window() -> None:
     cfg = AdmissionConfig(dedup_retention_s=3600.0)
     s = AdmissionState(config=cfg)
