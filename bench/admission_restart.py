@@ -239,7 +239,7 @@ async def end_offsets(bootstrap: str, names: list[str]) -> dict[str, int]:
 def timed_start(agent: Agent, timeout_s: float) -> tuple[float, float, float | None]:
     """(process start -> ready as seen from outside, RSS MB once ready, the agent's own startup gauge)."""
     started = time.monotonic()
-    agent.launch()
+    agent.launch("info")  # the agent logs what it loaded and its RSS once ready
     deadline = started + timeout_s
     while agent.metric("framegate_admission_ready") != 1.0:
         if time.monotonic() > deadline:

@@ -59,7 +59,7 @@ class BrokerProfile(BaseModel):
 BROKER_PROFILES: dict[str, BrokerProfile] = {
     "tansu": BrokerProfile(
         name="tansu",
-        session_timeout_ms=6_000,
+        session_timeout_ms=4_000,
         heartbeat_interval_ms=1_000,
         fetch_max_wait_ms=10,
         enable_idempotence=False,

@@ -76,6 +76,21 @@ def config_from_settings(settings: Settings) -> AdmissionConfig:
     )
 
 
+def process_age_s() -> float:
+    """Seconds since this process started.
+
+    psutil's `create_time` adds the boot time, which Linux reports in whole seconds; the start
+    tick in /proc and CLOCK_BOOTTIME share the same origin, so their difference is exact.
+    """
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        started_ticks = int(fields[19])  # field 22 of proc(5), counted after the comm field
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.time() - psutil.Process().create_time()
+
+
 def record_time(timestamp: float | None) -> datetime:
     """The log time of a record (Faust gives seconds); the broker always sets one."""
     return datetime.fromtimestamp(timestamp if timestamp else 0.0, UTC)
@@ -98,7 +113,7 @@ class AdmissionService:
         self.ready = asyncio.Event()
         self.role: Role = "starting"
         # Since the process started (imports included), not since this object was made.
-        self.process_started = time.monotonic() - (time.time() - psutil.Process().create_time())
+        self.process_started = time.monotonic() - process_age_s()
         #: A start that folded many log records writes a snapshot as soon as it is active.
         self.snapshot_due = False
         #: Only a process that decided writes snapshots (a stop may revoke the role first).
@@ -145,10 +160,13 @@ class AdmissionService:
             self.set_role("standby")
         self.ready.set()
         self.following = asyncio.create_task(self.follow())
-        log.info("admission ready as %s in %.2fs: snapshot %s (%d tasks), %d log records folded",
+        log.info("admission ready as %s in %.2fs: snapshot %s (%d tasks), %d log records folded; "
+                 "%d tasks in the dedup window, %d early task events, queued %s, RSS %.0f MiB",
                  self.role, time.monotonic() - self.process_started,
                  report.snapshot.snapshot_id if report.snapshot else "none", report.snapshot_tasks,
-                 report.tail_records)
+                 report.tail_records, len(self.state.tasks), len(self.state.early),
+                 {lane.value: queue.depth for lane, queue in self.state.queues.items()},
+                 psutil.Process().memory_info().rss / 2**20)
 
     def set_role(self, role: Role) -> None:
         self.role = role

@@ -9,8 +9,11 @@ nothing, since it applied them when it made them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -32,6 +35,11 @@ from streams.admission.state import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Past the reported ends, a catch-up reads on with polls this short, for at most this many
+#: of them (new records keep arriving while other processes write).
+AFTER_END_POLL_MS = 20
+AFTER_END_POLLS = 50
 
 
 
@@ -93,8 +101,9 @@ class LogFollower:
             head = await newest_head(self.consumer, tp)
             if head is None:
                 return None
-            restored, covers = decode_snapshot(await read_body(self.consumer, tp, head),
-                                               self.state.config)
+            body = await read_body(self.consumer, tp, head)
+            with collections_paused():
+                restored, covers = decode_snapshot(body, self.state.config)
         except SnapshotUnusable as exc:
             log.warning("ignoring the admission snapshot (%s): rebuilding from the logs", exc)
             return None
@@ -105,7 +114,12 @@ class LogFollower:
         return restored
 
     async def catch_up(self, timeout_s: float) -> int:
-        """Fold every record up to the logs' ends as of now; returns how many were read."""
+        """Fold every record up to the logs' ends as of now; returns how many were read.
+
+        The decision logs first, then the event logs: read side by side, `events.task` (two or
+        three records per task) runs ahead of the decisions, and each event read before its
+        task's decision would wait in the bounded `early` map, which a long log overflows.
+        """
         if not self.consumer.assignment():
             self.consumer.assign(self.parts)
             for tp in self.parts:
@@ -116,14 +130,36 @@ class LogFollower:
                     self.consumer.seek(tp, start)
         ends = await self.consumer.end_offsets(self.parts)
         deadline = time.monotonic() + timeout_s
-        read = 0
+        decisions = [tp for tp in self.parts if tp.topic in self.decision_topics]
+        events = [tp for tp in self.parts if tp.topic not in self.decision_topics]
+        if self.own_decisions:  # applied when they were made, and paused (see `set_active`)
+            return await self._read_to_ends(events, ends, deadline, timeout_s)
+        self.consumer.pause(*events)
+        try:
+            read = await self._read_to_ends(decisions, ends, deadline, timeout_s)
+        finally:
+            self.consumer.resume(*events)
+        return read + await self._read_to_ends(self.parts, ends, deadline, timeout_s)
+
+    async def _read_to_ends(self, parts: list[TopicPartition], ends: dict[TopicPartition, int],
+                            deadline: float, timeout_s: float) -> int:
+        """Read `parts` to `ends`, then on while short polls still return records.
+
+        A broker may report an end below the real one (see `BrokerProfile`): stopping at the
+        reported end would leave the rest of a decision log to be read beside the events again.
+        """
+        read, extra = 0, 0
         while True:
-            positions = {tp: await self.consumer.position(tp) for tp in self.parts}
-            if all(positions[tp] >= ends[tp] for tp in self.parts):
-                return read
+            positions = {tp: await self.consumer.position(tp) for tp in parts}
+            at_end = all(positions[tp] >= ends[tp] for tp in parts)
             if time.monotonic() > deadline:
                 raise CatchUpTimeout(f"admission could not read the logs to their end in {timeout_s:g}s")
-            read += len(await self.poll(250))
+            got = len(await self.poll(AFTER_END_POLL_MS if at_end else 250))
+            read += got
+            if at_end:
+                extra += 1
+                if not got or extra >= AFTER_END_POLLS:
+                    return read
 
     # --- steady state --------------------------------------------------------------------
     async def poll(self, timeout_ms: int) -> list[Folded]:
@@ -195,6 +231,22 @@ class LogFollower:
         return found is not None and found.status is TaskStatus.pending
 
 
+@contextmanager
+def collections_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a snapshot's records are built.
+
+    They hold no cycles, yet each generation-0 threshold crossed while allocating them would
+    scan the growing state again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 async def start_state(state: AdmissionState, follower: LogFollower, snapshots_topic: str | None,
                       timeout_s: float) -> tuple[AdmissionState, StartReport]:
     """Snapshot (if enabled and usable) then the tail: the state a start-up begins from."""
@@ -205,5 +257,7 @@ async def start_state(state: AdmissionState, follower: LogFollower, snapshots_to
         follower.state = state
     tasks = len(state.tasks)
     tail = await follower.catch_up(timeout_s)
+    # The state just loaded lives as long as the process: later collections need not scan it.
+    gc.freeze()
     return state, StartReport(follower.snapshot_head, tasks if restored else 0, tail,
                               time.monotonic() - started)

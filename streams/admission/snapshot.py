@@ -43,6 +43,8 @@ from streams.admission.state import (
 #: then ignored (with a warning) and the state rebuilt from the logs.
 SNAPSHOT_VERSION = 2
 
+_STATUS = {s.value: s for s in TaskStatus}
+
 
 def _dt(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
@@ -75,16 +77,24 @@ def _queue_doc(queue: LaneQueue) -> dict[str, Any]:
 
 
 def state_document(state: AdmissionState) -> dict[str, Any]:
-    """Everything a fold reads, in a JSON-able form (config is not state: it comes from settings)."""
+    """Everything a fold reads (config is not state: it comes from settings).
+
+    JSON-able but for `tasks.answers` (bytes), which `pack_snapshot` stores after the document.
+    """
     return {
         "lanes": {lane.value: _lane_doc(s) for lane, s in state.lanes.items()},
         "queues": {lane.value: _queue_doc(q) for lane, q in state.queues.items()},
-        "tasks": [
-            [task_id, r.status.value, _dt(r.decided_at), r.answer.decode(), r.preempted]
-            for task_id, r in state.tasks.items()
-        ],
-        "newest_decision": _dt(state.newest_decision),
-        "early": [[task_id, status.value] for task_id, status in state.early.items()],
+        # Columns, not rows: a start-up loads them with a few C-level passes. The answers are
+        # not in the document at all but after it (see `encode_snapshot`).
+        "tasks": {
+            "ids": list(state.tasks),
+            "status": [r.status.value for r in state.tasks.values()],
+            "decided_ts": [r.decided_ts for r in state.tasks.values()],
+            "preempted": [task_id for task_id, r in state.tasks.items() if r.preempted],
+            "answers": [r.answer for r in state.tasks.values()],
+        },
+        "newest_decision_ts": state.newest_decision_ts,
+        "early": [[task_id, status.value, at] for task_id, (status, at) in state.early.items()],
         "decided_offsets": {
             str(p): [o.upto, list(o.holes)] for p, o in state.decided_offsets.items()
         },
@@ -95,9 +105,26 @@ def state_document(state: AdmissionState) -> dict[str, Any]:
 
 
 def encode_snapshot(state: AdmissionState, covers: dict[str, int]) -> bytes:
-    """The compressed snapshot body; `covers` = next offset to read per input topic."""
-    doc = {"version": SNAPSHOT_VERSION, "covers": covers, "state": state_document(state)}
-    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 6)
+    """The compressed snapshot body; `covers` = next offset to read per input topic.
+
+    The body is the JSON document, a newline, then each task's answer (compact JSON, which
+    never holds a raw newline) one per line in the order of `tasks.ids`: stored as they are,
+    not escaped into a JSON string, so neither side re-encodes them.
+    """
+    document = state_document(state)
+    answers = document["tasks"].pop("answers")
+    return pack_snapshot({"version": SNAPSHOT_VERSION, "covers": covers, "state": document}, answers)
+
+
+def pack_snapshot(doc: dict[str, Any], answers: list[bytes]) -> bytes:
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode() + b"\n" + b"\n".join(answers), 1)
+
+
+def unpack_snapshot(body: bytes) -> tuple[Any, list[bytes]]:
+    """The document and the answers after it; zlib.error or ValueError if it does not decode."""
+    # One split: slicing the answers off first would copy them again.
+    lines = zlib.decompress(body).split(b"\n")
+    return json.loads(lines[0]), lines[1:]
 
 
 def checksum(body: bytes) -> str:
@@ -107,7 +134,7 @@ def checksum(body: bytes) -> str:
 def decode_snapshot(body: bytes, config: AdmissionConfig) -> tuple[AdmissionState, dict[str, int]]:
     """The state and the positions it covers; `SnapshotUnusable` for anything unexpected."""
     try:
-        doc = json.loads(zlib.decompress(body))
+        doc, answers = unpack_snapshot(body)
     except (zlib.error, ValueError) as exc:
         raise SnapshotUnusable(f"snapshot body does not decode: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("version") != SNAPSHOT_VERSION:
@@ -115,12 +142,12 @@ def decode_snapshot(body: bytes, config: AdmissionConfig) -> tuple[AdmissionStat
         raise SnapshotUnusable(f"snapshot version {found!r} is not {SNAPSHOT_VERSION}")
     try:
         covers = {str(k): int(v) for k, v in doc["covers"].items()}
-        return _state_from(doc["state"], config), covers
+        return _state_from(doc["state"], answers, config), covers
     except (KeyError, TypeError, ValueError, IndexError, ValidationError) as exc:
         raise SnapshotUnusable(f"snapshot state does not parse: {exc!r}") from exc
 
 
-def _state_from(doc: dict[str, Any], config: AdmissionConfig) -> AdmissionState:
+def _state_from(doc: dict[str, Any], answers: list[bytes], config: AdmissionConfig) -> AdmissionState:
     state = AdmissionState(config=config)
     for name, lane_doc in doc["lanes"].items():
         lane = state.lane(RouteLane(name))
@@ -148,18 +175,19 @@ def _state_from(doc: dict[str, Any], config: AdmissionConfig) -> AdmissionState:
                 submitted_at=_parse_dt(submitted),
             ))
         queue.service_times.extend(float(t) for t in queue_doc["service_times"])
-    for task_id, status, decided, answer, preempted in doc["tasks"]:
-        decided_at = _parse_dt(decided)
-        assert decided_at is not None
-        state.tasks[task_id] = TaskRecord(
-            status=TaskStatus(status), decided_at=decided_at, answer=answer.encode(),
-            preempted=bool(preempted),
-        )
-    state.expiry = sorted((r.decided_at.timestamp(), t) for t, r in state.tasks.items())
-    newest = _parse_dt(doc["newest_decision"])
-    assert newest is not None
-    state.newest_decision = newest
-    state.early = OrderedDict((t, TaskStatus(s)) for t, s in doc["early"])
+    tasks = doc["tasks"]
+    ids: list[str] = tasks["ids"]
+    decided: list[float] = [float(t) for t in tasks["decided_ts"]]
+    answers = answers if ids else []
+    if not len(ids) == len(answers) == len(decided) == len(tasks["status"]):
+        raise SnapshotUnusable("snapshot task columns differ in length")
+    statuses = map(_STATUS.__getitem__, tasks["status"])
+    state.tasks = dict(zip(ids, map(TaskRecord, statuses, decided, answers), strict=True))
+    for task_id in tasks["preempted"]:
+        state.tasks[task_id].preempted = True
+    state.expiry = sorted(zip(decided, ids, strict=True))
+    state.newest_decision_ts = float(doc["newest_decision_ts"])
+    state.early = OrderedDict((t, (_STATUS[s], float(at))) for t, s, at in doc["early"])
     state.decided_offsets = {
         int(p): DecidedOffsets(upto=int(upto), holes=OrderedDict.fromkeys(int(h) for h in holes))
         for p, (upto, holes) in doc["decided_offsets"].items()

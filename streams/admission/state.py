@@ -148,7 +148,8 @@ class TaskRecord:
     """
 
     status: TaskStatus
-    decided_at: datetime
+    #: Log time of the decision, epoch seconds (what the dedup window compares).
+    decided_ts: float
     answer: bytes
     preempted: bool = False
 
@@ -214,10 +215,12 @@ class AdmissionState:
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     #: (decided_at, task_id) of `tasks`, oldest first: what the window evicts next.
     expiry: list[tuple[float, str]] = field(default_factory=list)
-    #: Latest decision time seen (log time): the dedup window ends `dedup_retention_s` before it.
-    newest_decision: datetime = _EPOCH
-    #: Latest status of tasks whose events arrived before their decision (see MAX_EARLY_EVENTS).
-    early: OrderedDict[str, TaskStatus] = field(default_factory=OrderedDict)
+    #: Latest decision time seen (log time, epoch seconds): the dedup window ends
+    #: `dedup_retention_s` before it.
+    newest_decision_ts: float = 0.0
+    #: Latest status (and its log time, epoch seconds) of tasks whose events arrived before
+    #: their decision, in arrival order (see MAX_EARLY_EVENTS); aged out with the dedup window.
+    early: OrderedDict[str, tuple[TaskStatus, float]] = field(default_factory=OrderedDict)
     #: Decided `tasks.requested` offsets per partition (redeliveries of these are skipped).
     decided_offsets: dict[int, DecidedOffsets] = field(default_factory=dict)
     #: Next offset to fold per single-partition log topic (keeps the folds idempotent).
@@ -257,7 +260,7 @@ class AdmissionState:
         found = self.tasks.get(task_id)
         if found is None:
             return None
-        if (now - found.decided_at).total_seconds() > self.config.dedup_retention_s:
+        if now.timestamp() - found.decided_ts > self.config.dedup_retention_s:
             return None
         return found
 
@@ -279,19 +282,28 @@ class AdmissionState:
             queue.remove(task_id)
 
     def forget_before(self, horizon: float) -> None:
-        """Evict decided tasks whose decision is older than `horizon` (epoch seconds)."""
+        """Evict decided tasks whose decision is older than `horizon` (epoch seconds), and early
+        events as old: their task's decision is older still, so it will not be remembered.
+
+        An evicted task leaves its queue too: its worker events would no longer find it, so a
+        queue entry kept past the window would be counted as waiting for ever.
+        """
         while self.expiry and self.expiry[0][0] < horizon:
             at, task_id = heapq.heappop(self.expiry)
             found = self.tasks.get(task_id)
-            if found is not None and found.decided_at.timestamp() == at:
+            if found is not None and found.decided_ts == at:
                 del self.tasks[task_id]
+                if found.status is TaskStatus.pending:
+                    self.drop_from_queues(task_id)
+        while self.early and next(iter(self.early.values()))[1] < horizon:
+            self.early.popitem(last=False)
 
     def remember(self, task_id: str, record: TaskRecord) -> None:
         self.tasks[task_id] = record
-        heapq.heappush(self.expiry, (record.decided_at.timestamp(), task_id))
-        if record.decided_at > self.newest_decision:
-            self.newest_decision = record.decided_at
-            self.forget_before(record.decided_at.timestamp() - self.config.dedup_retention_s)
+        heapq.heappush(self.expiry, (record.decided_ts, task_id))
+        if record.decided_ts > self.newest_decision_ts:
+            self.newest_decision_ts = record.decided_ts
+            self.forget_before(record.decided_ts - self.config.dedup_retention_s)
 
 
 def fold_lane_event(state: AdmissionState, event: LaneEvent) -> LaneTransition | None:
@@ -376,7 +388,10 @@ def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
     if found is None:
         # Read before its task's decision (catching up two logs at once), or about a task
         # decided before the dedup window: remembered for the decision, nothing to check.
-        state.early[task_id] = status
+        at = event.occurred_at.timestamp()
+        if at < state.newest_decision_ts - state.config.dedup_retention_s:
+            return True  # its decision is older still: outside the window, never remembered
+        state.early[task_id] = (status, at)
         state.early.move_to_end(task_id)
         while len(state.early) > MAX_EARLY_EVENTS:
             state.early.popitem(last=False)
@@ -445,7 +460,7 @@ def fold_decision(state: AdmissionState, decision: AdmissionDecision) -> None:
         state.drop_from_queues(task_id)
         state.remember(task_id, TaskRecord(
             status=TaskStatus.failed,
-            decided_at=previous.decided_at if previous else decision.occurred_at,
+            decided_ts=previous.decided_ts if previous else decision.occurred_at.timestamp(),
             answer=compact_answer(decision),
             preempted=True,
         ))
@@ -456,8 +471,9 @@ def fold_decision(state: AdmissionState, decision: AdmissionDecision) -> None:
         return
     accepted = decision.outcome is DecisionOutcome.accepted
     status = TaskStatus.pending if accepted else TaskStatus.failed
-    record = TaskRecord(status=status, decided_at=decision.occurred_at, answer=compact_answer(decision))
-    early = state.early.pop(task_id, None)
+    record = TaskRecord(status=status, decided_ts=decision.occurred_at.timestamp(),
+                        answer=compact_answer(decision))
+    early, _ = state.early.pop(task_id, (None, 0.0))
     if accepted and early is not None and early is not TaskStatus.pending:
         record.status = early  # the worker's events were read first; they are later in fact
     state.remember(task_id, record)

@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import ModelName, Priority, RouteLane, Topics
-from streams.admission.snapshot import SNAPSHOT_VERSION
+from streams.admission.snapshot import SNAPSHOT_VERSION, pack_snapshot, unpack_snapshot
 from tests.factories import request
 from tests.integration.admission.harness import (
     START_S,
@@ -79,7 +78,7 @@ def snapshots(bootstrap: str, topics: Topics) -> list[Raw]:
 # --- bad snapshots ------------------------------------------------------------------------------
 # The wire format (streams/admission/snapshot_store.py): chunks keyed `chunk/<id>/<n>`, then a JSON
 # `head` record naming the id, version, chunk count, first chunk offset, sha256 and size of the
-# body; the body is zlib-compressed JSON `{"version", "covers", "state"}`. Each case appends a
+# body; the body is zlib-compressed JSON `{"version", "covers", "state"}` followed by the answers (`pack_snapshot`). Each case appends a
 # newer snapshot that must be refused.
 
 def latest_head(real: list[Raw]) -> dict[str, Any]:
@@ -133,16 +132,16 @@ def garbage_head(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
 
 def unknown_version(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
     """The latest state under the next, unknown version, in the head and in the body."""
-    doc = json.loads(zlib.decompress(latest_body(real)))
+    doc, answers = unpack_snapshot(latest_body(real))
     doc["version"] = SNAPSHOT_VERSION + 1
-    append_snapshot(bootstrap, topics, zlib.compress(json.dumps(doc).encode()), version=SNAPSHOT_VERSION + 1)
+    append_snapshot(bootstrap, topics, pack_snapshot(doc, answers), version=SNAPSHOT_VERSION + 1)
 
 
 def unknown_body_version(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
     """A current head (valid checksum) over a body that says it is the next version."""
-    doc = json.loads(zlib.decompress(latest_body(real)))
+    doc, answers = unpack_snapshot(latest_body(real))
     doc["version"] = SNAPSHOT_VERSION + 1
-    append_snapshot(bootstrap, topics, zlib.compress(json.dumps(doc).encode()))
+    append_snapshot(bootstrap, topics, pack_snapshot(doc, answers))
 
 
 @pytest.mark.parametrize("bad", [corrupt_body, garbage_head, unknown_version, unknown_body_version],

@@ -4,7 +4,6 @@ ids, defensive folds, and snapshots (snapshot + tail == full fold == the live st
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +32,9 @@ from streams.admission.snapshot import (
     SNAPSHOT_VERSION,
     decode_snapshot,
     encode_snapshot,
+    pack_snapshot,
     state_document,
+    unpack_snapshot,
 )
 from streams.admission.state import (
     AdmissionConfig,
@@ -203,6 +204,14 @@ def test_any_mix_of_valid_invalid_and_duplicate_requests_keeps_the_cap(steps: li
             assert own["event_id"] == str(first.event_id)
 
 
+def tasks_by_id(doc: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """A state document's task columns as rows by id (two folds may remember in another order)."""
+    t = doc["tasks"]
+    preempted = set(t["preempted"])
+    return {task_id: (status, at, answer, task_id in preempted)
+            for task_id, status, at, answer in zip(t["ids"], t["status"], t["decided_ts"], t["answers"], strict=True)}
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(step, min_size=1, max_size=80), st.integers(min_value=0, max_value=200))
 def test_snapshot_plus_tail_equals_full_fold_equals_live(steps: list[Any], cut: int) -> None:
@@ -217,7 +226,7 @@ def test_snapshot_plus_tail_equals_full_fold_equals_live(steps: list[Any], cut: 
     rebuilt = state_document(full)
     # The live agent also knows which request offsets it decided; the folds learn it from sources.
     assert rebuilt["queues"] == live["queues"]
-    assert {t[0]: t[1:] for t in rebuilt["tasks"]} == {t[0]: t[1:] for t in live["tasks"]}
+    assert tasks_by_id(rebuilt) == tasks_by_id(live)
     assert rebuilt["decided_offsets"] == live["decided_offsets"]
 
 
@@ -320,6 +329,38 @@ def test_decided_ids_are_forgotten_after_the_window_and_decided_afresh() -> None
     assert not again.decision.replayed and again.decision.outcome is DecisionOutcome.accepted
 
 
+def test_a_task_forgotten_by_the_window_leaves_its_queue() -> None:
+    # Its worker events would find no task any more (a fold reading the decisions first sees
+    # them only after the window moved): the queue must not count it for ever.
+    cfg = AdmissionConfig(dedup_retention_s=3600.0)
+    s = AdmissionState(config=cfg)
+    for lane in RouteLane:
+        fold_lane_event(s, heartbeat(lane, when=at(7200)))
+    apply(s, decide(s, request(ModelName.phr00t, task_id="old"), T0, source(0)))
+    assert s.queue(RouteLane.phr00t).depth == 1
+    apply(s, decide(s, request(ModelName.phr00t, task_id="new"), at(7200), source(1)))
+    assert list(s.queue(RouteLane.phr00t).items) == ["new"]
+    fold_task_event(s, worker_event("old", TaskStatus.processing, RouteLane.phr00t, at(7201)))
+    assert list(s.queue(RouteLane.phr00t).items) == ["new"] and "old" not in s.tasks
+
+
+def test_early_task_events_age_out_with_the_window() -> None:
+    cfg = AdmissionConfig(dedup_retention_s=3600.0)
+    s = AdmissionState(config=cfg)
+    for lane in RouteLane:
+        fold_lane_event(s, heartbeat(lane, when=at(7200)))
+    # Read before any decision (a catch-up reading events.task ahead): kept for its decision.
+    fold_task_event(s, worker_event("ahead", TaskStatus.processing, RouteLane.phr00t, at(10)))
+    assert s.early["ahead"][0] is TaskStatus.processing
+    apply(s, decide(s, request(ModelName.phr00t, task_id="now"), at(7200), source(0)))
+    assert "ahead" not in s.early  # its decision is older than the window: it will never be kept
+    fold_task_event(s, worker_event("stale", TaskStatus.done, RouteLane.phr00t, at(3599), duration=1.0))
+    fold_task_event(s, worker_event("recent", TaskStatus.processing, RouteLane.phr00t, at(3601)))
+    assert list(s.early) == ["recent"]
+    restored, _ = decode_snapshot(encode_snapshot(s, {}), cfg)
+    assert restored.early == s.early
+
+
 def test_a_task_record_keeps_the_answer_not_the_request() -> None:
     s = state()
     out = decide(s, request(ModelName.phr00t, task_id="r", prompt="p" * 2000), T0, source(0))
@@ -346,14 +387,14 @@ def test_corrupt_or_foreign_snapshots_are_refused() -> None:
         decode_snapshot(good[:-10], CONFIG)
     with pytest.raises(SnapshotUnusable):
         decode_snapshot(b"not zlib at all", CONFIG)
-    doc = json.loads(zlib.decompress(good))
+    doc, answers = unpack_snapshot(good)
     doc["version"] = SNAPSHOT_VERSION + 1
     with pytest.raises(SnapshotUnusable, match="version"):
-        decode_snapshot(zlib.compress(json.dumps(doc).encode()), CONFIG)
+        decode_snapshot(pack_snapshot(doc, answers), CONFIG)
     doc["version"] = SNAPSHOT_VERSION
     doc["state"]["queues"]["shared"]["items"] = [["only", "two"]]
     with pytest.raises(SnapshotUnusable):
-        decode_snapshot(zlib.compress(json.dumps(doc).encode()), CONFIG)
+        decode_snapshot(pack_snapshot(doc, answers), CONFIG)
     restored, covers = decode_snapshot(good, CONFIG)
     assert covers == {"x": 1} and state_document(restored) == state_document(state())
 

@@ -1,0 +1,75 @@
+"""A start-up that folds a long log ends with the same queues as the log says, whatever order the
+broker hands the topics over in (the real broker, the real follower)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from schemas import (
+    DecisionOutcome,
+    GenerationTask,
+    ModelName,
+    RouteLane,
+    SourceRecord,
+    TaskEvent,
+    TaskStatus,
+    Topics,
+)
+from schemas.broker_profile import BROKER_PROFILES
+from streams.admission import state as state_module
+from streams.admission.decide import apply, decide
+from streams.admission.follower import LogFollower, start_state
+from streams.admission.state import AdmissionState, fold_lane_event
+from tests.admission_states import state
+from tests.factories import at, heartbeat, request
+from tests.integration.admission.harness import publish
+
+pytestmark = pytest.mark.integration
+
+TASKS = 300
+
+
+def history(topics: Topics) -> list[tuple[str, bytes, bytes | None, int | None, int | None]]:
+    """TASKS accepted requests, each then started and finished by a worker."""
+    live = state()
+    decisions, events = [], []
+    for i in range(TASKS):
+        fold_lane_event(live, heartbeat(RouteLane.phr00t, when=at(i)))
+        out = decide(live, request(ModelName.phr00t, task_id=f"t{i}"), at(i), SourceRecord(
+            topic=topics.tasks_requested, partition=0, offset=i))
+        apply(live, out)
+        assert out.decision.outcome is DecisionOutcome.accepted
+        decisions.append((topics.tasks_accepted, out.decision.to_wire(), f"t{i}".encode(), 0, None))
+        for status, after in ((TaskStatus.processing, 0.1), (TaskStatus.done, 0.5)):
+            task = GenerationTask(id=f"t{i}", model="phr00t", type="image_to_video", status=status,
+                                  created_at=at(i), updated_at=at(i + after))
+            done = status is TaskStatus.done
+            event = TaskEvent(task=task, lane=RouteLane.phr00t, occurred_at=at(i + after),
+                              artifact_path="/a.mp4" if done else None, duration_seconds=0.4 if done else None)
+            events.append((topics.events_task, event.to_wire(), f"t{i}".encode(), 0, None))
+    return [*decisions, *events]
+
+
+def test_a_full_fold_leaves_no_finished_task_queued(kafka_bootstrap: str, topics: Topics,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A small early-event map: a fold that read the task events ahead of their decisions would
+    # overflow it and count finished tasks as queued.
+    monkeypatch.setattr(state_module, "MAX_EARLY_EVENTS", 10)
+    asyncio.run(publish(kafka_bootstrap, history(topics)))
+
+    async def fold() -> AdmissionState:
+        follower = LogFollower(AdmissionState(), kafka_bootstrap, topics, BROKER_PROFILES["tansu"])
+        await follower.start()
+        try:
+            folded, report = await start_state(follower.state, follower, None, 60.0)
+        finally:
+            await follower.stop()
+        assert report.tail_records == 3 * TASKS
+        return folded
+
+    folded = asyncio.run(fold())
+    assert {r.status for r in folded.tasks.values()} == {TaskStatus.done} and len(folded.tasks) == TASKS
+    assert all(q.depth == 0 for q in folded.queues.values())
+    assert len(folded.early) == 0
