@@ -15,6 +15,11 @@ asks for single-record batches (tansu: its end offset, which the ledger's catch-
 is wrong for multi-record batches), at most one task event of this worker is unacknowledged at
 a time and the producer does not linger; other brokers batch normally.
 
+Between two pipelines nothing waits on the event loop: while a pipeline runs, the next item is
+fetched and checked and offered to the job thread (`JobSlot`), which starts it as soon as the
+pipeline ends; the loop's hand-off (the encode, the `processing` event) follows once the next
+pipeline runs. Items that need the ordinary checks take the ordinary path.
+
 Stopping: every wait of the serving loop gives way to the stop event (see `shutdown`), and
 what follows a stop shares one grace period (`lane_shutdown_grace_s`).
 """
