@@ -98,7 +98,7 @@ class AuditSink:
         #: a checkpoint ClickHouse refused, retried at `_resume_at`
         self._held: Checkpoint | None = None
         self._resume_at = 0.0
-        #: the last poll returned fewer records than it asked for: nothing more was waiting
+        #: the last poll read live traffic and got less than it asked for: nothing more was waiting
         self._caught_up = False
 
     # --- edges -------------------------------------------------------------------------------
@@ -181,11 +181,20 @@ class AuditSink:
                     wait_s = min(wait_s, max(0.0, self.config.batch_linger_s - self._batcher.age(now)))
             room = max(1, self.config.batch_max_rows - len(self._batcher))
             fetched = await consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=room)
-            self._caught_up = sum(len(records) for records in fetched.values()) < room
+            self._caught_up = self._live(fetched, room)
         self.stats.polls += 1
         self.stats.paused_polls += paused
         self.stats.seconds["fetch"] += time.perf_counter() - started
         self._accept(fetched)
+
+    def _live(self, fetched: dict[TopicPartition, list[Any]], room: int) -> bool:
+        """Fewer records than asked for, and none older than the age bound: live traffic, not a
+        backlog (whose batches fill up). Record timestamps, not high watermarks: tansu reports
+        the latter wrong for multi-record batches."""
+        if sum(len(records) for records in fetched.values()) >= room:
+            return False
+        oldest_live_ms = time.time() * 1000 - self.config.batch_max_seconds * 1000
+        return all(records[0].timestamp >= oldest_live_ms for records in fetched.values())
 
     def _due(self, now: float) -> bool:
         """Full or old enough, or lingered long enough with nothing more to read."""
