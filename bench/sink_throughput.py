@@ -127,7 +127,8 @@ async def _sink_rate(sink: AuditSink, client: Any, db: str, n: int, profile: cPr
     return elapsed, cpu
 
 
-async def main(n: int, live: int, rate: float, profile: bool, repeat: int, live_age: float) -> None:
+async def main(n: int, live: int, rate: float, profile: bool, repeat: int, live_age: float, live_linger: float
+               ) -> None:
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(port=free_port()) as broker:
         bootstrap = broker.bootstrap
         dsn = f"chdb://{tmp}/ch"
@@ -169,7 +170,7 @@ async def main(n: int, live: int, rate: float, profile: bool, repeat: int, live_
         await create_topics(bootstrap, live_topics)
         migrate(client, "live", 14)
         live_cfg = SinkConfig(bootstrap, live_topics, dsn, "live", f"{live_topics.prefix}bench", PROFILE,
-                              batch_max_rows=batch, batch_max_seconds=live_age)
+                              batch_max_rows=batch, batch_max_seconds=live_age, batch_linger_s=live_linger)
         stop = asyncio.Event()
         live_sink = AuditSink(live_cfg)
         sink_task = asyncio.create_task(live_sink.run(stop))
@@ -225,5 +226,8 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3, help="bare and sink runs (best is reported)")
     parser.add_argument("--live-batch-seconds", type=float, default=0.2,
                         help="the live sink's FRAMEGATE_AUDIT_BATCH_MAX_SECONDS")
+    parser.add_argument("--live-linger-s", type=float, default=0.02,
+                        help="the live sink's FRAMEGATE_AUDIT_BATCH_LINGER_S")
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.live_events, args.rate, args.profile, args.repeat, args.live_batch_seconds))
+    asyncio.run(main(args.events, args.live_events, args.rate, args.profile, args.repeat, args.live_batch_seconds,
+                     args.live_linger_s))
