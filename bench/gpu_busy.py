@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -35,6 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
+from gpu_consumers.pipeline_gaps import PipelineGaps
 from gpu_consumers.pipelines import LoadedPipeline
 from gpu_consumers.worker import LaneWorker
 from schemas import LaneMode, ModelName, RouteLane, TaskStatus, Topics
@@ -71,7 +73,15 @@ def stand_in(step_s: float, load_s: float = 0.0) -> Any:
     return load
 
 
-async def busy_run(bootstrap: str, out: Path, jobs: int, step_s: float, overlap: bool) -> tuple[float, float]:
+@dataclass(frozen=True)
+class BusyRun:
+    fraction: float
+    wall_s: float
+    busy_s: float
+    gaps: PipelineGaps
+
+
+async def busy_run(bootstrap: str, out: Path, jobs: int, step_s: float, overlap: bool) -> BusyRun:
     topics = Topics(prefix=f"busy{uuid.uuid4().hex[:6]}.")
     await create_topics(bootstrap, topics)
     settings = load_settings(kafka_bootstrap=bootstrap, topic_prefix=topics.prefix, artifact_dir=out,
@@ -98,7 +108,15 @@ async def busy_run(bootstrap: str, out: Path, jobs: int, step_s: float, overlap:
     assert len(dones) == jobs, f"{len(dones)} of {jobs} done"
     wall = (max(e.occurred_at for e in dones) - min(starts)).total_seconds()
     busy = sum(e.pipeline_seconds or 0.0 for e in dones)
-    return busy / wall, wall
+    return BusyRun(busy / wall, wall, busy, worker.gaps)
+
+
+def split_line(run: BusyRun) -> str:
+    """Mean milliseconds per gap between two pipelines, by stage (the stages that took any)."""
+    gaps = max(1, run.gaps.gaps)
+    parts = [f"{stage} {1000 * s / gaps:.2f}" for stage, s in run.gaps.seconds.items() if s * 1000 / gaps >= 0.005]
+    return (f"{run.gaps.gaps} gaps, {1000 * run.gaps.total() / gaps:.2f} ms each: " + ", ".join(parts)
+            + f"; wall - busy {run.wall_s - run.busy_s:.2f} s")
 
 
 async def shared_run(bootstrap: str, out: Path, jobs: int, budget_gib: float) -> tuple[int, int]:
@@ -129,19 +147,30 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--step-s", type=float, default=0.3, help="stand-in seconds per denoising step")
-    parser.add_argument("--shared-jobs", type=int, default=100)
+    parser.add_argument("--shared-jobs", type=int, default=100, help="0: skip the shared-lane part")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with LocalBroker(port=free_port(), log_path=tmp / "tansu.log") as broker:
-            overlap, wall_o = asyncio.run(busy_run(broker.bootstrap, tmp / "o", args.jobs, args.step_s, True))
-            serial, wall_s = asyncio.run(busy_run(broker.bootstrap, tmp / "s", args.jobs, args.step_s, False))
-            both = asyncio.run(shared_run(broker.bootstrap, tmp / "b", args.shared_jobs, 2.5))
-            one = asyncio.run(shared_run(broker.bootstrap, tmp / "1", args.shared_jobs, 1.5))
+            load = [os.getloadavg()[0]]
+            overlap = asyncio.run(busy_run(broker.bootstrap, tmp / "o", args.jobs, args.step_s, True))
+            load.append(os.getloadavg()[0])
+            serial = asyncio.run(busy_run(broker.bootstrap, tmp / "s", args.jobs, args.step_s, False))
+            load.append(os.getloadavg()[0])
+            if args.shared_jobs:
+                both = asyncio.run(shared_run(broker.bootstrap, tmp / "b", args.shared_jobs, 2.5))
+                one = asyncio.run(shared_run(broker.bootstrap, tmp / "1", args.shared_jobs, 1.5))
     print(f"busy fraction, {args.jobs} jobs, stand-in pipeline {args.step_s * 4:.2f} s (4 steps x {args.step_s} s "
-          "sleep), 128x128x17 mp4 per job:")
-    print(f"  worker (encode overlaps next pipeline): {overlap:.3f}  wall {wall_o:6.2f} s  (target >= 0.97)")
-    print(f"  one job end to end (before):            {serial:.3f}  wall {wall_s:6.2f} s")
+          f"sleep), 128x128x17 mp4 per job; load average {', '.join(f'{x:.1f}' for x in load)} "
+          "(before, between, after):")
+    print(f"  worker (encode overlaps next pipeline): {overlap.fraction:.3f}  wall {overlap.wall_s:6.2f} s  "
+          "(target >= 0.97)")
+    print(f"  one job end to end (before):            {serial.fraction:.3f}  wall {serial.wall_s:6.2f} s")
+    print("time between two pipelines (GPU idle), mean ms per gap by stage:")
+    print(f"  worker:     {split_line(overlap)}")
+    print(f"  end to end: {split_line(serial)}")
+    if not args.shared_jobs:
+        return
     print(f"shared lane, {args.shared_jobs} jobs alternating anisora/phr00t (needs 1 GiB each):")
     print(f"  budget 2.5 GiB (fits both): loads {both[0]}, evictions {both[1]}  (target loads == 2)")
     print(f"  budget 1.5 GiB (fits one):  loads {one[0]}, evictions {one[1]}")

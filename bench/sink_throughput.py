@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python bench/sink_throughput.py [--events N] [--repeat K] [--profile]
 Prints events/s for both, their ratio (target >= 0.6), where the sink's time went (busy seconds
-per stage; fetch/map run while an insert is in flight, so stages overlap) and the p99 lag from
+per stage: fetch, decode, rows, insert, commit; fetch/decode/rows run while an insert is in
+flight, so stages overlap) and the p99 lag from
 event time to row visible (ingested_at - occurred_at) measured while events are produced live.
 `--profile` adds the sink run's top functions (cProfile, main thread only: the insert runs in a
 worker thread and shows up there as waiting).
@@ -126,7 +127,8 @@ async def _sink_rate(sink: AuditSink, client: Any, db: str, n: int, profile: cPr
     return elapsed, cpu
 
 
-async def main(n: int, live: int, rate: float, profile: bool, repeat: int, live_age: float) -> None:
+async def main(n: int, live: int, rate: float, profile: bool, repeat: int, live_age: float, live_linger: float
+               ) -> None:
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(port=free_port()) as broker:
         bootstrap = broker.bootstrap
         dsn = f"chdb://{tmp}/ch"
@@ -168,7 +170,7 @@ async def main(n: int, live: int, rate: float, profile: bool, repeat: int, live_
         await create_topics(bootstrap, live_topics)
         migrate(client, "live", 14)
         live_cfg = SinkConfig(bootstrap, live_topics, dsn, "live", f"{live_topics.prefix}bench", PROFILE,
-                              batch_max_rows=batch, batch_max_seconds=live_age)
+                              batch_max_rows=batch, batch_max_seconds=live_age, batch_linger_s=live_linger)
         stop = asyncio.Event()
         live_sink = AuditSink(live_cfg)
         sink_task = asyncio.create_task(live_sink.run(stop))
@@ -181,6 +183,7 @@ async def main(n: int, live: int, rate: float, profile: bool, repeat: int, live_
         flushes = live_sink.metrics.registry.get_sample_value("framegate_audit_flush_seconds_count") or 0.0
         flush_s = live_sink.metrics.registry.get_sample_value("framegate_audit_flush_seconds_sum") or 0.0
         live_batches = live_sink.stats.batches
+        live_load = os.getloadavg()[0]
         q = " UNION ALL ".join(
             f"SELECT dateDiff('millisecond', occurred_at, ingested_at) AS ms FROM live.{t}" for t in TABLES)
         p50, p99, mx = client.query(f"SELECT quantile(0.5)(ms), quantile(0.99)(ms), max(ms) FROM ({q})").result_rows[0]
@@ -198,13 +201,14 @@ async def main(n: int, live: int, rate: float, profile: bool, repeat: int, live_
     print(f"audit sink Kafka -> chDB (fetch+decode+validate+map+insert+commit): {n / sink_s:,.0f} events/s "
           f"({sink_s:.3f} s from the first records fetched, CPU {sink_cpu:.3f} s; "
           f"runs {', '.join(f'{w:.2f}' for w, _ in sink_runs)} s)")
-    print("sink busy seconds per stage (whole run, stages overlap): "
+    print("sink busy seconds per stage (last run; fetch, decode and rows overlap the insert in flight): "
           + ", ".join(f"{stage} {secs:.3f}" for stage, secs in split.items()))
     print(f"ratio sink/bare: {bare_s / sink_s:.2f} wall (target >= 0.6), {bare_cpu / sink_cpu:.2f} CPU; "
           f"vs one insert per table: {per_table_s / sink_s:.2f} wall")
     print(f"live lag event time -> row visible, {live} events at {rate:.0f}/s: "
           f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {mx:.0f} ms (target p99 <= 500 ms)")
-    print(f"  live: batch age bound {live_cfg.batch_max_seconds:.2f} s, {live_batches} batches of "
+    print(f"  live: batch age bound {live_cfg.batch_max_seconds:.2f} s, linger {live_cfg.batch_linger_s:.2f} s, "
+          f"load average {live_load:.1f}, {live_batches} batches of "
           f"{live / max(1, live_batches):.0f} events, insert of a batch (all tables) "
           f"{1000 * flush_s / max(1.0, flushes):.0f} ms on average")
     if profiler is not None:
@@ -222,5 +226,8 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3, help="bare and sink runs (best is reported)")
     parser.add_argument("--live-batch-seconds", type=float, default=0.2,
                         help="the live sink's FRAMEGATE_AUDIT_BATCH_MAX_SECONDS")
+    parser.add_argument("--live-linger-s", type=float, default=0.02,
+                        help="the live sink's FRAMEGATE_AUDIT_BATCH_LINGER_S")
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.live_events, args.rate, args.profile, args.repeat, args.live_batch_seconds))
+    asyncio.run(main(args.events, args.live_events, args.rate, args.profile, args.repeat, args.live_batch_seconds,
+                     args.live_linger_s))

@@ -29,9 +29,10 @@ from gpu_consumers.errors import (
 )
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.memory_events import memory_event
-from gpu_consumers.memory_guard import MemoryGuard
+from gpu_consumers.memory_guard import MemoryGuard, MemorySnapshot
 from gpu_consumers.model_cache import ModelCache
 from gpu_consumers.oom import is_oom, retry_plan
+from gpu_consumers.pipeline_gaps import PipelineGaps
 from gpu_consumers.pipelines import RunOptions, run_pipeline
 from gpu_consumers.task_events import TaskContext
 from schemas.decisions import AdmissionDecision
@@ -75,6 +76,9 @@ class Generated:
     started: float
     pipeline_s: float
     oom_retries: int
+    #: Memory right after generation (the job's own footprint), reported by `finish`.
+    post_generation: MemorySnapshot
+    measured_at: datetime
 
 
 class JobRunner:
@@ -90,6 +94,7 @@ class JobRunner:
         emit: Callable[[Envelope], None],
         clock: Callable[[], datetime],
         faults: OomFaultInjector | None = None,
+        gaps: PipelineGaps | None = None,
     ) -> None:
         self.lane = lane
         self.worker_id = worker_id
@@ -100,6 +105,7 @@ class JobRunner:
         self.emit = emit
         self.clock = clock
         self.faults = faults
+        self.gaps = gaps or PipelineGaps()
         #: Set by the worker when shutdown outlasts its grace: the job stops at its next step.
         self.abandon = threading.Event()
 
@@ -108,13 +114,17 @@ class JobRunner:
         generated = self.generate(decision, ctx)
         return self.finish(generated) if isinstance(generated, Generated) else generated
 
-    def generate(self, decision: AdmissionDecision, ctx: TaskContext) -> Generated | JobReport:
-        """The pipeline's frames, or the failed job's report (cleaned up already)."""
+    def generate(
+        self, decision: AdmissionDecision, ctx: TaskContext, on_start: Callable[[], None] | None = None
+    ) -> Generated | JobReport:
+        """The pipeline's frames, or the failed job's report (cleaned up already). `on_start` is
+        called as the pipeline starts (again on an OOM retry)."""
+        self.gaps.mark("dispatch")
         started = time.perf_counter()
         request = decision.request
         assert request is not None
         lane_mode = decision.lane_mode or LaneMode.dedicated
-        timing = _PipelineClock()
+        timing = _PipelineClock(self.gaps, on_start)
 
         def fail(code: TaskErrorCode, msg: str) -> JobReport:
             log.warning("task %s failed: %s: %s", ctx.task_id, code.value, msg)
@@ -145,6 +155,13 @@ class JobRunner:
 
     def finish(self, job: Generated) -> JobReport:
         """Encode and write the mp4 and build the terminal event; a failed write fails this task only."""
+        self.emit(
+            memory_event(
+                MemoryEventType.memory_post_generation, job.post_generation, lane=self.lane,
+                lane_mode=job.lane_mode, worker_id=self.worker_id, now=job.measured_at,
+                model=job.request.model, task_id=job.ctx.task_id,
+            )
+        )
         try:
             written = write_mp4(
                 job.frames, artifact_path(self.artifact_dir, self.lane.value, job.ctx.task_id), job.request.fps,
@@ -173,6 +190,7 @@ class JobRunner:
         timing: _PipelineClock,
     ) -> Generated:
         loaded, evictions = self.models.acquire(request.model)
+        self.gaps.mark("acquire")
         for eviction in evictions:
             # An eviction is a cleanup of its own: report what the unloaded model left behind.
             self.emit(
@@ -207,11 +225,14 @@ class JobRunner:
                 retries += 1
                 log.warning("task %s: OOM, retrying once with %s %s -> %s", ctx.task_id,
                             change.parameter.value, change.requested, change.granted)
-        # Memory right after generation, before cleanup: the job's own footprint.
-        self._emit_memory(MemoryEventType.memory_post_generation, ctx.task_id, request.model, lane_mode)
-        return Generated(
-            replace(ctx, attempt=ctx.attempt + retries), current, lane_mode, frames, started, timing.seconds, retries
+        # Memory right after generation, before cleanup: the job's own footprint. Measured here,
+        # reported by `finish`, so the next job's pipeline need not wait for the event.
+        generated = Generated(
+            replace(ctx, attempt=ctx.attempt + retries), current, lane_mode, frames, started, timing.seconds, retries,
+            self.guard.measure(), self.clock(),
         )
+        self.gaps.mark("post_generation")
+        return generated
 
     def _after_job(self, task_id: str, model: ModelName, lane_mode: LaneMode) -> None:
         try:
@@ -232,12 +253,18 @@ class JobRunner:
 class _PipelineClock:
     """Sums the seconds spent inside the pipeline (`with clock:` around each call)."""
 
-    def __init__(self) -> None:
+    def __init__(self, gaps: PipelineGaps, on_start: Callable[[], None] | None) -> None:
         self.seconds = 0.0
         self._entered = 0.0
+        self._gaps = gaps
+        self._on_start = on_start
 
     def __enter__(self) -> None:
+        self._gaps.pipeline_started()
+        if self._on_start is not None:
+            self._on_start()
         self._entered = time.perf_counter()
 
     def __exit__(self, *exc: object) -> None:
         self.seconds += time.perf_counter() - self._entered
+        self._gaps.pipeline_ended()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from schemas.decisions import AdmissionDecision
 from schemas.enums import RouteLane, TaskErrorCode, TaskStatus
@@ -26,11 +27,13 @@ class TaskContext:
         return self.decision.task_id
 
 
-def _task(ctx: TaskContext, status: TaskStatus, now: datetime, error_msg: str | None) -> GenerationTask:
+def _event(ctx: TaskContext, status: TaskStatus, now: datetime, error_msg: str | None = None,
+           **fields: Any) -> TaskEvent:
+    """The task's transition to `status` at `now`, with the event fields of that status."""
     request = ctx.decision.request
     assert request is not None
     created = min(request.submitted_at, now)  # a skewed producer clock must not break the model
-    return GenerationTask(
+    task = GenerationTask(
         id=ctx.task_id,
         model=request.model.value,
         type=request.type.value,
@@ -39,43 +42,26 @@ def _task(ctx: TaskContext, status: TaskStatus, now: datetime, error_msg: str | 
         created_at=created,
         updated_at=now,
     )
+    return TaskEvent(occurred_at=now, task=task, lane=ctx.lane, worker_id=ctx.worker_id, attempt=ctx.attempt,
+                     **fields)
 
 
 def processing(ctx: TaskContext, now: datetime) -> TaskEvent:
-    return TaskEvent(
-        occurred_at=now,
-        task=_task(ctx, TaskStatus.processing, now, None),
-        lane=ctx.lane,
-        worker_id=ctx.worker_id,
-        attempt=ctx.attempt,
-    )
+    return _event(ctx, TaskStatus.processing, now)
 
 
 def requeued(ctx: TaskContext, now: datetime) -> TaskEvent:
     """A started task whose worker died is back to `pending` before its next attempt starts."""
-    return TaskEvent(
-        occurred_at=now,
-        task=_task(ctx, TaskStatus.pending, now, None),
-        lane=ctx.lane,
-        worker_id=ctx.worker_id,
-        attempt=ctx.attempt,
-    )
+    return _event(ctx, TaskStatus.pending, now)
 
 
 def done(
     ctx: TaskContext, now: datetime, artifact_path: str, duration_seconds: float, artifact_write_ms: float,
     pipeline_seconds: float | None = None,
 ) -> TaskEvent:
-    return TaskEvent(
-        occurred_at=now,
-        task=_task(ctx, TaskStatus.done, now, None),
-        lane=ctx.lane,
-        worker_id=ctx.worker_id,
-        attempt=ctx.attempt,
-        artifact_path=artifact_path,
-        duration_seconds=duration_seconds,
-        artifact_write_ms=artifact_write_ms,
-        pipeline_seconds=pipeline_seconds,
+    return _event(
+        ctx, TaskStatus.done, now, artifact_path=artifact_path, duration_seconds=duration_seconds,
+        artifact_write_ms=artifact_write_ms, pipeline_seconds=pipeline_seconds,
     )
 
 
@@ -88,14 +74,8 @@ def failed(
     pipeline_seconds: float | None = None,
 ) -> TaskEvent:
     message = (error_msg or code.value)[:MAX_TEXT_CHARS]
-    return TaskEvent(
-        occurred_at=now,
-        task=_task(ctx, TaskStatus.failed, now, message),
-        lane=ctx.lane,
-        worker_id=ctx.worker_id,
-        attempt=ctx.attempt,
-        error_code=code,
-        duration_seconds=duration_seconds,
+    return _event(
+        ctx, TaskStatus.failed, now, message, error_code=code, duration_seconds=duration_seconds,
         pipeline_seconds=pipeline_seconds,
     )
 

@@ -104,6 +104,10 @@ class TaskLedger:
         """The worker was (re)assigned lane partitions: catch up before the next job."""
         self._assignments += 1
 
+    def current(self) -> bool:
+        """True when the log has been read to its end after the latest assignment (no waiting)."""
+        return self._caught_up_to >= self._assignments
+
     async def ensure_current(self, timeout_s: float) -> bool:
         """True once the log has been read to its end after the latest assignment."""
         target = self._assignments

@@ -15,6 +15,11 @@ asks for single-record batches (tansu: its end offset, which the ledger's catch-
 is wrong for multi-record batches), at most one task event of this worker is unacknowledged at
 a time and the producer does not linger; other brokers batch normally.
 
+Between two pipelines nothing waits on the event loop: while a pipeline runs, the next item is
+fetched and checked and offered to the job thread (`JobSlot`), which starts it as soon as the
+pipeline ends; the loop's hand-off (the encode, the `processing` event) follows once the next
+pipeline runs. Items that need the ordinary checks take the ordinary path.
+
 Stopping: every wait of the serving loop gives way to the stop event (see `shutdown`), and
 what follows a stop shares one grace period (`lane_shutdown_grace_s`).
 """
@@ -49,13 +54,15 @@ from gpu_consumers.errors import JobAbandoned, WorkerStopping
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.heartbeat import heartbeat_event
 from gpu_consumers.host_pressure import host_pressure
-from gpu_consumers.job_runner import JobReport, JobRunner, served_models
+from gpu_consumers.job_runner import Generated, JobReport, JobRunner, served_models
+from gpu_consumers.job_slot import JobSlot
 from gpu_consumers.lane_status import LaneStatus
 from gpu_consumers.memory_events import queue_timeout
 from gpu_consumers.memory_guard import MemoryGuard
 from gpu_consumers.metrics import WorkerMetrics
 from gpu_consumers.model_cache import LoadBudget, ModelCache, ModelChange
 from gpu_consumers.model_events import model_change_event
+from gpu_consumers.pipeline_gaps import PipelineGaps
 from gpu_consumers.pipelines import (
     LoadedPipeline,
     RunOptions,
@@ -104,6 +111,43 @@ class _Item:
     consumer: AIOKafkaConsumer
     tp: TopicPartition
     offset: int
+
+
+@dataclass
+class _Running:
+    """A job on the job thread: what its start and its terminal event need."""
+
+    ctx: TaskContext
+    item: _Item
+    future: concurrent.futures.Future[_Ran]
+    deliveries: list[Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """The next item, checked while the current pipeline runs, ready for the job thread."""
+
+    decision: AdmissionDecision
+    ctx: TaskContext
+    item: _Item
+    message: ConsumerRecord
+
+
+@dataclass(frozen=True)
+class _Chained:
+    """A prepared job the job thread started right after the previous pipeline."""
+
+    prepared: _Prepared
+    started_at: datetime
+    future: concurrent.futures.Future[_Ran]
+    #: Resolved once its pipeline runs: the event loop's hand-off work waits for that.
+    began: concurrent.futures.Future[None]
+
+
+@dataclass(frozen=True)
+class _Ran:
+    result: Generated | JobReport
+    chained: _Chained | None
 
 
 @dataclass
@@ -169,6 +213,8 @@ class LaneWorker:
         self.models = ModelCache(
             self.guard, budget, loader or from_model_dir, self.status, on_change=self._model_changed
         )
+        #: The time between one pipeline's end and the next one's start, by stage.
+        self.gaps = PipelineGaps()
         faults = None
         if settings.lane_fault_oom_task_prefix:
             faults = OomFaultInjector(settings.lane_fault_oom_task_prefix, settings.lane_fault_oom_attempts)
@@ -182,11 +228,16 @@ class LaneWorker:
             emit=self._emit_from_thread,
             clock=clock,
             faults=faults,
+            gaps=self.gaps,
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lane-{lane.value}")
         #: mp4 encode + write of the previous job, overlapping the next job's pipeline.
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"encode-{lane.value}")
         self._encoding: _Encoding | None = None
+        self._slot: JobSlot[_Prepared] = JobSlot()
+        #: A record fetched while a job ran that takes the usual path, handled before the next fetch.
+        self._carried: tuple[TopicPartition, ConsumerRecord] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._producer: AIOKafkaProducer | None = None
         self._pending: list[concurrent.futures.Future[None]] = []
@@ -255,7 +306,7 @@ class LaneWorker:
             offsets_for_times=broker.offsets_for_times,
             on_invalid=lambda _refused: invalid.inc(),
         )
-        consumer = AIOKafkaConsumer(**broker.consumer_kwargs(bootstrap, group_id(self.lane)))
+        self._consumer = consumer = AIOKafkaConsumer(**broker.consumer_kwargs(bootstrap, group_id(self.lane)))
         consumer.subscribe([self.topics.lane(self.lane)], listener=LedgerRefresh(ledger))
         if self.settings.lane_metrics_port is not None:
             self.metrics.serve(self.settings.bind_host, self.settings.lane_metrics_port)
@@ -270,11 +321,16 @@ class LaneWorker:
             while not stop.is_set():
                 if self._encoding is not None and self._encoding.future.done():
                     await self._drain()
+                carried, self._carried = self._carried, None
+                if carried is not None:
+                    await self._handle(consumer, ledger, *carried)
+                    continue
                 # While an mp4 is being written, poll often: its terminal event waits on this loop.
                 wait_ms = 10 if self._encoding is not None else 200
                 batches = await consumer.getmany(timeout_ms=wait_ms, max_records=1)
                 for tp, messages in batches.items():
                     for message in messages:
+                        self.gaps.mark("fetch")
                         await self._handle(consumer, ledger, tp, message)
         except WorkerStopping:
             log.info("worker %s stopping: the item in hand stays uncommitted (redelivered)", self.worker_id)
@@ -396,7 +452,8 @@ class LaneWorker:
 
     async def _process(self, ledger: TaskLedger, decision: AdmissionDecision, item: _Item) -> None:
         """Run (or skip) one accepted item. A job that produced frames leaves them encoding (at
-        most one at a time) while the next item is fetched and its pipeline runs."""
+        most one at a time) while the next job's pipeline runs; that next job, prepared while
+        this one ran, is started by the job thread itself (see `_job`)."""
         task_id = decision.task_id
         assert task_id is not None and decision.request is not None
         if self._encoding is not None and self._encoding.task_id == task_id:
@@ -437,15 +494,60 @@ class LaneWorker:
             deliveries.append(await self._terminal(ledger, failed))
             await self._complete(item, deliveries)
             return
-        started = task_events.processing(ctx, now)
-        ledger.record(started)
+        self.gaps.mark("admit")
+        future = self._executor.submit(self._job, decision, ctx, None)
+        running: _Running | None = await self._started(_Running(ctx, item, future, deliveries), now)
+        while running is not None:
+            running = await self._follow(running)
+
+    def _job(
+        self, decision: AdmissionDecision, ctx: TaskContext, began: concurrent.futures.Future[None] | None
+    ) -> _Ran:
+        """On the job thread: generate, then start the prepared next job at once (no round trip
+        through the event loop, which may be busy with this job's hand-off)."""
+
+        def pipeline_started() -> None:
+            if began is not None and not began.done():
+                began.set_result(None)
+
+        result = self.runner.generate(decision, ctx, pipeline_started)
+        prepared = self._slot.take(self._may_start)
+        if prepared is None:
+            return _Ran(result, None)
+        started_at = self.clock()
+        next_began: concurrent.futures.Future[None] = concurrent.futures.Future()
+        try:
+            future = self._executor.submit(self._job, prepared.decision, prepared.ctx, next_began)
+        except RuntimeError:  # shut down meanwhile: the item stays uncommitted and is redelivered
+            return _Ran(result, None)
+        return _Ran(result, _Chained(prepared, started_at, future, next_began))
+
+    def _may_start(self, prepared: _Prepared) -> bool:
+        """Whether the job thread may start a prepared job now (else the event loop handles it)."""
+        if self._stop.is_set() or self.runner.abandon.is_set():
+            return False
+        if self.ledger is None or not self.ledger.current():  # reassigned since: catch up first
+            return False
+        return expired(prepared.decision, self.clock()) is None
+
+    async def _started(self, running: _Running, now: datetime) -> _Running:
+        """A job's start: its `processing` event (sent while it runs, ordered after the previous
+        item's terminal event by `send`), the ledger, status and metrics."""
+        started = task_events.processing(running.ctx, now)
+        assert self.ledger is not None
+        self.ledger.record(started)
         self.status.job_started()
-        lane = self.lane.value
-        self.metrics.busy.labels(lane).set(1)
-        loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(self._executor, self.runner.generate, decision, ctx)
-        # Sent while the job runs; `send` orders it after the previous item's terminal event.
-        deliveries.append(await self.send(started))
+        self.metrics.busy.labels(self.lane.value).set(1)
+        running.deliveries.append(await self.send(started))
+        return running
+
+    async def _follow(self, running: _Running) -> _Running | None:
+        """Wait for a running job, meanwhile finishing the previous one's mp4 and preparing the
+        next item; then hand this job's frames to the encoder. Returns the next job when the job
+        thread already started it."""
+        task_id = running.ctx.task_id
+        job = asyncio.wrap_future(running.future)
+        overlap = self.settings.lane_encode_overlap
         encoding = self._encoding
         if encoding is not None:
             # The previous job's terminal event goes out as soon as its mp4 is written, not when
@@ -455,26 +557,86 @@ class LaneWorker:
                 await until_stopped(asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED), self._stop)
             if encoding.future.done():
                 await self._drain()
-        result = await self._job_result(job, task_id)
+        if overlap and self._encoding is None and self._carried is None:
+            # Only once the previous mp4 is written: at most one job's frames wait behind the encode.
+            with contextlib.suppress(WorkerStopping):
+                await self._prefetch(running, job)
+        ran = await self._job_result(job, task_id)
+        self.gaps.mark("hand_back")
         self.jobs_run += 1
-        pipeline_s = result.pipeline_s
-        self.metrics.busy.labels(lane).set(0)
-        self.metrics.busy_seconds.labels(lane).inc(pipeline_s)
-        self.status.job_finished(None)
+        result, chained = ran.result, ran.chained
+        if chained is not None:
+            # The next pipeline gets going before this thread competes with it for the
+            # interpreter (the encode's ffmpeg spawn above all).
+            job_done = asyncio.wrap_future(chained.future)
+            job_done.add_done_callback(lambda f: f.cancelled() or f.exception())  # awaited by `_follow`
+            either = {asyncio.wrap_future(chained.began), job_done}
+            with contextlib.suppress(WorkerStopping):
+                await until_stopped(asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED), self._stop)
+        lane = self.lane.value
+        self.metrics.busy_seconds.labels(lane).inc(result.pipeline_s)
+        if chained is None:
+            self.metrics.busy.labels(lane).set(0)
+            self.status.job_finished(None)
+            withdrawn = self._slot.withdraw()
+            if withdrawn is not None:  # not started by the job thread: handled the usual way
+                self._carried = (withdrawn.item.tp, withdrawn.message)
+        self.gaps.mark("bookkeeping")
         await self._drain()  # the previous job's mp4, terminal event and commit come first
+        following = None
+        if chained is not None:
+            self.items_seen += 1
+            nxt = chained.prepared
+            following = await self._started(_Running(nxt.ctx, nxt.item, chained.future, []), chained.started_at)
         if isinstance(result, JobReport):  # failed before it had frames
-            await self._finish(result, deliveries, item)
-            return
-        encode = loop.run_in_executor(self._encoder, self.runner.finish, result)
-        self._encoding = _Encoding(task_id, encode, deliveries, item)
-        if not self.settings.lane_encode_overlap:
-            await self._drain()
+            await self._finish(result, running.deliveries, running.item)
+        else:
+            encode = asyncio.get_running_loop().run_in_executor(self._encoder, self.runner.finish, result)
+            self._encoding = _Encoding(task_id, encode, running.deliveries, running.item)
+            if not overlap:
+                await self._drain()
+        self.gaps.mark("bookkeeping")
+        return following
+
+    async def _prefetch(self, running: _Running, job: asyncio.Future[_Ran]) -> None:
+        """While the job runs: fetch the next record and, if it can run right away, offer it to
+        the job thread; anything else is carried to the serving loop, handled after this job."""
+        assert self._consumer is not None and self.ledger is not None
+        ledger = self.ledger
+        while not job.done():
+            batches = await until_stopped(self._consumer.getmany(timeout_ms=20, max_records=1), self._stop)
+            for tp, messages in batches.items():
+                for message in messages:  # max_records=1: at most one
+                    decision = self._check(message)
+                    if isinstance(decision, AdmissionDecision) and self._runs_next(decision, running, ledger):
+                        ctx = TaskContext(decision, self.lane, self.worker_id, 0)
+                        item = _Item(self._consumer, tp, message.offset)
+                        self._slot.offer(_Prepared(decision, ctx, item, message))
+                    else:
+                        self._carried = (tp, message)
+                    return
+
+    def _runs_next(self, decision: AdmissionDecision, running: _Running, ledger: TaskLedger) -> bool:
+        """An item the job thread may start without the serving loop's checks: a first attempt of
+        another task, the ledger current, not finished, not expired. The rest take the usual path."""
+        task_id = decision.task_id
+        assert task_id is not None
+        return (
+            task_id != running.ctx.task_id
+            and ledger.current()
+            and not ledger.ended(task_id)
+            and ledger.starts(task_id) == 0
+            and expired(decision, self.clock()) is None
+        )
 
     async def _drain(self) -> None:
         """Wait for the job being encoded, publish its terminal event and schedule its commit."""
         encoding, self._encoding = self._encoding, None
         if encoding is not None:
-            await self._finish(await encoding.future, encoding.deliveries, encoding.item)
+            report = await encoding.future
+            self.gaps.mark("encode_wait")
+            await self._finish(report, encoding.deliveries, encoding.item)
+            self.gaps.mark("terminal_commit")
 
     async def _finish(self, report: JobReport, deliveries: list[Awaitable[object]], item: _Item) -> None:
         self._observe(report)

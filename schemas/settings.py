@@ -171,6 +171,11 @@ class Settings(BaseSettings):
     audit_group_id: str = Field(default="framegate-audit", description="Sink consumer group.")
     audit_batch_max_rows: int = Field(default=5000, ge=1, le=1_000_000)
     audit_batch_max_seconds: float = Field(default=1.0, gt=0, le=300)
+    audit_batch_linger_s: float = Field(
+        default=0.25, ge=0, le=300,
+        description="Once the sink has read everything waiting (live traffic), a batch this old is "
+        "flushed without waiting for audit_batch_max_seconds; shorter: lower lag, more inserts.",
+    )
     audit_heartbeat_ttl_days: int = Field(default=14, ge=1, le=3650)
     audit_retry_initial_s: float = Field(default=0.5, gt=0)
     audit_retry_max_s: float = Field(default=30.0, gt=0)

@@ -45,6 +45,12 @@ class Batcher(Generic[T]):
         assert self._opened_at is not None
         return self.full() or now - self._opened_at >= self.max_age_s
 
+    def age(self, now: float) -> float:
+        """Seconds since the oldest item came in (0 when empty)."""
+        if not self._items or self._opened_at is None:
+            return 0.0
+        return now - self._opened_at
+
     def seconds_until_due(self, now: float) -> float:
         """How long a poll may wait without overshooting the age bound (max_age_s when empty)."""
         if not self._items or self._opened_at is None:

@@ -46,9 +46,12 @@ class SinkStats:
     consuming: bool = False
     #: monotonic time the first records arrived (the benchmark's clock starts there)
     first_records_at: float | None = None
-    #: seconds per stage: `fetch` (in getmany, waiting included), `map` (decode, validate, map
-    #: rows), `insert` (in a worker thread), `commit`; fetch and map overlap the insert in flight
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("fetch", "map", "insert", "commit"), 0.0))
+    #: seconds per stage: `fetch` (in getmany, waiting included), `decode` (bytes to validated
+    #: messages), `rows` (messages to rows), `insert` (in a worker thread), `commit`; fetch, decode
+    #: and rows overlap the insert in flight
+    seconds: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("fetch", "decode", "rows", "insert", "commit"), 0.0)
+    )
 
 
 @dataclass

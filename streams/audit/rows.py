@@ -179,23 +179,38 @@ def _reject(source: Source, payload: bytes | None, kind: str, error: str, receiv
     return MappedRow(ddl.REJECTS, reject_row(source, payload, kind, error, received_at), None, kind)
 
 
-def to_row(
+def decode_record(
     route_map: dict[str, Route], source: Source, payload: bytes | None, received_at: datetime
-) -> MappedRow:
-    """Never raises for bad input: what cannot be stored becomes a rejects row."""
+) -> tuple[Route, BaseModel] | MappedRow:
+    """The record's route and message, or its rejects row. Never raises for bad input."""
     route = route_map.get(source.topic)
     if route is None:
         return _reject(source, payload, "unknown_topic", "no audit route", received_at)
     if payload is None:
         return _reject(source, payload, "empty", "record has no value", received_at)
     try:
-        message = decode(route.model, payload)
+        return route, decode(route.model, payload)
     except PayloadTooLarge as exc:
         return _reject(source, payload, "too_large", str(exc), received_at)
     except ValueError as exc:  # pydantic's ValidationError
         return _reject(source, payload, "invalid", str(exc), received_at)
+
+
+def build_row(route: Route, message: BaseModel, source: Source, payload: bytes, received_at: datetime) -> MappedRow:
+    """The decoded message's row, or its rejects row when a value does not fit its column."""
     try:
         row = route.mapper(message, source)
     except RowError as exc:
         return _reject(source, payload, "unstorable", str(exc), received_at)
     return MappedRow(route.table, row, getattr(message, "occurred_at", None))
+
+
+def to_row(
+    route_map: dict[str, Route], source: Source, payload: bytes | None, received_at: datetime
+) -> MappedRow:
+    """Never raises for bad input: what cannot be stored becomes a rejects row."""
+    decoded = decode_record(route_map, source, payload, received_at)
+    if isinstance(decoded, MappedRow):
+        return decoded
+    assert payload is not None
+    return build_row(*decoded, source, payload, received_at)

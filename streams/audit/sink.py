@@ -31,7 +31,7 @@ from streams.audit.checkpoint import Checkpoint, CheckpointStep, SinkStats
 from streams.audit.errors import SinkBackpressureError
 from streams.audit.metrics import SinkMetrics
 from streams.audit.migrations import check_database_name
-from streams.audit.rows import MappedRow, Source, routes, to_row
+from streams.audit.rows import MappedRow, Source, build_row, decode_record, routes
 from streams.audit.writer import Backoff, ClickHouseWriter
 from streams.clickhouse_client import connect
 
@@ -55,6 +55,10 @@ class SinkConfig:
     broker: BrokerProfile
     batch_max_rows: int = 5000
     batch_max_seconds: float = 1.0
+    #: once a poll finds nothing more to read, a batch this old is flushed without waiting for
+    #: `batch_max_seconds` (live traffic: rows visible soon, not at the age bound); every flush
+    #: is an insert per table, and each insert a part ClickHouse merges later
+    batch_linger_s: float = 0.25
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0
 
@@ -93,6 +97,8 @@ class AuditSink:
         #: a checkpoint ClickHouse refused, retried at `_resume_at`
         self._held: Checkpoint | None = None
         self._resume_at = 0.0
+        #: the last poll read live traffic and got less than it asked for: nothing more was waiting
+        self._caught_up = False
 
     # --- edges -------------------------------------------------------------------------------
     async def _wait_or_stop(self, stop: asyncio.Event, seconds: float) -> None:
@@ -155,11 +161,11 @@ class AuditSink:
             if self._held is not None:
                 if now >= self._resume_at:
                     self._start(self._held, step)
-            elif self._batcher.due(now):
+            elif self._due(now):
                 self._start(self._drain(), step)
         paused = self._apply_flow(consumer)
         started = time.perf_counter()
-        if self._inflight is not None and (paused or self._batcher.due(now)):
+        if self._inflight is not None and (paused or self._due(now)):
             # nothing more to read until the checkpoint in flight settles; a zero-wait poll keeps
             # the group member alive
             await asyncio.wait({self._inflight}, timeout=_TURN_S)
@@ -169,12 +175,30 @@ class AuditSink:
                 wait_s = min(_TURN_S, max(0.0, self._resume_at - now))
             else:
                 wait_s = min(_TURN_S, self._batcher.seconds_until_due(now))
+                if len(self._batcher) and self._caught_up:
+                    wait_s = min(wait_s, max(0.0, self.config.batch_linger_s - self._batcher.age(now)))
             room = max(1, self.config.batch_max_rows - len(self._batcher))
             fetched = await consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=room)
+            self._caught_up = self._live(fetched, room)
         self.stats.polls += 1
         self.stats.paused_polls += paused
         self.stats.seconds["fetch"] += time.perf_counter() - started
         self._accept(fetched)
+
+    def _live(self, fetched: dict[TopicPartition, list[Any]], room: int) -> bool:
+        """Fewer records than asked for, and none older than the age bound: live traffic, not a
+        backlog (whose batches fill up). Record timestamps, not high watermarks: tansu reports
+        the latter wrong for multi-record batches."""
+        if sum(len(records) for records in fetched.values()) >= room:
+            return False
+        oldest_live_ms = time.time() * 1000 - self.config.batch_max_seconds * 1000
+        return all(records[0].timestamp >= oldest_live_ms for records in fetched.values())
+
+    def _due(self, now: float) -> bool:
+        """Full or old enough, or lingered long enough with nothing more to read."""
+        if self._batcher.due(now):
+            return True
+        return self._caught_up and len(self._batcher) > 0 and self._batcher.age(now) >= self.config.batch_linger_s
 
     def _apply_flow(self, consumer: AIOKafkaConsumer) -> bool:
         """Pauses every assigned partition while a refused checkpoint waits or the buffer is full."""
@@ -196,16 +220,24 @@ class AuditSink:
         if self.stats.first_records_at is None:
             self.stats.first_records_at = time.monotonic()
         received = datetime.now(UTC)
-        route, mapped = self._routes, list[MappedRow]()
+        route, mapped, clock = self._routes, list[MappedRow](), time.perf_counter
+        decode_s = 0.0
         for tp, records in fetched.items():
             topic, partition = tp.topic, tp.partition
-            mapped.extend(
-                to_row(route, Source(topic, partition, r.offset), r.value, received) for r in records
-            )
+            for r in records:
+                # one pass: a message is dropped as soon as its row is built (a batch of live
+                # messages would make the collector's passes longer)
+                source = Source(topic, partition, r.offset)
+                decode_started = clock()
+                message = decode_record(route, source, r.value, received)
+                decode_s += clock() - decode_started
+                mapped.append(message if isinstance(message, MappedRow)
+                              else build_row(*message, source, r.value, received))
             self._offsets[tp] = records[-1].offset + 1
         self._batcher.extend(mapped, self.clock())
         self.metrics.pending_rows.set(len(self._batcher))
-        self.stats.seconds["map"] += time.perf_counter() - started
+        self.stats.seconds["decode"] += decode_s
+        self.stats.seconds["rows"] += clock() - started - decode_s
 
     def _drain(self) -> Checkpoint:
         offsets, self._offsets = self._offsets, {}
@@ -275,6 +307,7 @@ def sink_from_settings(settings: Any, metrics: SinkMetrics | None = None) -> Aud
         broker=settings.broker,
         batch_max_rows=settings.audit_batch_max_rows,
         batch_max_seconds=settings.audit_batch_max_seconds,
+        batch_linger_s=settings.audit_batch_linger_s,
         retry_initial_s=settings.audit_retry_initial_s,
         retry_max_s=settings.audit_retry_max_s,
     )

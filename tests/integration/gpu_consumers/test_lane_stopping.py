@@ -62,9 +62,11 @@ def test_a_worker_waiting_on_its_ledger_with_the_broker_down_stops_on_request(
                     what="A processing",
                 )
             assert not running.done()
-            broker.stop()
             assert worker.ledger is not None
-            worker.ledger.refresh()  # what the rebalance listener does on an assignment
+            # What the rebalance listener does on an assignment; before the broker goes, as
+            # `broker.stop()` blocks this loop for seconds while the job thread goes on.
+            worker.ledger.refresh()
+            broker.stop()
             await async_wait_until(lambda: worker.items_seen == 2 or running.done(), 30, what="B in hand")
             assert not running.done() and worker.jobs_run == 1
             # B is held: the ledger cannot read the log's end with the broker gone.

@@ -141,3 +141,21 @@ def test_backoff_refuses_nonsense_bounds() -> None:
         Backoff(0, 1)
     with pytest.raises(ValueError):
         Backoff(2, 1)
+
+
+def test_a_caught_up_sink_flushes_after_the_linger_not_the_age_bound() -> None:
+    from schemas.broker_profile import BROKER_PROFILES
+    from streams.audit.sink import AuditSink, SinkConfig
+
+    now = [100.0]
+    config = SinkConfig("127.0.0.1:1", Topics(), "chdb:///nowhere", "db", "g", BROKER_PROFILES["tansu"],
+                        batch_max_rows=10, batch_max_seconds=1.0, batch_linger_s=0.05)
+    sink = AuditSink(config, clock=lambda: now[0])
+    sink._batcher.extend([to_row(routes(Topics()), Source(Topics().events_lane, 0, 0), b"{}", NOW)], now[0])
+    assert not sink._due(now[0])
+    now[0] += 0.06
+    assert not sink._due(now[0]), "more may be waiting: only the age bound or a full batch flushes"
+    sink._caught_up = True
+    assert sink._due(now[0])
+    now[0] -= 0.03
+    assert not sink._due(now[0]), "caught up, but not lingered long enough"

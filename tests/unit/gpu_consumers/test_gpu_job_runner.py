@@ -171,7 +171,8 @@ def test_a_failed_artifact_write_fails_its_own_task_only(tmp_path: Path) -> None
         decision = item(task_id)
         assert decision.request is not None
         ctx = TaskContext(decision, RouteLane.shared, "unit", 0)
-        return Generated(ctx, decision.request, LaneMode.degraded_shared, frames, 0.0, 1.25, 0)
+        return Generated(ctx, decision.request, LaneMode.degraded_shared, frames, 0.0, 1.25, 0,
+                         runner.guard.measure(), utc_now())
 
     (tmp_path / "shared").write_text("a file where the lane's artifact directory should be")
     broken = runner.finish(generated("write-fails"))
@@ -185,3 +186,6 @@ def test_a_failed_artifact_write_fails_its_own_task_only(tmp_path: Path) -> None
     cleanups = [e.task_id for e in emitted if isinstance(e, MemoryDiagnosticEvent)
                 and e.event_type is MemoryEventType.memory_cleanup]
     assert cleanups == ["write-fails", "write-works"]  # the post-job cleanup runs either way
+    post = [e.task_id for e in emitted if isinstance(e, MemoryDiagnosticEvent)
+            and e.event_type is MemoryEventType.memory_post_generation]
+    assert post == ["write-fails", "write-works"]  # reported per job, written or not
