@@ -1,6 +1,6 @@
 """Derived event ids: the same origin always yields the same id, in every process.
 
-Admission derives every id from the request's log position so a replay is byte-identical; the
+Admission derives every id from the request's log position so a replay gives the same ids; the
 lane workers derive the ids of events that admission could also speak about (a task's
 `queue_timeout`) from the task id, so the audit tables hold one row per fact, whoever wrote it.
 """

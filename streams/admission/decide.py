@@ -2,7 +2,8 @@
 
 Reads the state, never mutates it (the caller folds the outcome back with `apply`), never reads
 the clock (`now` is the request record's log time) and derives every event id from the request's
-log position, so replaying the same log yields byte-identical decisions.
+log position, so replaying the same log yields the same decisions (all but the recorded read
+positions `events_task_upto` / `events_lane_upto`, which say how far the follower had got).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Event ids and the task events admission writes: below both `parsing` and `decide`.
 
 Every id is derived from the request's log position (`origin_of`), so replaying the same log
-yields byte-identical outputs; topic names are left out of the origin on purpose, so a replay
+yields the same ids; topic names are left out of the origin on purpose, so a replay
 into a fresh prefix gives the same ids.
 """
 

@@ -60,6 +60,12 @@ def outputs(bootstrap: str, topics: Topics, count: int) -> dict[str, list[Any]]:
     for topic, value in got:
         if value.get("source"):
             value["source"]["topic"] = "-"  # the only field naming the (fresh) topic prefix
+        # How far this run's follower had read the event logs when it decided: timing, not the
+        # decision (the simulator replays by them). Present on every fresh decision.
+        if not value["replayed"] and value.get("reason") != "preempted":
+            assert value["events_lane_upto"] == len(scenario()[0]) and value["events_task_upto"] is not None, value
+        value.pop("events_task_upto", None)
+        value.pop("events_lane_upto", None)
         per[names[topic]].append(value)
     return per
 
