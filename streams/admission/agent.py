@@ -111,6 +111,9 @@ class AdmissionService:
         self.state = AdmissionState(config=config_from_settings(settings))
         self.metrics = AdmissionMetrics()
         self.ready = asyncio.Event()
+        #: Set while this process owns `tasks.requested` and has folded what the logs held when
+        #: it took over: Faust may hand over requests before the assignment handler finished.
+        self.deciding = asyncio.Event()
         self.role: Role = "starting"
         # Since the process started (imports included), not since this object was made.
         self.process_started = time.monotonic() - process_age_s()
@@ -180,6 +183,7 @@ class AdmissionService:
             if self.role == "active":
                 await self.flush()
             self.follower.set_active(False)
+            self.deciding.clear()
             self.set_role("standby" if self.ready.is_set() else "starting")
             return
         await self.ready.wait()
@@ -190,6 +194,7 @@ class AdmissionService:
             log.info("admission taking over tasks.requested (%d log records folded first)", read)
             self.follower.set_active(True)
             self.set_role("active")
+            self.deciding.set()
             self.was_active = True
             for transition, offset in self.unannounced.values():
                 await self.announce(transition, offset)
@@ -378,6 +383,7 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
         # back for the next one, i.e. after `flush` saw every output of the batch acknowledged.
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_MAX, within=BATCH_WITHIN_S)
         async for events in batches:
+            await service.deciding.wait()
             for event in events:
                 msg = event.message
                 await service.on_request(msg.value, msg.partition, msg.offset, msg.timestamp)

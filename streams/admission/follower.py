@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 #: Past the reported ends, a catch-up reads on with polls this short, for at most this many
 #: of them (new records keep arriving while other processes write).
 AFTER_END_POLL_MS = 20
-AFTER_END_POLLS = 50
+AFTER_END_POLLS = 10
 
 
 
