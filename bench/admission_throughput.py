@@ -165,7 +165,7 @@ def main() -> None:
         print(f"pass-through (aiokafka consume->produce): {floor:,.0f} records/s")
         rate, cpu_us = saturation(broker.bootstrap, args.requests, tmp_path)
         print(f"admission at saturation: {rate:,.0f} decisions/s "
-              f"({rate / floor:.0%} of pass-through; target >= 5,000); agent CPU {cpu_us:.0f} us/decision "
+              f"({rate / floor:.0%} of pass-through; target >= 10,000); agent CPU {cpu_us:.0f} us/decision "
               f"(= {1e6 / cpu_us:,.0f}/s on a core of its own)")
         topics = asyncio.run(fresh(broker.bootstrap))
         agent = Agent(broker.bootstrap, topics, tmp_path / "paced").start()
