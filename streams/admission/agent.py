@@ -24,27 +24,25 @@ from aiokafka import AIOKafkaProducer
 from faust.web import Request, Response, View
 
 from schemas import (
-    AdmissionDecision,
     DecisionOutcome,
     LaneMode,
     MemoryDiagnosticEvent,
     MemoryEventType,
     ModelName,
-    RejectionCode,
     RouteLane,
     SourceRecord,
 )
 from schemas.settings import Settings
-from streams.admission.decide import Decision, apply, decide, decide_unparsed
+from streams.admission.decide import Decision, apply
 from streams.admission.events import event_id
 from streams.admission.faust_transport import ProfiledApp, app_options
 from streams.admission.follower import LogFollower, start_state
 from streams.admission.metrics import AdmissionMetrics
 from streams.admission.output_batches import OutputBatches
-from streams.admission.parsing import Rejected, parse
+from streams.admission.record import decide_record
 from streams.admission.snapshot import encode_snapshot
 from streams.admission.snapshot_store import SnapshotHead, write_snapshot
-from streams.admission.state import AdmissionConfig, AdmissionState, LaneTransition
+from streams.admission.state import AdmissionState, LaneTransition, config_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +57,6 @@ FLUSH_INTERVAL_S = 0.1
 FOLLOW_PAUSE_S = 0.01
 #: A start-up that folded at least this many log records snapshots right after taking over.
 SNAPSHOT_AFTER_RECORDS = 10_000
-
-
-def config_from_settings(settings: Settings) -> AdmissionConfig:
-    return AdmissionConfig(
-        heartbeat_stale_s=settings.admission_heartbeat_stale_s,
-        critical_producers=frozenset(settings.admission_critical_producers),
-        cold_start_s=settings.admission_cold_start_s,
-        default_service_s=settings.admission_default_service_s,
-        service_window=settings.admission_service_window,
-        retry_after_s=settings.admission_retry_after_s,
-        dedup_retention_s=settings.admission_dedup_retention_h * 3600.0,
-        input_image_schemes=frozenset(settings.admission_input_image_schemes) | {""},
-        events_task_topic=settings.topics.events_task,
-        events_lane_topic=settings.topics.events_lane,
-    )
 
 
 def process_age_s() -> float:
@@ -248,7 +231,7 @@ class AdmissionService:
         started = time.perf_counter()
         now = record_time(timestamp)
         source = SourceRecord(topic=self.topics.tasks_requested, partition=partition, offset=offset)
-        outcome = self.decide_record(payload, source, now)
+        outcome = decide_record(self.state, payload, source, now)
         apply(self.state, outcome)
         self.folds += 1
         await self.publish(outcome)
@@ -256,26 +239,6 @@ class AdmissionService:
         self.metrics.request_age.observe(max(0.0, time.time() - now.timestamp()))
         for decision in outcome.decisions:
             self.metrics.decided(decision)
-
-    def decide_record(self, payload: bytes | None, source: SourceRecord, now: datetime) -> Decision:
-        try:
-            parsed = parse(payload, source, now)
-            if isinstance(parsed, Rejected):
-                return decide_unparsed(self.state, parsed.decision, parsed.task_event, now)
-            return decide(self.state, parsed, now, source)
-        except Exception as exc:  # a bug must cost one rejection, never the agent
-            log.exception("admission failed on %s", source)
-            return Decision(decision=AdmissionDecision(
-                event_id=event_id(f"p{source.partition}o{source.offset}", "decision"),
-                occurred_at=now,
-                outcome=DecisionOutcome.rejected,
-                task_id=None,
-                status=422,
-                code=RejectionCode.malformed_request,
-                title="Malformed request",
-                detail=f"the request could not be admitted ({type(exc).__name__})",
-                source=source,
-            ))
 
     # --- snapshots -----------------------------------------------------------------------
     async def snapshot(self, force: bool = False) -> SnapshotHead | None:

@@ -90,6 +90,21 @@ class AdmissionConfig:
     events_lane_topic: str = ""
 
 
+def config_from_settings(settings: Settings) -> AdmissionConfig:
+    return AdmissionConfig(
+        heartbeat_stale_s=settings.admission_heartbeat_stale_s,
+        critical_producers=frozenset(settings.admission_critical_producers),
+        cold_start_s=settings.admission_cold_start_s,
+        default_service_s=settings.admission_default_service_s,
+        service_window=settings.admission_service_window,
+        retry_after_s=settings.admission_retry_after_s,
+        dedup_retention_s=settings.admission_dedup_retention_h * 3600.0,
+        input_image_schemes=frozenset(settings.admission_input_image_schemes) | {""},
+        events_task_topic=settings.topics.events_task,
+        events_lane_topic=settings.topics.events_lane,
+    )
+
+
 @dataclass
 class WorkerSignal:
     """The latest heartbeat of one worker, plus how long its CPU has been over the threshold."""

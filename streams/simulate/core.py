@@ -1,6 +1,6 @@
 """The one place the simulator calls the admission core: a request record in, a `Decision` out.
 
-Mirrors the agent's `decide_record` (parse, then decide) without its Kafka and metrics edges.
+The same `decide_record` the agent runs, without its Kafka and metrics edges.
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from dataclasses import replace
 
 from schemas import DEGRADED_QUEUE_POLICY, DegradedQueuePolicy, SourceRecord
 from schemas.settings import Settings
-from streams.admission.agent import config_from_settings
-from streams.admission.decide import Decision, apply, decide, decide_unparsed
-from streams.admission.parsing import Rejected, parse
-from streams.admission.state import AdmissionConfig, AdmissionState
+from streams.admission.decide import Decision, apply, decide
+from streams.admission.record import decide_record
+from streams.admission.state import AdmissionConfig, AdmissionState, config_from_settings
 from streams.simulate.history import Arrival
 from streams.simulate.reconstruct import AUTHORISED_PRODUCER
 
@@ -32,11 +31,7 @@ def decide_arrival(state: AdmissionState, arrival: Arrival, topic: str) -> Decis
     """Decide and fold one arrival; None for a carried-over input rejection (nothing to decide)."""
     source = SourceRecord(topic=topic, partition=arrival.partition, offset=arrival.offset)
     if arrival.payload is not None:
-        parsed = parse(arrival.payload, source, arrival.at)
-        if isinstance(parsed, Rejected):
-            outcome = decide_unparsed(state, parsed.decision, parsed.task_event, arrival.at)
-        else:
-            outcome = decide(state, parsed, arrival.at, source)
+        outcome = decide_record(state, arrival.payload, source, arrival.at)
     elif arrival.request is not None:
         outcome = decide(state, arrival.request, arrival.at, source)
     else:
