@@ -1,6 +1,7 @@
 """`decide(state, request, now) -> Decision`: the pure admission core.
 
-Reads the state, never mutates it (the caller folds the outcome back with `apply`), never reads
+Reads the state, never changes its value (the caller folds the outcome back with `apply`; the one
+write is the lanes' withdrawal memo, `LaneHealth`, which never changes an answer), never reads
 the clock (`now` is the request record's log time) and derives every event id from the request's
 log position, so replaying the same log yields the same decisions (all but the recorded read
 positions `events_task_upto` / `events_lane_upto`, which say how far the follower had got).

@@ -34,6 +34,7 @@ from schemas import (
     LaneMode,
     ModelName,
     Priority,
+    RejectionCode,
     RouteLane,
     TaskEvent,
     TaskStatus,
@@ -119,6 +120,46 @@ class WorkerSignal:
     cpu_over_since: datetime | None = None
     quota_exhausted_flag: bool = False
 
+    def io_saturated(self, limit_ms: float) -> bool:
+        # No write yet (None) is not saturation: a fresh worker could otherwise never start.
+        ms = self.host.artifact_write_ms
+        return ms is not None and ms > limit_ms
+
+    @property
+    def quota_met(self) -> bool:
+        host = self.host
+        return self.quota_exhausted_flag or (host.gpu_session_quota > 0 and host.gpu_sessions_in_use >= host.gpu_session_quota)
+
+    def standing(self, config: AdmissionConfig) -> tuple[object, ...]:
+        """Everything the withdrawal checks read of this worker but its age: two heartbeats with
+        the same standing leave every check's answer as it was."""
+        return (self.availability, self.warm, self.io_saturated(config.io_saturation_ms), self.quota_met,
+                self.host.shared_fallback_enabled, self.cpu_over_since)
+
+
+@dataclass(frozen=True, slots=True)
+class LaneHealth:
+    """The withdrawal checks of one lane's live workers, as found at `since` (a memo).
+
+    Derived from `LaneState.workers` and never persisted. It answers for any `now` with
+    `since <= now < until` (`until`: the first instant a live worker may go stale or start to
+    starve) and the shared-queue fullness it was found with; a heartbeat that adds a worker to the
+    live ones or changes a worker's `standing` drops it (`fold_lane_event`).
+    """
+
+    since: datetime
+    until: datetime
+    shared_full: bool
+    #: Ids of the workers live at `since`.
+    live: frozenset[str]
+    #: Live workers not reporting `unavailable`, and those of them passing every check.
+    serving: int
+    healthy: int
+    #: The check failed by the first serving worker (by id) that fails one.
+    first_problem: RejectionCode | None
+    #: Every healthy worker is cold or not warm.
+    cold: bool
+
 
 @dataclass
 class LaneState:
@@ -135,6 +176,8 @@ class LaneState:
     lane: RouteLane
     seed: VideoExecutionLane | SharedLane | None = None
     workers: dict[str, WorkerSignal] = field(default_factory=dict)
+    #: Memo of the withdrawal checks (see `LaneHealth`); not part of the state's value.
+    health: LaneHealth | None = field(default=None, compare=False, repr=False)
 
     @property
     def mode(self) -> LaneMode | None:
@@ -333,7 +376,7 @@ def fold_lane_event(state: AdmissionState, event: LaneEvent) -> LaneTransition |
         over_since = None
         if over:
             over_since = previous.cpu_over_since if previous and previous.cpu_over_since else event.occurred_at
-        lane.workers[event.worker_id] = WorkerSignal(
+        signal = lane.workers[event.worker_id] = WorkerSignal(
             worker_id=event.worker_id,
             availability=event.availability,
             warm=bool(event.warm),
@@ -343,6 +386,10 @@ def fold_lane_event(state: AdmissionState, event: LaneEvent) -> LaneTransition |
             cpu_over_since=over_since,
             quota_exhausted_flag=bool(event.gpu_sessions_quota_exhausted),
         )
+        health = lane.health
+        if health is not None and (previous is None or signal.worker_id not in health.live
+                                   or previous.standing(state.config) != signal.standing(state.config)):
+            lane.health = None
         _forget_gone_workers(lane, event.occurred_at, state.config.dedup_retention_s)
         return None
 
@@ -389,6 +436,8 @@ def _forget_gone_workers(lane: LaneState, now: datetime, retention_s: float) -> 
     gone = [wid for wid, w in lane.workers.items() if w.seen_at < horizon]
     for wid in gone:
         del lane.workers[wid]
+        if lane.health is not None and wid in lane.health.live:
+            lane.health = None
 
 
 def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:

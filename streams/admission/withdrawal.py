@@ -8,14 +8,15 @@ throttled first: it is refused as soon as any serving worker of the lane fails a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from schemas import Availability, LaneMode, Priority, RejectionCode, RouteLane
 from streams.admission.priority import throttled_first
 from streams.admission.refusal import Refusal
 from streams.admission.routing import Route
-from streams.admission.state import AdmissionState, WorkerSignal
+from streams.admission.state import AdmissionState, LaneHealth, LaneState, WorkerSignal
 
 
 @dataclass(frozen=True)
@@ -26,38 +27,63 @@ class Capacity:
     time_to_ready_s: float
 
 
-def io_saturated(worker: WorkerSignal, state: AdmissionState) -> bool:
-    # No write yet (None) is not saturation: a fresh worker could otherwise never start.
-    ms = worker.host.artifact_write_ms
-    return ms is not None and ms > state.config.io_saturation_ms
-
-
 def cpu_starved(worker: WorkerSignal, state: AdmissionState, now: datetime) -> bool:
     since = worker.cpu_over_since
     return since is not None and (now - since).total_seconds() > state.config.cpu_starvation_s
 
 
-def fallback_unavailable(worker: WorkerSignal, state: AdmissionState) -> bool:
-    """Software fallback is the shared lane: disabled by the worker, or its queue is full."""
-    shared = state.queue(RouteLane.shared)
-    shared_full = shared.depth >= shared.policy.max_depth
-    return not worker.host.shared_fallback_enabled or shared_full
-
-
-def quota_met(worker: WorkerSignal) -> bool:
-    host = worker.host
-    return worker.quota_exhausted_flag or (host.gpu_session_quota > 0 and host.gpu_sessions_in_use >= host.gpu_session_quota)
-
-
-def worker_problem(worker: WorkerSignal, route: Route, state: AdmissionState, now: datetime) -> RejectionCode | None:
-    if io_saturated(worker, state):
+def worker_problem(worker: WorkerSignal, route: Route, state: AdmissionState, now: datetime,
+                   shared_full: bool) -> RejectionCode | None:
+    if worker.io_saturated(state.config.io_saturation_ms):
         return RejectionCode.io_saturation
     if cpu_starved(worker, state, now):
         return RejectionCode.cpu_starvation
-    # The shared lane is itself the fallback: its quota is governed by the queue policy.
-    if route.lane is not RouteLane.shared and quota_met(worker) and fallback_unavailable(worker, state):
+    # The shared lane is itself the fallback: its quota is governed by the queue policy. Software
+    # fallback is unavailable when the worker disabled it or the shared queue is full.
+    if route.lane is not RouteLane.shared and worker.quota_met and (
+            not worker.host.shared_fallback_enabled or shared_full):
         return RejectionCode.gpu_quota_exhausted
     return None
+
+
+def lane_health(state: AdmissionState, lane: LaneState, route: Route, now: datetime,
+                shared_full: bool) -> LaneHealth:
+    """Run every check on every live worker of `lane` at `now`, and say how long the answer holds."""
+    cfg = state.config
+    live = lane.live_workers(now, cfg.heartbeat_stale_s)
+    stale = timedelta(seconds=cfg.heartbeat_stale_s)
+    # A run over the CPU threshold starves strictly after `cpu_starvation_s`: the memo ends a
+    # microsecond early rather than on a rounded boundary.
+    starving = timedelta(microseconds=math.floor(cfg.cpu_starvation_s * 1e6))
+    until = min((w.seen_at + stale for w in live), default=datetime.max.replace(tzinfo=now.tzinfo))
+    serving = [w for w in live if w.availability is not Availability.unavailable]
+    problems = [worker_problem(w, route, state, now, shared_full) for w in serving]
+    for w, problem in zip(serving, problems, strict=True):
+        if w.cpu_over_since is not None and problem is not RejectionCode.cpu_starvation:
+            until = min(until, w.cpu_over_since + starving)
+    healthy = [w for w, p in zip(serving, problems, strict=True) if p is None]
+    return LaneHealth(
+        since=now, until=until, shared_full=shared_full,
+        live=frozenset(w.worker_id for w in live),
+        serving=len(serving), healthy=len(healthy),
+        first_problem=next((p for p in problems if p is not None), None),
+        cold=all(w.availability is Availability.cold or not w.warm for w in healthy),
+    )
+
+
+def health_at(state: AdmissionState, lane: LaneState, route: Route, now: datetime) -> LaneHealth:
+    """The lane's `LaneHealth` at `now`: the memo while it holds, else found afresh (and kept).
+
+    Heartbeats arrive far more often than a worker's standing changes, so checking every live
+    worker on every decision would repeat the same answer; the memo is the one thing `decide`
+    writes, and it never changes an answer (tests/unit/admission/test_lane_health.py).
+    """
+    shared = state.queue(RouteLane.shared)
+    shared_full = shared.depth >= shared.policy.max_depth
+    health = lane.health
+    if health is None or health.shared_full is not shared_full or not health.since <= now < health.until:
+        health = lane.health = lane_health(state, lane, route, now, shared_full)
+    return health
 
 
 _TITLES = {
@@ -79,20 +105,18 @@ def check_withdrawal(state: AdmissionState, route: Route, now: datetime, priorit
         return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
                        f"no heartbeat ever received from lane {name}; failing closed",
                        reason="missing_signal")
-    live = lane.live_workers(now, cfg.heartbeat_stale_s)
-    if not live:
+    health = health_at(state, lane, route, now)
+    if not health.live:
         return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
                        f"last heartbeat from lane {name} is older than {cfg.heartbeat_stale_s:g}s; "
                        "failing closed", reason="stale_signal")
-    serving = [w for w in live if w.availability is not Availability.unavailable]
-    if not serving:
+    if not health.serving:
         return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
                        f"every live worker of lane {name} reports unavailable")
-    problems = [worker_problem(w, route, state, now) for w in serving]
-    healthy = [w for w, p in zip(serving, problems, strict=True) if p is None]
-    throttled = throttled_first(priority) and len(healthy) < len(serving)
-    if not healthy or throttled:
-        code = next(p for p in problems if p is not None)
+    throttled = throttled_first(priority) and health.healthy < health.serving
+    if not health.healthy or throttled:
+        code = health.first_problem
+        assert code is not None  # a serving worker failed a check
         detail = {
             RejectionCode.io_saturation: f"artifact write latency above {cfg.io_saturation_ms:g} ms on lane {name}",
             RejectionCode.cpu_starvation: f"load1 above cores x {cfg.cpu_starvation_factor:g} for more "
@@ -100,11 +124,9 @@ def check_withdrawal(state: AdmissionState, route: Route, now: datetime, priorit
             RejectionCode.gpu_quota_exhausted: f"GPU sessions at quota on lane {name} and the shared "
             "fallback is disabled or saturated",
         }.get(code, f"lane {name} cannot serve")
-        if healthy:
-            detail += (f"; {priority.value} work is throttled first ({len(serving) - len(healthy)} of "
-                       f"{len(serving)} live workers fail a check)")
+        if health.healthy:
+            detail += (f"; {priority.value} work is throttled first ({health.serving - health.healthy} of "
+                       f"{health.serving} live workers fail a check)")
         return Refusal(code, _TITLES.get(code, "Lane cannot serve"), detail)
-    cold = lane.availability is Availability.cold or all(
-        w.availability is Availability.cold or not w.warm for w in healthy
-    )
-    return Capacity(workers=len(healthy), time_to_ready_s=cfg.cold_start_s if cold else 0.0)
+    cold = lane.availability is Availability.cold or health.cold
+    return Capacity(workers=health.healthy, time_to_ready_s=cfg.cold_start_s if cold else 0.0)
