@@ -223,7 +223,7 @@ def decide(
     expired = state.queue(rt.lane).expired(now) if rt.mode is LaneMode.degraded_shared else ()
     view = copy_without(state, expired) if expired else state
     outcome = _decide(view, request, now, source, origin, rt, unreadable)
-    return replace(outcome, expired=expired)
+    return replace(outcome, expired=expired) if expired else outcome
 
 
 def copy_without(state: AdmissionState, items: tuple[QueuedItem, ...]) -> AdmissionState:

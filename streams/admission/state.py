@@ -482,12 +482,29 @@ def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
     return True
 
 
+#: Never part of a remembered answer: the admitted request, the source record, the read positions
+#: (they describe the state one decision was made on, not the answer) and two constant fields.
+_ANSWER_DROPS = frozenset({"request", "source", "events_task_upto", "events_lane_upto", "event_type",
+                           "schema_version"})
+
+
 def compact_answer(decision: AdmissionDecision) -> bytes:
-    """The decision as a re-send's answer needs it: no admitted request, no source record."""
-    # Defaults are left out (validation puts them back): most fields of a decision are None.
-    # Folded positions describe the state one decision was made on, not the answer.
-    return decision.model_dump_json(exclude={"request", "source", "events_task_upto", "events_lane_upto"},
-                                    exclude_defaults=True).encode()
+    """The decision as a re-send's answer needs it: no admitted request, no source record.
+
+    Fields at their defaults are left out (validation puts them back): most fields of a decision
+    are None, the lists empty, the flags false. Spelled out rather than `exclude_defaults`, which
+    calls the `event_id` and `occurred_at` default factories on every call to compare with them.
+    """
+    drops = set(_ANSWER_DROPS)
+    if not decision.degradations:
+        drops.add("degradations")
+    if not decision.errors:
+        drops.add("errors")
+    if not decision.replayed:
+        drops.add("replayed")
+    if not decision.decided_earlier:
+        drops.add("decided_earlier")
+    return decision.model_dump_json(exclude=drops, exclude_none=True).encode()
 
 
 def sweep_expired(state: AdmissionState, lane: RouteLane, now: datetime) -> tuple[QueuedItem, ...]:
