@@ -32,10 +32,10 @@ class Tally:
     worker_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     refused_series: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     depth_series: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+    bucket_s: float = field(init=False)
 
-    @property
-    def bucket_s(self) -> float:
-        return max(1.0, (self.end - self.start) / MAX_BUCKETS)
+    def __post_init__(self) -> None:
+        self.bucket_s = max(1.0, (self.end - self.start) / MAX_BUCKETS)
 
     def bucket(self, ts: float) -> int:
         return int((ts - self.start) // self.bucket_s)
