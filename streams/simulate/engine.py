@@ -60,6 +60,8 @@ def _utc(ts: float) -> datetime:
 
 
 _MODEL_NAMES = {model: model.value for model in ModelName}
+_ACCEPTED, _FAILED = DecisionOutcome.accepted, TaskStatus.failed
+_DEDICATED, _DEGRADED = LaneMode.dedicated, LaneMode.degraded_shared
 
 
 class Simulation:
@@ -202,7 +204,7 @@ class Simulation:
         if decision.replayed:
             return
         workers = None
-        if decision.outcome is DecisionOutcome.accepted:
+        if decision.outcome is _ACCEPTED:
             lane, granted, task_id = decision.lane, decision.request, decision.task_id
             assert lane is not None and granted is not None and task_id is not None
             workers = self.lanes[lane]
@@ -210,7 +212,7 @@ class Simulation:
             # What the GPU runs: the granted request, or the full one with elastic step-down off.
             runs = granted if self.elastic or arrival.request is None else arrival.request
             workers.fifo.append(Job(task_id, _MODEL_NAMES[granted.model], lane, ts,
-                                    decision.lane_mode or LaneMode.dedicated,
+                                    decision.lane_mode or _DEDICATED,
                                     self.times.seconds(task_id, runs, arrival.shape_known)))
         else:
             tally.refuse(ts, decision.code.value if decision.code else "unknown")
@@ -219,7 +221,7 @@ class Simulation:
             self.preempted.add(preempted.task_id)
             tally.refuse(ts, "queue_overloaded", preempted_acceptance=True)
         for event in outcome.task_events:
-            if event.task.status is TaskStatus.failed:
+            if event.task.status is _FAILED:
                 fold_task_event(self.state, event)
         if workers is not None:
             self._dispatch(workers, ts)
@@ -237,7 +239,7 @@ class Simulation:
             job = fifo.popleft()
             if job.task_id in preempted:
                 continue
-            if job.mode is LaneMode.degraded_shared and ts - job.enqueued > max_wait_s:
+            if job.mode is _DEGRADED and ts - job.enqueued > max_wait_s:
                 fold_task_event(state, expired_event(job, ts))
                 tally.expired += 1
                 continue

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas import (
     Availability,
@@ -98,3 +100,26 @@ def test_a_simulated_heartbeat_folds_like_the_wire_one() -> None:
         assert state_document(simulated) == state_document(real)
         assert real.lane(RouteLane.shared).live_workers(at(5), 15.0) == \
             simulated.lane(RouteLane.shared).live_workers(at(5), 15.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["take", "release", "resize"]), st.integers(0, 6)), max_size=40))
+def test_a_free_worker_is_the_lowest_idle_slot_below_capacity(ops: list[tuple[str, int]]) -> None:
+    """The free-slot heap picks what a scan of slots 0 .. capacity-1 for an idle one would."""
+    workers, capacity, busy = LaneWorkers(RouteLane.shared, 3), 3, set()
+    for op, n in ops:
+        idle = [slot for slot in range(capacity) if slot not in busy]
+        if op == "take":
+            assert bool(workers.free) == bool(idle)
+            if idle:
+                assert workers.take() == idle[0]
+                busy.add(idle[0])
+        elif op == "release" and busy:
+            slot = sorted(busy)[n % len(busy)]
+            workers.release(slot)
+            busy.discard(slot)
+        elif op == "resize":
+            workers.resize(n)
+            capacity = n
+            assert len(workers.beats) >= n
+        assert workers.busy == busy
