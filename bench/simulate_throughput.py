@@ -25,26 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from schemas import DEGRADED_QUEUE_POLICY, LaneEvent, LaneEventType, LaneMode, ModelName, RouteLane
+from schemas import DEGRADED_QUEUE_POLICY, ModelName, RouteLane
 from schemas.settings import Settings
 from streams.admission.decide import Decision
 from streams.simulate import synthetic
 from streams.simulate.engine import Simulation
-from streams.simulate.history import Arrival, TimedEvent
+from streams.simulate.history import Arrival
 from streams.simulate.run import service_times
 from streams.simulate.scenario import Scenario
 
 DAY_S = 86_400.0
 WORKERS = 40
-
-
-def restore(at_s: float) -> TimedEvent:
-    at = synthetic.EPOCH.timestamp() + at_s
-    from datetime import UTC, datetime
-
-    event = LaneEvent(event_type=LaneEventType.lane_state, lane_key=RouteLane.anisora, mode=LaneMode.dedicated,
-                      occurred_at=datetime.fromtimestamp(at, UTC))
-    return TimedEvent(at, event)
 
 
 class Counting(Simulation):
@@ -83,7 +74,7 @@ class TimedArrivals:
 
 
 def build(rate: float, seconds: float, workers: int = WORKERS) -> Counting:
-    lanes = [synthetic.degrade(ModelName.anisora, seconds / 3), restore(2 * seconds / 3)]
+    lanes = [synthetic.degrade(ModelName.anisora, seconds / 3), synthetic.restore(ModelName.anisora, 2 * seconds / 3)]
     h = synthetic.history(rate, seconds, 1.0, lanes, materialise=False)
     scenario = Scenario(name="bench", workers={lane: workers for lane in RouteLane})
     sim = Counting(h, Settings(), scenario, service_times(h, 0), DEGRADED_QUEUE_POLICY,

@@ -11,10 +11,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from schemas import LaneEvent, LaneEventType, LaneMode, ModelName, Priority, RouteLane
+from schemas import ModelName, Priority, RouteLane
 from schemas.settings import Settings
 from streams.simulate import synthetic
-from streams.simulate.history import Arrival, History, TimedEvent
+from streams.simulate.history import Arrival, History
 from streams.simulate.reconstruct import AUTHORISED_PRODUCER
 from streams.simulate.run import simulate_scenario
 from streams.simulate.scenario import GpuChange, Scenario
@@ -27,11 +27,9 @@ TURNS = (Priority.standard, Priority.background, Priority.critical, Priority.sta
 def busy_history(rate: float = 10.0, seconds: float = 90.0) -> History:
     """Both models alternating, anisora degraded to the shared lane for the middle third."""
     start = synthetic.EPOCH.timestamp()
-    restore_at = start + 2 * seconds / 3
-    restore = LaneEvent(event_type=LaneEventType.lane_state, lane_key=RouteLane.anisora, mode=LaneMode.dedicated,
-                        occurred_at=datetime.fromtimestamp(restore_at, UTC))
     h = synthetic.history(rate, seconds, 1.5, [synthetic.degrade(ModelName.anisora, seconds / 3),
-                                               TimedEvent(restore_at, restore)], materialise=False)
+                                               synthetic.restore(ModelName.anisora, 2 * seconds / 3)],
+                          materialise=False)
     for i in range(int(rate * seconds)):
         ts = start + i / rate
         at = datetime.fromtimestamp(ts, UTC)
