@@ -21,6 +21,7 @@ from schemas import (
     LaneEventType,
     LaneMode,
     ModelName,
+    RejectionCode,
     RouteLane,
     TaskEvent,
     TaskStatus,
@@ -59,7 +60,9 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+# Wire names looked up, not read through `.value` (an enum descriptor call) once per request.
 _MODEL_NAMES = {model: model.value for model in ModelName}
+_CODES = {code: code.value for code in RejectionCode}
 _ACCEPTED, _FAILED = DecisionOutcome.accepted, TaskStatus.failed
 _DEDICATED, _DEGRADED = LaneMode.dedicated, LaneMode.degraded_shared
 
@@ -215,7 +218,7 @@ class Simulation:
                                     decision.lane_mode or _DEDICATED,
                                     self.times.seconds(task_id, runs, arrival.shape_known)))
         else:
-            tally.refuse(ts, decision.code.value if decision.code else "unknown")
+            tally.refuse(ts, _CODES[decision.code] if decision.code else "unknown")
         preempted = outcome.preempted
         if preempted is not None and preempted.task_id is not None:
             self.preempted.add(preempted.task_id)

@@ -59,7 +59,7 @@ class ServiceTimes:
         if run is not None:
             return run.seconds if run.cost is None or not shape_known else run.seconds * cost(request) / run.cost
         if not shape_known:
-            return self.rng.choice(self.by_model.get(request.model.value) or self.everything).seconds
+            return self.rng.choice(self.by_model.get(request.model) or self.everything).seconds
         key = (request.model, request.width, request.height, request.num_frames)
         pool, same_shape = self.pools.get(key) or self._pool(key)
         pick = self.rng.choice(pool)
