@@ -4,6 +4,9 @@ Runs a slice of the day (default 10 minutes of traffic = 30,000 requests) throug
 on one core, prints simulated events/s and the time a whole day (4.32 M requests) takes at that
 rate, then profiles a smaller slice and prints where the time goes (the admission core itself vs
 the simulator around it). `--seconds 86400` runs the whole day instead of projecting it.
+The split is taken from wall time (the core's part timed around each decision, the input per
+chunk built) and also printed as shares of the CPU time, steadier when other processes share
+the machine. Whether a change kept the answers: `bench/simulate_answers.py`.
 
 Set-up: both models alternating, 1 s jobs, 40 workers per lane (`--workers`); anisora degraded to the shared
 lane for the middle third of the window (so the queue policy and step-downs are on the path).
