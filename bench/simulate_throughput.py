@@ -4,6 +4,9 @@ Runs a slice of the day (default 10 minutes of traffic = 30,000 requests) throug
 on one core, prints simulated events/s and the time a whole day (4.32 M requests) takes at that
 rate, then profiles a smaller slice and prints where the time goes (the admission core itself vs
 the simulator around it). `--seconds 86400` runs the whole day instead of projecting it.
+The split is taken from wall time (the core's part timed around each decision, the input per
+chunk built) and also printed as shares of the CPU time, steadier when other processes share
+the machine. Whether a change kept the answers: `bench/simulate_answers.py`.
 
 Set-up: both models alternating, 1 s jobs, 40 workers per lane (`--workers`); anisora degraded to the shared
 lane for the middle third of the window (so the queue policy and step-downs are on the path).
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import itertools
+import os
 import pstats
 import sys
 import time
@@ -23,12 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from schemas import DEGRADED_QUEUE_POLICY, LaneEvent, LaneEventType, LaneMode, ModelName, RouteLane
+from schemas import DEGRADED_QUEUE_POLICY, ModelName, RouteLane
 from schemas.settings import Settings
 from streams.admission.decide import Decision
 from streams.simulate import synthetic
 from streams.simulate.engine import Simulation
-from streams.simulate.history import Arrival, TimedEvent
+from streams.simulate.history import Arrival
 from streams.simulate.run import service_times
 from streams.simulate.scenario import Scenario
 
@@ -36,29 +41,11 @@ DAY_S = 86_400.0
 WORKERS = 40
 
 
-def restore(at_s: float) -> TimedEvent:
-    at = synthetic.EPOCH.timestamp() + at_s
-    from datetime import UTC, datetime
-
-    event = LaneEvent(event_type=LaneEventType.lane_state, lane_key=RouteLane.anisora, mode=LaneMode.dedicated,
-                      occurred_at=datetime.fromtimestamp(at, UTC))
-    return TimedEvent(at, event)
-
-
 class Counting(Simulation):
-    """Counts every event the simulation handles (arrivals + queue events + synthetic heartbeats)
-    and times the admission core's part of each arrival (parse, `decide`, `apply`)."""
+    """Times the admission core's part of each arrival (parse, `decide`, `apply`); the simulation
+    counts the events it handles itself (arrivals + queue events)."""
 
-    events = 0
     core_s = 0.0
-
-    def _step(self, ts: float, kind: int, seq: int, payload: object) -> None:
-        self.events += 1
-        super()._step(ts, kind, seq, payload)
-
-    def _arrive(self, arrival: Arrival) -> None:
-        self.events += 1
-        super()._arrive(arrival)
 
     def _decide(self, arrival: Arrival) -> Decision | None:
         started = time.perf_counter()
@@ -69,25 +56,28 @@ class Counting(Simulation):
 
 
 class TimedArrivals:
-    """The synthetic arrivals, built lazily, with the time spent building them (the input)."""
+    """The synthetic arrivals, built lazily a chunk at a time (a day would not fit in memory),
+    with the time spent building them (the input): timed per chunk, so the timing itself stays
+    out of the simulator's share."""
+
+    CHUNK = 4096
 
     def __init__(self, arrivals: Iterator[Arrival]) -> None:
         self.arrivals = arrivals
         self.seconds = 0.0
 
     def __iter__(self) -> Iterator[Arrival]:
-        return self
-
-    def __next__(self) -> Arrival:
-        started = time.perf_counter()
-        try:
-            return next(self.arrivals)
-        finally:
+        while True:
+            started = time.perf_counter()
+            chunk = list(itertools.islice(self.arrivals, self.CHUNK))
             self.seconds += time.perf_counter() - started
+            if not chunk:
+                return
+            yield from chunk
 
 
 def build(rate: float, seconds: float, workers: int = WORKERS) -> Counting:
-    lanes = [synthetic.degrade(ModelName.anisora, seconds / 3), restore(2 * seconds / 3)]
+    lanes = [synthetic.degrade(ModelName.anisora, seconds / 3), synthetic.restore(ModelName.anisora, 2 * seconds / 3)]
     h = synthetic.history(rate, seconds, 1.0, lanes, materialise=False)
     scenario = Scenario(name="bench", workers={lane: workers for lane in RouteLane})
     sim = Counting(h, Settings(), scenario, service_times(h, 0), DEGRADED_QUEUE_POLICY,
@@ -128,6 +118,9 @@ def main() -> None:
           f"heartbeats and the core's folds of them, tallies) {1e6 * rest / requests:,.0f} us "
           f"({100 * rest / wall:.0f}%), building the synthetic requests {1e6 * made / requests:,.0f} us "
           f"({100 * made / wall:.0f}%)")
+    scale = 1e6 * cpu / wall / requests
+    print(f"  the same shares of the CPU time (steadier on a busy machine), per request: core {core * scale:,.1f} us, "
+          f"simulator {rest * scale:,.1f} us, synthetic requests {made * scale:,.1f} us")
     if core > 0:
         print(f"  with the simulator's part at zero, a day would take {core / requests * day_requests * cpu / wall:,.0f} s CPU "
               "(the admission core alone)")
@@ -153,9 +146,11 @@ def main() -> None:
     print(f"  fold_task_event (worker events):    {share('admission/state.py:fold_task_event')}")
     print(f"  fold_lane_event (heartbeats):       {share('admission/state.py:fold_lane_event')}")
     print(f"  synthetic arrivals (request copies): {share('simulate/synthetic.py:arrivals')}")
-    print(f"  simulated worker events:            {share('simulate/workers.py:_event')}")
-    print(f"  synthetic heartbeats:               {share('simulate/workers.py:heartbeat')}")
-    print(f"  service-time lookups:               {share('simulate/service_times.py:seconds')}")
+    own = sorted(((v[2], k) for k, v in stats.stats.items()  # type: ignore[attr-defined]
+                  if f"{os.sep}simulate{os.sep}" in k[0] and not k[0].endswith("synthetic.py")), reverse=True)
+    print("  the simulator's own code, by own time (folds and the core excluded; core.py is timed as the core):")
+    for tottime, (path, _, name) in own[:8]:
+        print(f"    {Path(path).name + ':' + name:<34} {100 * tottime / total:.1f}%")
 
 
 if __name__ == "__main__":

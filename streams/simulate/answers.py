@@ -32,10 +32,10 @@ class Tally:
     worker_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     refused_series: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     depth_series: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+    bucket_s: float = field(init=False)
 
-    @property
-    def bucket_s(self) -> float:
-        return max(1.0, (self.end - self.start) / MAX_BUCKETS)
+    def __post_init__(self) -> None:
+        self.bucket_s = max(1.0, (self.end - self.start) / MAX_BUCKETS)
 
     def bucket(self, ts: float) -> int:
         return int((ts - self.start) // self.bucket_s)
@@ -45,7 +45,7 @@ class Tally:
         if depth > self.peak_depth.get(lane, 0):
             self.peak_depth[lane] = depth
         series = self.depth_series[lane]
-        b = self.bucket(ts)
+        b = int((ts - self.start) // self.bucket_s)
         if depth > series.get(b, 0):
             series[b] = depth
 
@@ -56,7 +56,13 @@ class Tally:
         self.refused_series[self.bucket(ts)] += 1
 
     def run(self, lane: str, started: float, seconds: float) -> None:
-        self.busy_s[lane] += max(0.0, min(started + seconds, self.end) - max(started, self.start))
+        """Busy time of one job inside the window (comparisons, not min/max: this runs per job)."""
+        stop = started + seconds
+        if stop > self.end:
+            stop = self.end
+        inside = stop - (started if started > self.start else self.start)
+        if inside > 0.0:
+            self.busy_s[lane] += inside
 
 
 @dataclass(frozen=True)

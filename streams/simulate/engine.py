@@ -17,10 +17,11 @@ from typing import cast
 from schemas import (
     DecisionOutcome,
     DegradedQueuePolicy,
-    GenerationRequest,
     LaneEvent,
     LaneEventType,
     LaneMode,
+    ModelName,
+    RejectionCode,
     RouteLane,
     TaskEvent,
     TaskStatus,
@@ -34,7 +35,7 @@ from streams.simulate.history import Arrival, History
 from streams.simulate.scenario import Scenario
 from streams.simulate.service_times import ServiceTimes
 from streams.simulate.workers import (
-    Item,
+    Job,
     LaneWorkers,
     done_event,
     expired_event,
@@ -59,6 +60,13 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+# Wire names looked up, not read through `.value` (an enum descriptor call) once per request.
+_MODEL_NAMES = {model: model.value for model in ModelName}
+_CODES = {code: code.value for code in RejectionCode}
+_ACCEPTED, _FAILED = DecisionOutcome.accepted, TaskStatus.failed
+_DEDICATED, _DEGRADED = LaneMode.dedicated, LaneMode.degraded_shared
+
+
 class Simulation:
     def __init__(self, history: History, settings: Settings, scenario: Scenario, times: ServiceTimes,
                  policy: DegradedQueuePolicy, arrivals: Iterable[Arrival] | None = None,
@@ -74,19 +82,24 @@ class Simulation:
         self.state: AdmissionState = new_state(settings, policy)
         self.base = recorded_workers(history)
         self.lanes = {lane: LaneWorkers(lane, scenario.workers_at(lane, self.base[lane], 0.0)) for lane in RouteLane}
+        #: Lanes whose workers the scenario sets: their heartbeats are simulated, not replayed.
         self.synthetic = {lane for lane in RouteLane if scenario.overridden(lane)}
-        self.last_beat: dict[RouteLane, float] = {}
+        self.beating = [self.lanes[lane] for lane in RouteLane if lane in self.synthetic]
+        self.last_beat = float("-inf")
         self.beat_s = settings.lane_heartbeat_interval_s
+        self.max_wait_s = policy.max_wait_seconds
+        self.elastic = scenario.elastic
         self.preempted: set[str] = set()
         self.tally = Tally(history.start, history.end)
         self.heap: list[tuple[float, int, int, object]] = []
-        self.seq = 0
+        self.seq = itertools.count(1)
         self.rng = random.Random(scenario.seed)
+        #: Events the run handled: arrivals, then every queued event up to the window's end.
+        self.events = 0
 
     # --- the event queue ---------------------------------------------------------------------
     def push(self, ts: float, kind: int, payload: object) -> None:
-        self.seq += 1
-        heapq.heappush(self.heap, (ts, kind, self.seq, payload))
+        heapq.heappush(self.heap, (ts, kind, next(self.seq), payload))
 
     def _schedule_inputs(self) -> None:
         moded = {m.lane for m in self.scenario.lane_modes}
@@ -114,10 +127,11 @@ class Simulation:
             self.push(start + gpu.until_s, _CAPACITY, gpu.lane)
 
     def _scaled(self) -> Iterator[Arrival]:
-        k = self.scenario.arrival_scale
-        if k == 1.0:
-            yield from self.arrivals
-            return
+        if self.scenario.arrival_scale == 1.0:
+            return iter(self.arrivals)
+        return self._rescaled(self.scenario.arrival_scale)
+
+    def _rescaled(self, k: float) -> Iterator[Arrival]:
         whole, frac = int(k), k - int(k)
         offset = 0
         for arrival in self.arrivals:
@@ -133,103 +147,110 @@ class Simulation:
     # --- the run -----------------------------------------------------------------------------
     def run(self) -> Answers:
         self._schedule_inputs()
-        heap = self.heap
+        heap, pop, step, arrive = self.heap, heapq.heappop, self._step, self._arrive
+        events = 0
         for arrival in self._scaled():
-            while heap and heap[0][0] <= arrival.ts:
-                self._step(*heapq.heappop(heap))
-            self._arrive(arrival)
-        while heap and heap[0][0] <= self.history.end:
-            self._step(*heapq.heappop(heap))
+            ts = arrival.ts
+            while heap and heap[0][0] <= ts:
+                step(*pop(heap))
+                events += 1
+            arrive(arrival)
+            events += 1
+        end = self.history.end
+        while heap and heap[0][0] <= end:
+            step(*pop(heap))
+            events += 1
+        self.events = events
         self._account_capacity()
         return answers(self.scenario.name, self.tally, self.outside_contract)
 
     def _step(self, ts: float, kind: int, _: int, payload: object) -> None:
-        if kind == _LANE:
+        if kind == _DONE:
+            job = cast(Job, payload)
+            workers = self.lanes[job.lane]
+            workers.release(job.slot)
+            fold_task_event(self.state, done_event(job, ts))
+            self._dispatch(workers, ts)
+        elif kind == _LANE:
             assert isinstance(payload, LaneEvent)
             fold_lane_event(self.state, payload)
-        elif kind == _DONE:
-            lane, slot, item = cast(tuple[RouteLane, int, Item], payload)
-            self.lanes[lane].busy.discard(slot)
-            fold_task_event(self.state, done_event(item, lane))
-            self._dispatch(lane, ts)
         elif kind == _RECORDED_TASK:
             assert isinstance(payload, TaskEvent)
             fold_task_event(self.state, payload)
         else:
             assert isinstance(payload, RouteLane)
-            lane = payload
-            self.lanes[lane].capacity = self.scenario.workers_at(lane, self.base[lane], ts - self.history.start)
-            self._dispatch(lane, ts)
+            workers = self.lanes[payload]
+            workers.resize(self.scenario.workers_at(payload, self.base[payload], ts - self.history.start))
+            self._dispatch(workers, ts)
 
     def _beat(self, ts: float, now: datetime) -> None:
-        for lane in self.synthetic:
-            if ts - self.last_beat.get(lane, float("-inf")) < self.beat_s:
-                continue
-            self.last_beat[lane] = ts
-            workers = self.lanes[lane]
+        """Every simulated worker's heartbeat, once per heartbeat interval (checked at arrivals:
+        only a decision reads them)."""
+        self.last_beat = ts
+        state = self.state
+        for workers in self.beating:
+            busy, beats = workers.busy, workers.beats
             for slot in range(workers.capacity):
-                fold_lane_event(self.state, heartbeat(lane, slot, slot in workers.busy, now))
+                fold_lane_event(state, heartbeat(beats[slot], slot in busy, now))
 
     def _arrive(self, arrival: Arrival) -> None:
         ts = arrival.ts
-        if self.synthetic:
+        if self.beating and ts - self.last_beat >= self.beat_s:
             self._beat(ts, arrival.at)
         outcome = self._decide(arrival)
+        tally = self.tally
         if outcome is None:
             assert arrival.carried is not None
-            self.tally.refuse(ts, arrival.carried.code or "unknown")
+            tally.refuse(ts, arrival.carried.code or "unknown")
             return
         decision = outcome.decision
         if decision.replayed:
             return
-        if decision.outcome is DecisionOutcome.accepted:
-            assert decision.lane is not None and decision.request is not None and decision.task_id is not None
-            self.tally.accept(ts, decision.lane.value, decision.queue_depth or 0)
-            request = self._runs_as(arrival, decision.request)
-            item = Item(decision.task_id, decision.request.model.value, ts,
-                        decision.lane_mode or LaneMode.dedicated,
-                        self.times.seconds(decision.task_id, request, arrival.shape_known))
-            self.lanes[decision.lane].fifo.append(item)
+        workers = None
+        if decision.outcome is _ACCEPTED:
+            lane, granted, task_id = decision.lane, decision.request, decision.task_id
+            assert lane is not None and granted is not None and task_id is not None
+            workers = self.lanes[lane]
+            tally.accept(ts, workers.name, decision.queue_depth or 0)
+            # What the GPU runs: the granted request, or the full one with elastic step-down off.
+            runs = granted if self.elastic or arrival.request is None else arrival.request
+            workers.fifo.append(Job(task_id, _MODEL_NAMES[granted.model], lane, ts,
+                                    decision.lane_mode or _DEDICATED,
+                                    self.times.seconds(task_id, runs, arrival.shape_known)))
         else:
-            self.tally.refuse(ts, decision.code.value if decision.code else "unknown")
-        if outcome.preempted is not None and outcome.preempted.task_id is not None:
-            self.preempted.add(outcome.preempted.task_id)
-            self.tally.refuse(ts, "queue_overloaded", preempted_acceptance=True)
+            tally.refuse(ts, _CODES[decision.code] if decision.code else "unknown")
+        preempted = outcome.preempted
+        if preempted is not None and preempted.task_id is not None:
+            self.preempted.add(preempted.task_id)
+            tally.refuse(ts, "queue_overloaded", preempted_acceptance=True)
         for event in outcome.task_events:
-            if event.task.status is TaskStatus.failed:
+            if event.task.status is _FAILED:
                 fold_task_event(self.state, event)
-        if decision.lane is not None and decision.outcome is DecisionOutcome.accepted:
-            self._dispatch(decision.lane, ts)
+        if workers is not None:
+            self._dispatch(workers, ts)
 
     def _decide(self, arrival: Arrival) -> Decision | None:
         """The admission core's part of an arrival (its own method: `bench/` times it apart)."""
         return decide_arrival(self.state, arrival, self.topic)
 
-    def _runs_as(self, arrival: Arrival, granted: GenerationRequest) -> GenerationRequest:
-        """What the GPU runs: the granted request, or the full one with elastic step-down off."""
-        if self.scenario.elastic or arrival.request is None:
-            return granted
-        return arrival.request
-
-    def _dispatch(self, lane: RouteLane, ts: float) -> None:
-        workers = self.lanes[lane]
-        fifo, busy = workers.fifo, workers.busy
-        while fifo:
-            slot = workers.idle_slot()
-            if slot is None:
-                return
-            item = fifo.popleft()
-            if item.task_id in self.preempted:
+    def _dispatch(self, workers: LaneWorkers, ts: float) -> None:
+        fifo = workers.fifo
+        if not fifo or not workers.free:
+            return
+        state, tally, preempted, max_wait_s = self.state, self.tally, self.preempted, self.max_wait_s
+        while fifo and workers.free:
+            job = fifo.popleft()
+            if job.task_id in preempted:
                 continue
-            if item.mode is LaneMode.degraded_shared and ts - item.enqueued > self.policy.max_wait_seconds:
-                fold_task_event(self.state, expired_event(item, lane))
-                self.tally.expired += 1
+            if job.mode is _DEGRADED and ts - job.enqueued > max_wait_s:
+                fold_task_event(state, expired_event(job, ts))
+                tally.expired += 1
                 continue
-            busy.add(slot)
-            fold_task_event(self.state, started_event(item, lane))
-            self.tally.waits.append(ts - item.enqueued)
-            self.tally.run(lane.value, ts, item.service_s)
-            self.push(ts + item.service_s, _DONE, (lane, slot, item))
+            job.slot = workers.take()
+            fold_task_event(state, started_event(job, ts))
+            tally.waits.append(ts - job.enqueued)
+            tally.run(workers.name, ts, job.service_s)
+            self.push(ts + job.service_s, _DONE, job)
 
     def _account_capacity(self) -> None:
         start, end = self.history.start, self.history.end

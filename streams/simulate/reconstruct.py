@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from schemas import AdmissionDecision, GenerationRequest, LaneEvent, ModelName, TaskEvent
@@ -135,17 +136,23 @@ def task_event_from_row(row: dict[str, Any]) -> TaskEvent:
     return TaskEvent.model_validate(body)
 
 
+def _text(member: StrEnum | None) -> str | None:
+    # `str()` of a StrEnum member is its value; `.value` goes through the enum's descriptor, which
+    # costs more than the rest of this conversion, made once per replayed decision.
+    return None if member is None else str(member)
+
+
 def as_recorded(decision: AdmissionDecision) -> RecordedDecision:
     src = decision.source
     return RecordedDecision(
         at=decision.occurred_at,
-        outcome=decision.outcome.value,
-        code=decision.code.value if decision.code else None,
+        outcome=str(decision.outcome),
+        code=_text(decision.code),
         task_id=decision.task_id,
-        model=decision.model.value if decision.model else None,
-        priority=decision.priority.value if decision.priority else None,
-        lane=decision.lane.value if decision.lane else None,
-        lane_mode=decision.lane_mode.value if decision.lane_mode else None,
+        model=_text(decision.model),
+        priority=_text(decision.priority),
+        lane=_text(decision.lane),
+        lane_mode=_text(decision.lane_mode),
         queue_depth=decision.queue_depth,
         reason=decision.reason,
         replayed=decision.replayed,

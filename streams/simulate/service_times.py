@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import cast
 
-from schemas import GenerationRequest, TaskEvent, TaskStatus
+from schemas import GenerationRequest, ModelName, TaskEvent, TaskStatus
 from streams.simulate.errors import SimulateError
 from streams.simulate.history import History
 
@@ -39,21 +40,32 @@ class ServiceTimes:
             if model is not None:
                 self.by_model[model].append(run)
         self.everything = list(runs.values())
+        #: Per (model, width, height, frames) of a job that never ran: the pool its time is drawn
+        #: from, and whether the pool is of that very shape (its times taken as they are).
+        self.pools: dict[tuple[ModelName, int, int, int], tuple[list[float] | list[Run], bool]] = {}
 
     def add_shape(self, model: str, request: GenerationRequest, seconds: float) -> None:
         self.by_shape[(model, request.width, request.height, request.num_frames)].append(seconds)
+        self.pools.clear()
+
+    def _pool(self, key: tuple[ModelName, int, int, int]) -> tuple[list[float] | list[Run], bool]:
+        model, width, height, frames = key
+        shape = self.by_shape.get((model.value, width, height, frames))
+        found = self.pools[key] = (shape, True) if shape else (self.by_model.get(model.value) or self.everything, False)
+        return found
 
     def seconds(self, task_id: str, request: GenerationRequest, shape_known: bool = True) -> float:
         run = self.runs.get(task_id)
         if run is not None:
             return run.seconds if run.cost is None or not shape_known else run.seconds * cost(request) / run.cost
         if not shape_known:
-            return self.rng.choice(self.by_model.get(request.model.value) or self.everything).seconds
-        shape = self.by_shape.get((request.model.value, request.width, request.height, request.num_frames))
-        if shape:
-            return self.rng.choice(shape)
-        pool = self.by_model.get(request.model.value) or self.everything
+            return self.rng.choice(self.by_model.get(request.model) or self.everything).seconds
+        key = (request.model, request.width, request.height, request.num_frames)
+        pool, same_shape = self.pools.get(key) or self._pool(key)
         pick = self.rng.choice(pool)
+        if same_shape:
+            return cast(float, pick)
+        assert isinstance(pick, Run)
         return pick.seconds if pick.cost is None else pick.seconds * cost(request) / pick.cost
 
 

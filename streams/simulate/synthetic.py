@@ -54,6 +54,13 @@ def degrade(model: ModelName, at_s: float) -> TimedEvent:
     return TimedEvent(at.timestamp(), event)
 
 
+def restore(model: ModelName, at_s: float) -> TimedEvent:
+    at = EPOCH + timedelta(seconds=at_s)
+    event = LaneEvent(event_type=LaneEventType.lane_state, lane_key=RouteLane(model.value), mode=LaneMode.dedicated,
+                      occurred_at=at)
+    return TimedEvent(at.timestamp(), event)
+
+
 def arrivals(rate: float, seconds: float, models: tuple[ModelName, ...] = tuple(ModelName),
              priorities: tuple[Priority, ...] = (Priority.standard,)) -> Iterator[Arrival]:
     """Arrivals built lazily (a day at 50/s would not fit in memory as a list of requests)."""
