@@ -16,9 +16,15 @@ class Route:
     home: RouteLane
 
 
+#: Every route there is, by model: its own lane, and `shared` while that lane is degraded.
+_DEDICATED = {m: Route(lane=RouteLane(m.value), mode=LaneMode.dedicated, home=RouteLane(m.value))
+              for m in ModelName}
+_DEGRADED = {m: Route(lane=RouteLane.shared, mode=LaneMode.degraded_shared, home=RouteLane(m.value))
+             for m in ModelName}
+
+
 def route(state: AdmissionState, model: ModelName) -> Route:
-    home = RouteLane(model.value)
-    mode = state.lane(home).mode
-    if mode is LaneMode.degraded_shared:
-        return Route(lane=RouteLane.shared, mode=mode, home=home)
-    return Route(lane=home, mode=LaneMode.dedicated, home=home)
+    home = _DEDICATED[model]
+    if state.lane(home.lane).mode is LaneMode.degraded_shared:
+        return _DEGRADED[model]
+    return home

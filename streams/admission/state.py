@@ -178,6 +178,9 @@ class LaneState:
     workers: dict[str, WorkerSignal] = field(default_factory=dict)
     #: Memo of the withdrawal checks (see `LaneHealth`); not part of the state's value.
     health: LaneHealth | None = field(default=None, compare=False, repr=False)
+    #: At most the oldest `seen_at` of `workers` (None: unknown): while the retention horizon is
+    #: before it, no worker is gone and the heartbeat fold skips its scan.
+    oldest_seen: datetime | None = field(default=None, compare=False, repr=False)
 
     @property
     def mode(self) -> LaneMode | None:
@@ -386,6 +389,8 @@ def fold_lane_event(state: AdmissionState, event: LaneEvent) -> LaneTransition |
             cpu_over_since=over_since,
             quota_exhausted_flag=bool(event.gpu_sessions_quota_exhausted),
         )
+        if lane.oldest_seen is not None and signal.seen_at < lane.oldest_seen:
+            lane.oldest_seen = signal.seen_at
         health = lane.health
         if health is not None and (previous is None or signal.worker_id not in health.live
                                    or previous.standing(state.config) != signal.standing(state.config)):
@@ -433,11 +438,14 @@ def changed_lane(seed: VideoExecutionLane | SharedLane | None,
 
 def _forget_gone_workers(lane: LaneState, now: datetime, retention_s: float) -> None:
     horizon = now - timedelta(seconds=retention_s)
+    if lane.oldest_seen is not None and lane.oldest_seen >= horizon:
+        return
     gone = [wid for wid, w in lane.workers.items() if w.seen_at < horizon]
     for wid in gone:
         del lane.workers[wid]
         if lane.health is not None and wid in lane.health.live:
             lane.health = None
+    lane.oldest_seen = min((w.seen_at for w in lane.workers.values()), default=None)
 
 
 def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
