@@ -2,6 +2,8 @@
 
 Prints, in one run:
 1. the floor: a bare aiokafka consume -> produce pass-through of the same request bytes;
+1b. the Faust floor: a Faust agent with admission's app options and batching that only counts the
+   same records (`bench/faust_floor.py`): what any Faust agent could take from one partition;
 2. the Faust admission agent at saturation (requests published up front, agent started after):
    sustained decisions/s;
 3. the agent at a paced 1,000 requests/s: p50/p99 request -> decision latency (producer send to
@@ -18,6 +20,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +76,18 @@ async def passthrough(bootstrap: str, n: int) -> float:
     await consumer.stop()
     await producer.stop()
     return n / elapsed
+
+
+def faust_floor(bootstrap: str, n: int) -> tuple[float, float]:
+    """Records/s and CPU microseconds per record of a Faust agent that does nothing with them."""
+    topics = asyncio.run(fresh(bootstrap))
+    asyncio.run(publish(bootstrap, [(topics.tasks_requested, make_request(i), None, None, None)
+                                    for i in range(n)]))
+    script = Path(__file__).with_name("faust_floor.py")
+    done = subprocess.run([sys.executable, str(script), bootstrap, topics.tasks_requested, str(n)],
+                          capture_output=True, text=True, timeout=300, check=True)
+    seen, wall, cpu = done.stdout.split()[-3:]
+    return int(seen) / float(wall), float(cpu) / int(seen) * 1e6
 
 
 async def arrivals(bootstrap: str, topics: Topics, n: int, timeout_s: float) -> dict[str, float]:
@@ -163,10 +178,13 @@ def main() -> None:
         (tmp_path / "paced").mkdir()
         floor = asyncio.run(passthrough(broker.bootstrap, args.requests))
         print(f"pass-through (aiokafka consume->produce): {floor:,.0f} records/s")
+        faust_rate, faust_us = faust_floor(broker.bootstrap, args.requests)
+        print(f"Faust floor (an agent that only counts, admission's batching): {faust_rate:,.0f} records/s, "
+              f"{faust_us:.0f} us CPU per record")
         rate, cpu_us = saturation(broker.bootstrap, args.requests, tmp_path)
         print(f"admission at saturation: {rate:,.0f} decisions/s "
-              f"({rate / floor:.0%} of pass-through; target >= 10,000); agent CPU {cpu_us:.0f} us/decision "
-              f"(= {1e6 / cpu_us:,.0f}/s on a core of its own)")
+              f"({rate / floor:.0%} of pass-through, {rate / faust_rate:.0%} of the Faust floor; target >= 10,000); "
+              f"agent CPU {cpu_us:.0f} us/decision (= {1e6 / cpu_us:,.0f}/s on a core of its own)")
         topics = asyncio.run(fresh(broker.bootstrap))
         agent = Agent(broker.bootstrap, topics, tmp_path / "paced").start()
         try:
