@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,13 +37,12 @@ from schemas import (
 )
 from schemas.settings import Settings
 from streams.simulate import synthetic
-from streams.simulate.history import Arrival, History, TimedEvent
+from streams.simulate.history import History, TimedEvent
 from streams.simulate.reconstruct import AUTHORISED_PRODUCER
 from streams.simulate.run import simulate_scenario
 from streams.simulate.scenario import GpuChange, ModeChange, Scenario
 
 MIXED = (Priority.standard, Priority.background, Priority.critical, Priority.standard)
-TURNS = (Priority.standard, Priority.background, Priority.critical, Priority.standard, Priority.background)
 
 
 def recorded_runs(h: History) -> None:
@@ -87,14 +86,7 @@ def history(rate: float, seconds: float, priorities: tuple[Priority, ...],
 def critical_history(rate: float, seconds: float) -> History:
     """As `history`, with authorised `critical` requests among the others."""
     h = history(rate, seconds, (Priority.standard,))
-    h.arrivals = []
-    for i in range(int(rate * seconds)):
-        ts = synthetic.EPOCH.timestamp() + i / rate
-        at = datetime.fromtimestamp(ts, UTC)
-        model = (ModelName.anisora, ModelName.phr00t)[i % 2]
-        request = synthetic.template(model, f"c{i}", TURNS[(i // 2) % len(TURNS)], at)
-        request = request.model_copy(update={"producer": AUTHORISED_PRODUCER})
-        h.arrivals.append(Arrival(ts=ts, at=at, partition=0, offset=i, request=request))
+    h.arrivals = synthetic.authorised_arrivals(rate, seconds, "c", AUTHORISED_PRODUCER)
     return h
 
 

@@ -76,6 +76,24 @@ def arrivals(rate: float, seconds: float, models: tuple[ModelName, ...] = tuple(
         yield Arrival(ts=ts, at=at, partition=0, offset=i, request=request)
 
 
+#: Priorities taken in turn by `authorised_arrivals` (a pair of requests, one per model, per turn).
+TURNS = (Priority.standard, Priority.background, Priority.critical, Priority.standard, Priority.background)
+
+
+def authorised_arrivals(rate: float, seconds: float, prefix: str, producer: str) -> list[Arrival]:
+    """Both models alternating, every priority of `TURNS` in turn, all sent by `producer` (one
+    allowed to send `critical`), task ids `<prefix><i>`."""
+    out = []
+    for i in range(int(rate * seconds)):
+        ts = EPOCH.timestamp() + i / rate
+        at = datetime.fromtimestamp(ts, UTC)
+        model = (ModelName.anisora, ModelName.phr00t)[i % 2]
+        request = template(model, f"{prefix}{i}", TURNS[(i // 2) % len(TURNS)], at)
+        request = request.model_copy(update={"producer": producer})
+        out.append(Arrival(ts=ts, at=at, partition=0, offset=i, request=request))
+    return out
+
+
 def history(rate: float, seconds: float, service_s: float, lane_events: list[TimedEvent] | None = None,
             models: tuple[ModelName, ...] = tuple(ModelName),
             priorities: tuple[Priority, ...] = (Priority.standard,), materialise: bool = True) -> History:

@@ -8,35 +8,26 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-from schemas import ModelName, Priority, RouteLane
+from schemas import ModelName, RouteLane
 from schemas.settings import Settings
 from streams.simulate import synthetic
-from streams.simulate.history import Arrival, History
+from streams.simulate.history import History
 from streams.simulate.reconstruct import AUTHORISED_PRODUCER
 from streams.simulate.run import simulate_scenario
 from streams.simulate.scenario import GpuChange, Scenario
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Priorities in turn; `critical` from an authorised producer, so full queues see preemptions.
-TURNS = (Priority.standard, Priority.background, Priority.critical, Priority.standard, Priority.background)
 
 
 def busy_history(rate: float = 10.0, seconds: float = 90.0) -> History:
     """Both models alternating, anisora degraded to the shared lane for the middle third."""
-    start = synthetic.EPOCH.timestamp()
     h = synthetic.history(rate, seconds, 1.5, [synthetic.degrade(ModelName.anisora, seconds / 3),
                                                synthetic.restore(ModelName.anisora, 2 * seconds / 3)],
                           materialise=False)
-    for i in range(int(rate * seconds)):
-        ts = start + i / rate
-        at = datetime.fromtimestamp(ts, UTC)
-        model = (ModelName.anisora, ModelName.phr00t)[i % 2]
-        request = synthetic.template(model, f"d{i}", TURNS[(i // 2) % len(TURNS)], at)
-        request = request.model_copy(update={"producer": AUTHORISED_PRODUCER})
-        h.arrivals.append(Arrival(ts=ts, at=at, partition=0, offset=i, request=request))
+    h.arrivals = synthetic.authorised_arrivals(rate, seconds, "d", AUTHORISED_PRODUCER)
     return h
 
 
