@@ -159,3 +159,90 @@ def test_a_caught_up_sink_flushes_after_the_linger_not_the_age_bound() -> None:
     assert sink._due(now[0])
     now[0] -= 0.03
     assert not sink._due(now[0]), "caught up, but not lingered long enough"
+
+
+class _GatedStep(CheckpointStep):
+    """Each flush waits for its own gate, so the test decides when an insert finishes."""
+
+    def __init__(self, committer: Committer) -> None:
+        super().__init__(ClickHouseWriter(RefusingClient(set()), "db", Backoff(0.5, 4.0)), committer,
+                         SinkMetrics(), SinkStats())
+        self.gates: list[asyncio.Event] = []
+        self.flushed: list[dict[TopicPartition, int]] = []
+
+    async def flush(self, checkpoint: Checkpoint) -> None:
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        await gate.wait()
+        self.flushed.append(checkpoint.offsets)
+
+
+class _Consumer:
+    """One assigned partition; each poll hands out the next queued list of records."""
+
+    def __init__(self, polls: list[list[SimpleNamespace]]) -> None:
+        self.polls = polls
+        self.paused_tps: set[TopicPartition] = set()
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self.paused_tps)
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused_tps.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused_tps.difference_update(tps)
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> dict:
+        if self.paused_tps or not self.polls:
+            return {}
+        return {TP: self.polls.pop(0)}
+
+
+def test_a_batch_due_while_an_insert_runs_waits_ready_and_commits_follow_the_read_order() -> None:
+    from schemas.broker_profile import BROKER_PROFILES
+    from streams.audit.sink import AuditSink, SinkConfig
+
+    topics = Topics()
+    tp = TopicPartition(topics.events_task, 0)
+    payload = factories.task_event().to_wire()
+    stamp = datetime.now(UTC).timestamp() * 1000
+
+    def records(first: int) -> list[SimpleNamespace]:
+        return [SimpleNamespace(offset=o, value=payload, timestamp=stamp) for o in (first, first + 1)]
+
+    async def scenario() -> None:
+        config = SinkConfig("127.0.0.1:1", topics, "chdb:///nowhere", "db", "g", BROKER_PROFILES["tansu"],
+                            batch_max_rows=2, batch_max_seconds=60.0)
+        sink, committer = AuditSink(config), Committer()
+        step, consumer = _GatedStep(committer), _Consumer([records(0), records(2), records(4)])
+        turn = sink._turn  # the sink's loop body, driven one turn at a time
+        await turn(consumer, step)
+        await turn(consumer, step)
+        assert len(step.gates) == 1, "the full batch went in flight"
+        assert not consumer.paused_tps, "the next batch is read while the insert runs"
+        await turn(consumer, step)
+        assert sink._ready is not None and sink._ready.offsets == {tp: 4}
+        await turn(consumer, step)
+        assert consumer.paused_tps == {tp}, "a ready checkpoint and a full buffer: reading pauses"
+        assert len(step.gates) == 1, "the ready checkpoint waits for the one in flight"
+
+        step.gates[0].set()
+        assert sink._inflight is not None
+        await asyncio.wait_for(sink._inflight, 5)
+        await turn(consumer, step)
+        assert committer.commits == [{tp: 2}]
+        assert len(step.gates) == 2 and sink._ready is not None and sink._ready.offsets == {tp: 6}
+
+        sink.forget_uncommitted()  # a revocation drops what is ready, as it drops the buffer
+        assert sink._ready is None and sink._pending_rows() == 0
+        step.gates[1].set()
+        assert sink._inflight is not None
+        await asyncio.wait_for(sink._inflight, 5)
+        assert step.flushed == [{tp: 2}, {tp: 4}]
+        assert committer.commits == [{tp: 2}], "a checkpoint read before the revocation does not commit"
+
+    asyncio.run(scenario())
