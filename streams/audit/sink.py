@@ -4,7 +4,7 @@ Per batch: poll Kafka -> map rows (pure, `rows.to_row`) -> checkpoint (`checkpoi
 table, then commit offsets). Offsets are committed only after every table of the batch was
 accepted, so a crash or a refused insert means redelivery, never loss; copies collapse on event_id.
 
-One checkpoint is in flight while the next batches are fetched and mapped: a batch that fills up
+One checkpoint is in flight while the next batches are fetched and mapped: a batch that comes due
 meanwhile is drained into a ready checkpoint (at most one) and the buffer fills again behind it,
 so decoding goes on while ClickHouse works on the insert. A checkpoint starts only after the
 previous one committed, so commits stay in order. When ClickHouse refuses, the writer
@@ -170,9 +170,7 @@ class AuditSink:
                 self._start(ready, step)
             elif self._due(now):
                 self._start(self._drain(), step)
-        if self._inflight is not None and self._held is None and self._ready is None and self._batcher.full():
-            # a backlog: decode on behind a full batch; a batch that is only old enough keeps
-            # growing instead, so live traffic gets fewer, larger inserts
+        if self._inflight is not None and self._held is None and self._ready is None and self._due(now):
             self._ready = self._drain()
         if self._inflight is not None and not self._inflight.done():
             # one loop step lets a checkpoint just started hand its insert to the worker thread;

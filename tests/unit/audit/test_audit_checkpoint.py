@@ -202,7 +202,7 @@ class _Consumer:
         return {TP: self.polls.pop(0)}
 
 
-def test_a_batch_filled_while_an_insert_runs_waits_ready_and_commits_follow_the_read_order() -> None:
+def test_a_batch_due_while_an_insert_runs_waits_ready_and_commits_follow_the_read_order() -> None:
     from schemas.broker_profile import BROKER_PROFILES
     from streams.audit.sink import AuditSink, SinkConfig
 
@@ -244,38 +244,5 @@ def test_a_batch_filled_while_an_insert_runs_waits_ready_and_commits_follow_the_
         await asyncio.wait_for(sink._inflight, 5)
         assert step.flushed == [{tp: 2}, {tp: 4}]
         assert committer.commits == [{tp: 2}], "a checkpoint read before the revocation does not commit"
-
-    asyncio.run(scenario())
-
-
-def test_a_batch_only_old_enough_keeps_growing_while_an_insert_runs() -> None:
-    from schemas.broker_profile import BROKER_PROFILES
-    from streams.audit.sink import AuditSink, SinkConfig
-
-    topics = Topics()
-    payload = factories.task_event().to_wire()
-    stamp = datetime.now(UTC).timestamp() * 1000
-
-    def records(first: int) -> list[SimpleNamespace]:
-        return [SimpleNamespace(offset=first, value=payload, timestamp=stamp)]
-
-    async def scenario() -> None:
-        now = [100.0]
-        config = SinkConfig("127.0.0.1:1", topics, "chdb:///nowhere", "db", "g", BROKER_PROFILES["tansu"],
-                            batch_max_rows=10, batch_max_seconds=1.0)
-        sink = AuditSink(config, clock=lambda: now[0])
-        step, consumer = _GatedStep(Committer()), _Consumer([records(0), records(1), records(2)])
-        await sink._turn(consumer, step)
-        now[0] += 1.5
-        await sink._turn(consumer, step)
-        assert len(step.gates) == 1, "the old batch went in flight"
-        now[0] += 1.5
-        await sink._turn(consumer, step)  # the next batch is old enough too, but not full
-        assert sink._ready is None and len(sink._batcher) == 2, "it keeps growing behind the insert"
-        step.gates[0].set()
-        assert sink._inflight is not None
-        await asyncio.wait_for(sink._inflight, 5)
-        await sink._turn(consumer, step)
-        assert len(step.gates) == 2 and len(sink._batcher) == 0
 
     asyncio.run(scenario())
