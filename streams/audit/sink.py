@@ -4,10 +4,8 @@ Per batch: poll Kafka -> map rows (pure, `rows.to_row`) -> checkpoint (`checkpoi
 table, then commit offsets). Offsets are committed only after every table of the batch was
 accepted, so a crash or a refused insert means redelivery, never loss; copies collapse on event_id.
 
-One checkpoint is in flight while the next batches are fetched and mapped: a batch that comes due
-meanwhile is drained into a ready checkpoint (at most one) and the buffer fills again behind it,
-so decoding goes on while ClickHouse works on the insert. A checkpoint starts only after the
-previous one committed, so commits stay in order. When ClickHouse refuses, the writer
+One checkpoint is in flight while the next batch is fetched and mapped; the next one starts only
+after the previous one committed, so commits stay in order. When ClickHouse refuses, the writer
 raises `SinkBackpressureError`: the sink keeps that checkpoint, pauses every assigned partition
 and keeps polling (the group keeps its member, a stop is honoured), then retries after the
 error's `retry_after` (exponential with jitter). A full buffer pauses the partitions the same way.
@@ -98,8 +96,6 @@ class AuditSink:
         self._inflight_checkpoint: Checkpoint | None = None
         #: a checkpoint ClickHouse refused, retried at `_resume_at`
         self._held: Checkpoint | None = None
-        #: a drained batch waiting for the checkpoint in flight (and a held one) to finish
-        self._ready: Checkpoint | None = None
         self._resume_at = 0.0
         #: the last poll read live traffic and got less than it asked for: nothing more was waiting
         self._caught_up = False
@@ -165,13 +161,8 @@ class AuditSink:
             if self._held is not None:
                 if now >= self._resume_at:
                     self._start(self._held, step)
-            elif self._ready is not None:
-                ready, self._ready = self._ready, None
-                self._start(ready, step)
             elif self._due(now):
                 self._start(self._drain(), step)
-        if self._inflight is not None and self._held is None and self._ready is None and self._due(now):
-            self._ready = self._drain()
         if self._inflight is not None and not self._inflight.done():
             # one loop step lets a checkpoint just started hand its insert to the worker thread;
             # a poll whose records are already buffered returns without yielding, and its decode
@@ -249,12 +240,9 @@ class AuditSink:
                               else build_row(*message, source, r.value, received))
             self._offsets[tp] = records[-1].offset + 1
         self._batcher.extend(mapped, self.clock())
-        self.metrics.pending_rows.set(self._pending_rows())
+        self.metrics.pending_rows.set(len(self._batcher))
         self.stats.seconds["decode"] += decode_s
         self.stats.seconds["rows"] += clock() - started - decode_s
-
-    def _pending_rows(self) -> int:
-        return len(self._batcher) + (self._ready.size if self._ready is not None else 0)
 
     def _drain(self) -> Checkpoint:
         offsets, self._offsets = self._offsets, {}
@@ -266,7 +254,6 @@ class AuditSink:
         self._batcher.clear()
         self._offsets = {}
         self._held = None
-        self._ready = None
         self.metrics.pending_rows.set(0)
 
     # --- checkpoints -------------------------------------------------------------------------
@@ -281,7 +268,7 @@ class AuditSink:
         step.observe(checkpoint, self.clock() - started)
         if checkpoint.generation == self._generation:
             await step.commit(checkpoint)
-        self.metrics.pending_rows.set(self._pending_rows())
+        self.metrics.pending_rows.set(len(self._batcher))
 
     def _settle(self) -> None:
         task, checkpoint = self._inflight, self._inflight_checkpoint
@@ -305,9 +292,8 @@ class AuditSink:
                                    "its records stay uncommitted (redelivered)")
                 return
             self._settle()
-        buffered = self._drain() if len(self._batcher) else None
-        pending = [cp for cp in (self._held, self._ready, buffered) if cp is not None]
-        self._held, self._ready = None, None
+        pending = [cp for cp in (self._held, self._drain() if len(self._batcher) else None) if cp is not None]
+        self._held = None
         for checkpoint in pending:
             try:
                 await self._checkpoint(checkpoint, step)
