@@ -92,12 +92,19 @@ class CheckpointStep:
     clock: Callable[[], float] = time.perf_counter
 
     async def flush(self, checkpoint: Checkpoint) -> None:
-        """Writes every table not yet written; raises `SinkBackpressureError` on a refusal."""
+        """Writes every table not yet written; raises `SinkBackpressureError` on a refusal.
+
+        All tables go in one worker-thread call: a hop back to the event loop between tables
+        would wait for whatever the loop runs meanwhile (the next poll's decode)."""
+        await asyncio.to_thread(self.write_pending, checkpoint)
+
+    def write_pending(self, checkpoint: Checkpoint) -> None:
+        """Blocking form of `flush` (run it in a worker thread)."""
         for table in checkpoint.pending_tables():
             rows = checkpoint.rows[table]
             started = self.clock()
             try:
-                await asyncio.to_thread(self.writer.write, table, rows)
+                self.writer.write(table, rows)
             except Exception:
                 self.stats.insert_failures += 1
                 self.metrics.insert_failures.labels(table).inc()

@@ -163,6 +163,11 @@ class AuditSink:
                     self._start(self._held, step)
             elif self._due(now):
                 self._start(self._drain(), step)
+        if self._inflight is not None and not self._inflight.done():
+            # one loop step lets a checkpoint just started hand its insert to the worker thread;
+            # a poll whose records are already buffered returns without yielding, and its decode
+            # would run before the insert began
+            await asyncio.sleep(0)
         paused = self._apply_flow(consumer)
         started = time.perf_counter()
         if self._inflight is not None and (paused or self._due(now)):

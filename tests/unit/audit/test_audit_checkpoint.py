@@ -159,3 +159,34 @@ def test_a_caught_up_sink_flushes_after_the_linger_not_the_age_bound() -> None:
     assert sink._due(now[0])
     now[0] -= 0.03
     assert not sink._due(now[0]), "caught up, but not lingered long enough"
+
+
+def test_a_flush_writes_every_table_without_going_back_to_the_event_loop() -> None:
+    """The loop is kept busy (as a long decode keeps it) while the flush runs: every table is
+    still written, so no table waits for the loop to come back."""
+    import threading
+
+    class NotingClient(RefusingClient):
+        def __init__(self) -> None:
+            super().__init__(set())
+            self.all_written = threading.Event()
+
+        def insert(self, context: SimpleNamespace) -> None:
+            super().insert(context)
+            if len(self.inserted) == 3:
+                self.all_written.set()
+
+    client = NotingClient()
+    step = CheckpointStep(ClickHouseWriter(client, "db", Backoff(0.5, 4.0)), Committer(), SinkMetrics(), SinkStats())
+    cp = _checkpoint()
+
+    async def scenario() -> bool:
+        flush = asyncio.create_task(step.flush(cp))
+        await asyncio.sleep(0)  # the flush hands its work to the thread
+        written_while_busy = client.all_written.wait(timeout=5)  # blocks the loop on purpose
+        await flush
+        return written_while_busy
+
+    assert asyncio.run(scenario()), "a table waited for the event loop"
+    assert client.inserted == [(ddl.TASK_EVENTS, 2), (ddl.LANE_EVENTS, 1), (ddl.REJECTS, 1)]
+    assert cp.written == {ddl.TASK_EVENTS, ddl.LANE_EVENTS, ddl.REJECTS}
