@@ -12,10 +12,15 @@
    while it is degraded bursts of `background` requests that overflow the shared queue (depth 25 /
    30 s / `queue_overloaded`), each followed by `critical` ones that preempt; plus re-sends of
    task ids sent before and malformed records (bad JSON, a step count the model does not allow).
+   The stand-in hosts' heartbeats report a scripted load: quiet, except one spell past the
+   `cpu_starvation` threshold near the end (`--real-host-load`: this machine's own load, which on
+   a shared box can withdraw every lane for the whole run).
 3. Waits until every request record has its decision, stops everything it started, then reads
    the five logs back (`--from-kafka`'s reader) and replays them through the simulator's
-   fidelity check. Prints what was recorded, tasks compared, agreement, and every disagreement
-   with its reason. Exit code 1 when agreement is below `--target`.
+   fidelity check; with `--audit-sink`, `framegate audit-sink` copies the logs into chDB during
+   the run and `framegate simulate --json` checks the audit tables too. Prints what was
+   recorded, tasks compared, agreement, and every disagreement with its reason. Exit code 1
+   when agreement is below `--target`.
 
 Everything binds to 127.0.0.1; every loop is bounded by the run's length or a deadline.
 """
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import math
 import os
 import random
@@ -53,14 +60,23 @@ from schemas import (
 )
 from schemas.settings import Settings, load_settings
 from streams.admission.operator import run_lane_command
+from streams.demo.audit_lag import wait_audit_caught_up
+from streams.demo.services import Service, run_command
 from streams.local_stack.broker import LocalBroker, free_port
 from streams.local_stack.topics import create_topics
-from streams.simulate.fidelity import Fidelity, check
+from streams.simulate.fidelity import Disagreement, Fidelity, check
 from streams.simulate.kafka_input import read_kafka
 from streams.simulate.replay import replay_recorded
 from streams.simulate.window import Window
 from tests.factories import invalid_wire, tiny_request
-from tests.integration.admission.harness import START_S, Agent, Record, decided_topics, read_log
+from tests.integration.admission.harness import (
+    REPO,
+    START_S,
+    Agent,
+    Record,
+    decided_topics,
+    read_log,
+)
 from tests.integration.gpu_consumers.stand_in_pipeline import stand_in
 
 #: The producer the agent trusts with `critical` work (see `agent_env`); others are refused.
@@ -88,10 +104,37 @@ class Plan:
     burst_critical: int = 2
     resend_every_s: float = 17.0
     malformed_every_s: float = 23.0
+    #: The stand-in hosts report a quiet load, but over this part of the run one past the
+    #: `cpu_starvation` threshold (1.5 x cores for over 30 s); None: the machine's real load.
+    starved_from: float | None = 0.78
+    starved_until: float = 0.93
 
     @property
     def seconds(self) -> float:
         return self.minutes * 60.0
+
+
+class HostLoad:
+    """The load average the stand-in lane workers' heartbeats report, scripted by the plan."""
+
+    QUIET_PER_CORE = 0.2
+    STARVED_PER_CORE = 2.5
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.cores = os.cpu_count() or 1
+        self.started: float | None = None
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self) -> float:
+        plan = self.plan
+        if plan.starved_from is None:
+            return os.getloadavg()[0]
+        elapsed = time.monotonic() - self.started if self.started is not None else -1.0
+        starved = plan.starved_from * plan.seconds <= elapsed < plan.starved_until * plan.seconds
+        return self.cores * (self.STARVED_PER_CORE if starved else self.QUIET_PER_CORE)
 
 
 @dataclass
@@ -174,13 +217,14 @@ def _poisson(rng: random.Random, mean: float) -> int:
         k += 1
 
 
-async def drive(settings: Settings, plan: Plan, run_id: str) -> Sent:
+async def drive(settings: Settings, plan: Plan, run_id: str, load: HostLoad) -> Sent:
     """The traffic of the whole run, tick by tick (bounded by the plan's length)."""
     producer = AIOKafkaProducer(**settings.broker.producer_kwargs(settings.kafka_bootstrap))
     await producer.start()
     driver = Driver(producer, settings.topics, plan, run_id)
     loop = asyncio.get_running_loop()
     start = loop.time()
+    load.start()
     degraded = restored = False
     next_burst = next_resend = next_malformed = 0.0
     malformed = 0
@@ -229,8 +273,9 @@ def worker_settings(settings: Settings, lane: RouteLane, artifacts: Path) -> Set
 
 async def record_traffic(settings: Settings, plan: Plan, run_id: str, artifacts: Path) -> Sent:
     """One stand-in worker per lane runs while the traffic is driven and decided."""
-    workers = [LaneWorker(lane, worker_settings(settings, lane, artifacts), loader=stand_in(plan.step_s))
-               for lane in RouteLane]
+    load = HostLoad(plan)
+    workers = [LaneWorker(lane, worker_settings(settings, lane, artifacts), loader=stand_in(plan.step_s),
+                          host_load=load) for lane in RouteLane]
     stop = asyncio.Event()
     running = [asyncio.create_task(w.run(stop)) for w in workers]
     try:
@@ -239,7 +284,7 @@ async def record_traffic(settings: Settings, plan: Plan, run_id: str, artifacts:
             if any(t.done() for t in running) or time.monotonic() > deadline:
                 raise RuntimeError("the stand-in lane workers did not get warm")
             await asyncio.sleep(0.1)
-        sent = await drive(settings, plan, run_id)
+        sent = await drive(settings, plan, run_id, load)
         await read_log(settings.kafka_bootstrap, decided_topics(settings.topics),
                        all_decided(settings.topics.tasks_requested, sent.records), timeout_s=180.0)
     finally:
@@ -265,39 +310,99 @@ def simulation_settings(bootstrap: str, topics: Topics) -> Settings:
                     admission_heartbeat_stale_s=HEARTBEAT_STALE_S, admission_critical_producers=[TRUSTED])
 
 
-def record(bootstrap: str, topics: Topics, data_dir: Path, plan: Plan) -> Sent:
-    """A soak run recorded on the broker at `bootstrap` under `topics`; every process stopped."""
+def record(bootstrap: str, topics: Topics, data_dir: Path, plan: Plan, sink: AuditSink | None = None) -> Sent:
+    """A soak run recorded on the broker at `bootstrap` under `topics` (and copied into ClickHouse
+    by `sink`, when given); every process it starts is stopped by pid before it returns."""
     agent = Agent(bootstrap, topics, data_dir,
                   extra_env={"FRAMEGATE_ADMISSION_HEARTBEAT_STALE_S": str(HEARTBEAT_STALE_S)})
-    agent.start(timeout_s=START_S)
-    try:
-        settings = simulation_settings(bootstrap, topics)
-        return asyncio.run(record_traffic(settings, plan, f"soak{uuid.uuid4().hex[:6]}", data_dir / "artifacts"))
-    finally:
+    settings = simulation_settings(bootstrap, topics)
+    with contextlib.ExitStack() as stack:
+        if sink is not None:
+            stack.callback(sink.service.stop)
+            sink.service.start()
+        stack.callback(agent.stop)
+        agent.start(timeout_s=START_S)
+        sent = asyncio.run(record_traffic(settings, plan, f"soak{uuid.uuid4().hex[:6]}", data_dir / "artifacts"))
         agent.stop()
+        if sink is not None:
+            asyncio.run(wait_audit_caught_up(bootstrap, sink.settings, timeout_s=180.0))
+    return sent
 
 
-def fidelity(bootstrap: str, topics: Topics) -> tuple[Fidelity, Counter[str], int]:
-    """The simulator's fidelity check on the recorded logs, the recorded outcomes, preemptions."""
+@dataclass
+class AuditSink:
+    """`framegate audit-sink` (a child process) copying the soak's logs into chDB under `data_dir`."""
+
+    service: Service
+    settings: Settings
+    env: dict[str, str]
+
+    @classmethod
+    def under(cls, bootstrap: str, topics: Topics, data_dir: Path) -> AuditSink:
+        group = f"{topics.prefix}audit"
+        env = {
+            "FRAMEGATE_KAFKA_BOOTSTRAP": bootstrap,
+            "FRAMEGATE_TOPIC_PREFIX": topics.prefix,
+            "FRAMEGATE_DATA_DIR": str(data_dir),
+            "FRAMEGATE_CLICKHOUSE_DSN": f"chdb://{data_dir / 'clickhouse'}",
+            "FRAMEGATE_AUDIT_GROUP_ID": group,
+            "FRAMEGATE_AUDIT_METRICS_PORT": "0",
+            "FRAMEGATE_ADMISSION_HEARTBEAT_STALE_S": str(HEARTBEAT_STALE_S),
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": str(REPO),
+        }
+        settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=topics.prefix, audit_group_id=group)
+        return cls(Service("audit-sink", ["audit-sink"], env, data_dir / "audit-sink.log"), settings, env)
+
+
+@dataclass(frozen=True)
+class Measured:
+    origin: str
+    fidelity: Fidelity
+    #: Recorded decisions answering a request, by outcome and code.
+    outcomes: Counter[str]
+    preemptions: int
+
+
+def from_kafka(bootstrap: str, topics: Topics) -> Measured:
+    """The simulator's fidelity check on the recorded Kafka logs (`--from-kafka`'s reader)."""
     settings = simulation_settings(bootstrap, topics)
     history = read_kafka(settings, Window())
     outcomes = Counter(f"{d.outcome} {d.code or ''}".strip() + (" (replayed)" if d.replayed else "")
                        for d in history.decisions.values())
-    return check(history, replay_recorded(history, settings)), outcomes, len(history.preemptions)
+    result = check(history, replay_recorded(history, settings))
+    return Measured("kafka logs", result, outcomes, len(history.preemptions))
 
 
-def report(sent: Sent, result: Fidelity, outcomes: Counter[str], preemptions: int, minutes: float) -> None:
+def from_clickhouse(sink: AuditSink) -> Measured:
+    """`framegate simulate --json` on the audit tables, as its own process (chDB opens one data
+    directory per process; the sink that wrote it has stopped)."""
+    out = json.loads(run_command(["simulate", "--json"], sink.env, timeout_s=300.0))
+    f = out["fidelity"]
+    result = Fidelity(compared=f["compared"], agreed=f["agreed"], carried=f["carried_over"],
+                      by_position=f["decided_on_recorded_positions"], requests=out["window"]["requests"],
+                      disagreements=[Disagreement(**d) for d in f["disagreements"]])
+    recorded = out["recorded"]
+    outcomes = Counter({"accepted": recorded["accepted"],
+                        **{f"rejected {code}": n for code, n in recorded["refused"].items()}})
+    return Measured("chDB audit tables", result, outcomes, 0)
+
+
+def report(sent: Sent, minutes: float, measured: list[Measured]) -> None:
     print(f"recorded: {sent.records} records on tasks.requested in {minutes:g} min of traffic")
     print("  sent: " + ", ".join(f"{kind} {n}" for kind, n in sorted(sent.kinds.items())))
     print("  lane commands: " + "; ".join(sent.lane_commands))
-    print("  decisions: " + ", ".join(f"{k} {n}" for k, n in sorted(outcomes.items()))
-          + f"; preemptions {preemptions}")
-    print(f"tasks compared: {result.compared}  agreed: {result.agreed}  "
-          f"agreement: {100 * result.agreement:.2f} %  (target >= 99 %)")
-    print(result.line())
-    print(f"disagreements: {len(result.disagreements)}")
-    for d in result.disagreements:
-        print(f"  {d.key} task {d.task_id}: recorded {d.recorded}, simulated {d.simulated}: {d.reason}")
+    for m in measured:
+        result = m.fidelity
+        print(f"from the {m.origin}:")
+        print("  recorded: " + ", ".join(f"{k} {n}" for k, n in sorted(m.outcomes.items()))
+              + (f"; preemptions {m.preemptions}" if m.preemptions else ""))
+        print(f"  tasks compared: {result.compared}  agreed: {result.agreed}  "
+              f"agreement: {100 * result.agreement:.2f} %  (target >= 99 %)")
+        print("  " + result.line())
+        print(f"  disagreements: {len(result.disagreements)}")
+        for d in result.disagreements:
+            print(f"    {d.key} task {d.task_id}: recorded {d.recorded}, simulated {d.simulated}: {d.reason}")
 
 
 def main() -> int:
@@ -306,18 +411,26 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=Plan.rate, help="mean requests per second")
     parser.add_argument("--step-s", type=float, default=Plan.step_s, help="stand-in seconds per step")
     parser.add_argument("--seed", type=int, default=Plan.seed)
+    parser.add_argument("--real-host-load", action="store_true",
+                        help="heartbeats report this machine's load (default: scripted, one starved spell)")
+    parser.add_argument("--audit-sink", action="store_true",
+                        help="also run the audit sink (chDB) and check from the audit tables")
     parser.add_argument("--target", type=float, default=0.99, help="agreement below this: exit 1")
     args = parser.parse_args()
-    plan = Plan(minutes=args.minutes, rate=args.rate, step_s=args.step_s, seed=args.seed)
+    plan = Plan(minutes=args.minutes, rate=args.rate, step_s=args.step_s, seed=args.seed,
+                starved_from=None if args.real_host_load else Plan.starved_from)
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp_name:
         tmp = Path(tmp_name)
         with LocalBroker(port=free_port(), log_path=tmp / "tansu.log") as broker:
             topics = Topics(prefix=f"soak{uuid.uuid4().hex[:6]}.")
             asyncio.run(create_topics(broker.bootstrap, topics))
-            sent = record(broker.bootstrap, topics, tmp, plan)
-            result, outcomes, preemptions = fidelity(broker.bootstrap, topics)
-    report(sent, result, outcomes, preemptions, plan.minutes)
-    return 0 if result.agreement >= args.target else 1
+            sink = AuditSink.under(broker.bootstrap, topics, tmp) if args.audit_sink else None
+            sent = record(broker.bootstrap, topics, tmp, plan, sink)
+            measured = [from_kafka(broker.bootstrap, topics)]
+        if sink is not None:
+            measured.append(from_clickhouse(sink))
+    report(sent, plan.minutes, measured)
+    return 0 if all(m.fidelity.agreement >= args.target for m in measured) else 1
 
 
 if __name__ == "__main__":
