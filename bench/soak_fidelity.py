@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import math
@@ -65,7 +66,7 @@ from streams.demo.services import Service, run_command
 from streams.local_stack.broker import LocalBroker, free_port
 from streams.local_stack.topics import create_topics
 from streams.simulate.fidelity import Disagreement, Fidelity, check
-from streams.simulate.kafka_input import read_kafka
+from streams.simulate.kafka_input import LogRecord, history_from_records, read_logs
 from streams.simulate.replay import replay_recorded
 from streams.simulate.window import Window
 from tests.factories import invalid_wire, tiny_request
@@ -364,14 +365,40 @@ class Measured:
     preemptions: int
 
 
-def from_kafka(bootstrap: str, topics: Topics) -> Measured:
-    """The simulator's fidelity check on the recorded Kafka logs (`--from-kafka`'s reader)."""
+def from_kafka(bootstrap: str, topics: Topics, save: Path | None = None) -> Measured:
+    """The simulator's fidelity check on the recorded Kafka logs (`--from-kafka`'s reader);
+    `save`: also write the records read to this JSON-lines file (see `--replay`)."""
     settings = simulation_settings(bootstrap, topics)
-    history = read_kafka(settings, Window())
+    t = settings.topics
+    names = [t.tasks_requested, t.tasks_accepted, t.tasks_rejected, t.events_task, t.events_lane]
+    records = asyncio.run(read_logs(settings, names, settings.admission_rebuild_timeout_s))
+    if save is not None:
+        with save.open("w") as out:
+            for r in records:
+                value = base64.b64encode(r.value).decode() if r.value is not None else None
+                out.write(json.dumps({"topic": r.topic, "partition": r.partition, "offset": r.offset,
+                                      "ts": r.ts, "value": value}) + "\n")
+    return measured_records(records, settings, "kafka logs")
+
+
+def from_saved(path: Path) -> Measured:
+    """The fidelity check again on logs a run saved (`--keep`): no stack needed."""
+    records = []
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        value = base64.b64decode(r["value"]) if r["value"] is not None else None
+        records.append(LogRecord(r["topic"], r["partition"], r["offset"], r["ts"], value))
+    prefix = records[0].topic.split(".")[0] + "."
+    settings = simulation_settings("127.0.0.1:9", Topics(prefix=prefix))
+    return measured_records(records, settings, f"saved logs {path}")
+
+
+def measured_records(records: list[LogRecord], settings: Settings, origin: str) -> Measured:
+    history = history_from_records(records, settings, Window())
     outcomes = Counter(f"{d.outcome} {d.code or ''}".strip() + (" (replayed)" if d.replayed else "")
                        for d in history.decisions.values())
     result = check(history, replay_recorded(history, settings))
-    return Measured("kafka logs", result, outcomes, len(history.preemptions))
+    return Measured(origin, result, outcomes, len(history.preemptions))
 
 
 def from_clickhouse(sink: AuditSink) -> Measured:
@@ -416,17 +443,30 @@ def main() -> int:
     parser.add_argument("--audit-sink", action="store_true",
                         help="also run the audit sink (chDB) and check from the audit tables")
     parser.add_argument("--target", type=float, default=0.99, help="agreement below this: exit 1")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the run here: service logs and the five Kafka logs (kafka-logs.jsonl)")
+    parser.add_argument("--replay", type=Path, default=None,
+                        help="no run: the fidelity check on a kept kafka-logs.jsonl")
     args = parser.parse_args()
+    if args.replay is not None:
+        again = from_saved(args.replay)
+        report(Sent(), 0.0, [again])
+        return 0 if again.fidelity.agreement >= args.target else 1
     plan = Plan(minutes=args.minutes, rate=args.rate, step_s=args.step_s, seed=args.seed,
                 starved_from=None if args.real_host_load else Plan.starved_from)
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp_name:
-        tmp = Path(tmp_name)
+    with contextlib.ExitStack() as stack:
+        if args.keep is None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="soak-")))
+        else:
+            tmp = args.keep
+            tmp.mkdir(parents=True, exist_ok=True)
         with LocalBroker(port=free_port(), log_path=tmp / "tansu.log") as broker:
             topics = Topics(prefix=f"soak{uuid.uuid4().hex[:6]}.")
             asyncio.run(create_topics(broker.bootstrap, topics))
             sink = AuditSink.under(broker.bootstrap, topics, tmp) if args.audit_sink else None
             sent = record(broker.bootstrap, topics, tmp, plan, sink)
-            measured = [from_kafka(broker.bootstrap, topics)]
+            saved = tmp / "kafka-logs.jsonl" if args.keep is not None else None
+            measured = [from_kafka(broker.bootstrap, topics, saved)]
         if sink is not None:
             measured.append(from_clickhouse(sink))
     report(sent, plan.minutes, measured)
