@@ -28,49 +28,18 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np
-
 from gpu_consumers.pipeline_gaps import PipelineGaps
-from gpu_consumers.pipelines import LoadedPipeline
 from gpu_consumers.worker import LaneWorker
 from schemas import LaneMode, ModelName, RouteLane, TaskStatus, Topics
 from schemas.settings import load_settings
 from streams.local_stack.broker import LocalBroker, free_port
 from streams.local_stack.topics import create_topics
 from tests.integration.gpu_consumers.gpu_lane_harness import observing, publish_items, work_item
-
-
-class SleepingPipe:
-    """`WanImageToVideoPipeline`'s call shape: sleeps per step, returns float frames in [0, 1]."""
-
-    def __init__(self, step_s: float) -> None:
-        self.step_s = step_s
-        self.frames: dict[tuple[int, ...], np.ndarray] = {}
-
-    def __call__(self, **kw: Any) -> Any:
-        callback = kw.get("callback_on_step_end")
-        for step in range(kw["num_inference_steps"]):
-            time.sleep(self.step_s)
-            if callback is not None:
-                callback(self, step, None, {})
-        shape = (kw["num_frames"], kw["height"], kw["width"], 3)
-        if shape not in self.frames:  # made once per shape: the stand-in spends no CPU per job
-            self.frames[shape] = np.random.default_rng(7).random(shape, dtype=np.float32)
-        return SimpleNamespace(frames=[self.frames[shape]])
-
-
-def stand_in(step_s: float, load_s: float = 0.0) -> Any:
-    def load(model: ModelName) -> LoadedPipeline:
-        time.sleep(load_s)
-        return LoadedPipeline(model=model, pipe=SleepingPipe(step_s), device="cpu", load_seconds=load_s)
-
-    return load
+from tests.integration.gpu_consumers.stand_in_pipeline import stand_in
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from gpu_consumers.lane_status import LaneStatusView
 from gpu_consumers.memory_guard import MemorySnapshot
 from schemas.lane import HostPressure
 
 
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
 def host_pressure(
-    status: LaneStatusView, memory: MemorySnapshot, session_quota: int, shared_fallback_enabled: bool
+    status: LaneStatusView,
+    memory: MemorySnapshot,
+    session_quota: int,
+    shared_fallback_enabled: bool,
+    load: Callable[[], float] = load_average,
 ) -> HostPressure:
-    load1 = os.getloadavg()[0]
+    load1 = load()
     return HostPressure(
         load1=round(load1, 3),
         cpu_cores=os.cpu_count() or 1,

@@ -53,7 +53,7 @@ from gpu_consumers import task_events
 from gpu_consumers.errors import JobAbandoned, WorkerStopping
 from gpu_consumers.fault_injection import OomFaultInjector
 from gpu_consumers.heartbeat import heartbeat_event
-from gpu_consumers.host_pressure import host_pressure
+from gpu_consumers.host_pressure import host_pressure, load_average
 from gpu_consumers.job_runner import Generated, JobReport, JobRunner, served_models
 from gpu_consumers.job_slot import JobSlot
 from gpu_consumers.lane_status import LaneStatus
@@ -180,11 +180,15 @@ class LaneWorker:
         settings: Settings,
         clock: Callable[[], datetime] = utc_now,
         loader: Callable[[ModelName], LoadedPipeline] | None = None,
+        host_load: Callable[[], float] = load_average,
     ) -> None:
-        """`loader` replaces loading from `model_dir` (benchmarks' stand-in pipelines)."""
+        """`loader` replaces loading from `model_dir` (benchmarks' stand-in pipelines);
+        `host_load` replaces the host's load average in heartbeats (stand-in hosts of a soak run,
+        whose load is scripted rather than whatever else shares the machine)."""
         self.lane = lane
         self.settings = settings
         self.clock = clock
+        self.host_load = host_load
         self.worker_id = settings.lane_worker_id or default_worker_id(lane)
         self.topics = settings.topics
         self.device = resolve_device(settings.lane_device)
@@ -381,6 +385,7 @@ class LaneWorker:
                     self.guard.measure(),
                     self.settings.lane_gpu_session_quota,
                     self.settings.lane_shared_fallback_enabled,
+                    self.host_load,
                 )
                 await self.publish(heartbeat_event(self.lane, self.worker_id, self.status.view(), host, self.clock()))
             except (KafkaError, OSError, ValidationError) as exc:
