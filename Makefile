@@ -57,7 +57,7 @@ soak: install
 	$(BIN)/pytest -m soak -p no:cacheprovider
 
 bench: install
-	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .framegate .mypy_cache .pytest_cache .ruff_cache

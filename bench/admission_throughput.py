@@ -3,7 +3,7 @@
 Prints, in one run:
 1. the floor: a bare aiokafka consume -> produce pass-through of the same request bytes;
 1b. the Faust floor: a Faust agent with admission's app options and batching that only counts the
-   same records (`bench/faust_floor.py`): what any Faust agent could take from one partition;
+   same records (`bench/_faust_floor.py`): what any Faust agent could take from one partition;
 2. the Faust admission agent at saturation (requests published up front, agent started after):
    sustained decisions/s;
 3. the agent at a paced 1,000 requests/s: p50/p99 request -> decision latency (producer send to
@@ -83,7 +83,7 @@ def faust_floor(bootstrap: str, n: int) -> tuple[float, float]:
     topics = asyncio.run(fresh(bootstrap))
     asyncio.run(publish(bootstrap, [(topics.tasks_requested, make_request(i), None, None, None)
                                     for i in range(n)]))
-    script = Path(__file__).with_name("faust_floor.py")
+    script = Path(__file__).with_name("_faust_floor.py")
     done = subprocess.run([sys.executable, str(script), bootstrap, topics.tasks_requested, str(n)],
                           capture_output=True, text=True, timeout=300, check=True)
     seen, wall, cpu = done.stdout.split()[-3:]

@@ -1,10 +1,10 @@
 """A Faust agent that only counts: the most any Faust agent can take from one partition here.
 
-Run by `bench/admission_throughput.py` as its own process (as the admission agent runs): the same
-Faust app options and broker profile as admission, the same `take_events` batching, and no work
-per record. Prints one line: `<records> <seconds> <cpu_seconds>`, timed from the first batch.
+Run by `bench/admission_throughput.py` as its own process, as the admission agent runs (`make bench`
+skips `_` scripts): the same Faust app options and broker profile as admission, the same
+`take_events` batching, and no work per record. Prints one line: `<records> <seconds> <cpu_seconds>`, timed from the first batch.
 
-Usage: .venv/bin/python bench/faust_floor.py BOOTSTRAP TOPIC RECORDS
+Usage: .venv/bin/python bench/_faust_floor.py BOOTSTRAP TOPIC RECORDS
 """
 
 from __future__ import annotations
