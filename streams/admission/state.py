@@ -469,6 +469,9 @@ def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
             state.early.popitem(last=False)
     elif status is found.status:
         return True
+    elif status is TaskStatus.pending and found.preempted:
+        # Admission's own acceptance event, read back after admission preempted the task.
+        return True
     elif status not in TRANSITIONS[found.status]:
         state.counters.illegal_task_transitions += 1
         log.warning("ignoring task event %s for %s: %s -> %s is not a legal transition",

@@ -125,6 +125,19 @@ def test_full_background_queue_preempts_newest_for_critical() -> None:
     assert again.decision.replayed and again.decision.reason == "preempted"
 
 
+def test_the_acceptance_event_of_a_preempted_task_read_back_is_not_an_illegal_transition() -> None:
+    s = state(degraded=True)
+    queued = fill(s, 25, Priority.background)
+    apply(s, decide(s, request(priority=Priority.critical, producer="ops"), T0))
+    victim = queued[-1]
+    own_pending = victim.task_events[0]
+    assert own_pending.task.status is TaskStatus.pending and own_pending.task_id == victim.decision.task_id
+    assert fold_task_event(s, own_pending)
+    assert s.counters.illegal_task_transitions == 0
+    record = s.record(own_pending.task_id, T0)
+    assert record is not None and record.status is TaskStatus.failed and record.preempted
+
+
 def test_full_critical_queue_refuses_critical() -> None:
     s = state(degraded=True)
     assert all(o.decision.outcome is DecisionOutcome.accepted for o in fill(s, 25, Priority.critical))
