@@ -216,7 +216,7 @@ class LogFollower:
                 self.state.folded_upto[tp.topic] = end
 
     def _repeats_pending(self, value: bytes) -> bool:
-        """A `pending` event for a task already pending changes nothing (admission wrote it).
+        """A `pending` event the fold would ignore (`TaskRecord.repeats`: admission wrote it).
 
         Checked on the bytes: one is written per acceptance, and decoding each costs more than
         the rest of the decision's follow-up.
@@ -228,7 +228,7 @@ class LogFollower:
             return False
         end = value.find(b'"', start + 6)
         found = self.state.tasks.get(value[start + 6:end].decode(errors="replace"))
-        return found is not None and found.status is TaskStatus.pending
+        return found is not None and found.repeats(TaskStatus.pending)
 
 
 @contextmanager

@@ -214,6 +214,12 @@ class TaskRecord:
     answer: bytes
     preempted: bool = False
 
+    def repeats(self, status: TaskStatus) -> bool:
+        """An event with `status` changes nothing: the same status again (a redelivery, or
+        admission's own `pending`), or admission's own `pending` read back after it preempted
+        the task."""
+        return status is self.status or (status is TaskStatus.pending and self.preempted)
+
 
 @dataclass
 class DecidedOffsets:
@@ -452,7 +458,7 @@ def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
     """Apply one `events.task` record; False (and counted) when it breaks `TRANSITIONS`.
 
     A started, finished or expired task leaves its lane's queue; a `done` feeds the service
-    times. The same status again is a redelivery and changes nothing.
+    times. An event the task record `repeats` changes nothing.
     """
     task_id = event.task_id
     status = event.task.status
@@ -467,10 +473,7 @@ def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
         state.early.move_to_end(task_id)
         while len(state.early) > MAX_EARLY_EVENTS:
             state.early.popitem(last=False)
-    elif status is found.status:
-        return True
-    elif status is TaskStatus.pending and found.preempted:
-        # Admission's own acceptance event, read back after admission preempted the task.
+    elif found.repeats(status):
         return True
     elif status not in TRANSITIONS[found.status]:
         state.counters.illegal_task_transitions += 1
