@@ -2,8 +2,9 @@
 
 Prints, in one run:
 1. the floor: a bare aiokafka consume -> produce pass-through of the same request bytes;
-1b. the Faust floor: a Faust agent with admission's app options and batching that only counts the
-   same records (`bench/_faust_floor.py`): what any Faust agent could take from one partition;
+1b. the Faust floors (`bench/_faust_floor.py`), apps with admission's options that only count the
+   same records: through a Faust agent (`take_events`), and through admission's intake (a fetch
+   at a time, acked per batch): what either path could take from one partition;
 2. the Faust admission agent at saturation (requests published up front, agent started after):
    sustained decisions/s;
 3. the agent at a paced 1,000 requests/s: p50/p99 request -> decision latency (producer send to
@@ -78,13 +79,13 @@ async def passthrough(bootstrap: str, n: int) -> float:
     return n / elapsed
 
 
-def faust_floor(bootstrap: str, n: int) -> tuple[float, float]:
-    """Records/s and CPU microseconds per record of a Faust agent that does nothing with them."""
+def faust_floor(bootstrap: str, n: int, path: str) -> tuple[float, float]:
+    """Records/s and CPU microseconds per record of a Faust app that does nothing with them."""
     topics = asyncio.run(fresh(bootstrap))
     asyncio.run(publish(bootstrap, [(topics.tasks_requested, make_request(i), None, None, None)
                                     for i in range(n)]))
     script = Path(__file__).with_name("_faust_floor.py")
-    done = subprocess.run([sys.executable, str(script), bootstrap, topics.tasks_requested, str(n)],
+    done = subprocess.run([sys.executable, str(script), bootstrap, topics.tasks_requested, str(n), path],
                           capture_output=True, text=True, timeout=300, check=True)
     seen, wall, cpu = done.stdout.split()[-3:]
     return int(seen) / float(wall), float(cpu) / int(seen) * 1e6
@@ -178,8 +179,11 @@ def main() -> None:
         (tmp_path / "paced").mkdir()
         floor = asyncio.run(passthrough(broker.bootstrap, args.requests))
         print(f"pass-through (aiokafka consume->produce): {floor:,.0f} records/s")
-        faust_rate, faust_us = faust_floor(broker.bootstrap, args.requests)
-        print(f"Faust floor (an agent that only counts, admission's batching): {faust_rate:,.0f} records/s, "
+        agent_rate, agent_us = faust_floor(broker.bootstrap, args.requests, "agent")
+        print(f"Faust floor, agent path (an agent that only counts, take_events batches): "
+              f"{agent_rate:,.0f} records/s, {agent_us:.0f} us CPU per record")
+        faust_rate, faust_us = faust_floor(broker.bootstrap, args.requests, "intake")
+        print(f"Faust floor, admission's intake path (only counts): {faust_rate:,.0f} records/s, "
               f"{faust_us:.0f} us CPU per record")
         rate, cpu_us = saturation(broker.bootstrap, args.requests, tmp_path)
         print(f"admission at saturation: {rate:,.0f} decisions/s "

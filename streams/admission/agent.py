@@ -1,7 +1,8 @@
 """The Faust admission app: folds `events.lane` / `events.task` into state and decides each request.
 
-Three agents share one event loop, hence one in-memory `AdmissionState`; each handler updates the
-state synchronously before its first `await`, so decisions are serialised. `tasks.requested` has
+The request loop (fed by the consumer through a `RecordIntake`), the log follower and the timers
+share one event loop, hence one in-memory `AdmissionState`; each updates the state synchronously
+before its first `await`, so decisions are serialised. `tasks.requested` has
 ONE partition (`Topics.partitions`), so requests are decided in log order and a replay of the
 same log decides the same way; the decision's `occurred_at` and every time rule use the request
 record's log timestamp, never the wall clock.
@@ -14,9 +15,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import faust
 import psutil
@@ -37,6 +37,7 @@ from streams.admission.decide import Decision, apply
 from streams.admission.events import event_id
 from streams.admission.faust_transport import ProfiledApp, app_options
 from streams.admission.follower import LogFollower, start_state
+from streams.admission.intake import RecordIntake
 from streams.admission.metrics import AdmissionMetrics
 from streams.admission.output_batches import OutputBatches
 from streams.admission.record import decide_record
@@ -48,9 +49,10 @@ log = logging.getLogger(__name__)
 
 Role = Literal["starting", "standby", "active"]
 
-#: Most requests decided per batch, and how long a batch waits to fill (bounds added latency).
+#: Most requests decided per batch (a batch is what arrived since the last one).
 BATCH_MAX = 1000
-BATCH_WITHIN_S = 0.005
+#: Fetched requests waiting for a batch before the consumer stops fetching more.
+INTAKE_LIMIT = 4 * BATCH_MAX
 #: Outputs (fallback_activated too) are flushed on this timer at the latest.
 FLUSH_INTERVAL_S = 0.1
 #: Pause between the active agent's polls of the worker and lane events.
@@ -225,6 +227,47 @@ class AdmissionService:
     def short(self, topic: str) -> str:
         return topic.removeprefix(self.topics.prefix)
 
+    async def admit(self, intake: RecordIntake) -> None:
+        """Decide the requests the consumer fetched, a batch at a time.
+
+        A batch's records are acked once every output of the batch is acknowledged, so a
+        committed request always has its decision in the logs. A failure here (a decision's own
+        bug costs one rejection in `decide_record`; this is the producer failing) ends the
+        process as `kill -9` would: the uncommitted requests go to the next owner, decided again
+        with the same event ids.
+        """
+        await self.ready.wait()
+        try:
+            while True:
+                batch = await intake.take(BATCH_MAX)
+                if not await self._may_decide(intake, intake.generation):
+                    continue  # revoked while waiting: the records go to their next owner
+                for msg in batch:
+                    await self.on_request(msg.value, msg.partition, msg.offset, msg.timestamp)
+                await self.flush()
+                ack = self.app.consumer.ack
+                for msg in batch:
+                    ack(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("admission cannot publish decisions; exiting so that another owner decides")
+            logging.shutdown()
+            os._exit(1)
+
+    async def _may_decide(self, intake: RecordIntake, generation: int) -> bool:
+        """Wait for the take-over catch-up (Faust may fetch before it ends); False if the
+        intake was cleared meanwhile (partitions revoked: the batch taken is not ours)."""
+        if not self.deciding.is_set():
+            waits = {asyncio.ensure_future(self.deciding.wait()),
+                     asyncio.ensure_future(intake.cleared_since(generation))}
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
+        return intake.generation == generation and self.deciding.is_set()
+
     async def on_request(self, payload: bytes | None, partition: int, offset: int, timestamp: float | None) -> None:
         if self.state.is_decided(partition, offset):
             return  # decided already (by us before a restart, or by a dead owner): in the logs
@@ -338,20 +381,7 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
     service = AdmissionService(app, settings)
     t = settings.topics
 
-    @app.agent(service.topic[t.tasks_requested], concurrency=1)
-    async def admit(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        await service.ready.wait()
-        # Requests are taken in batches: Faust's per-event stream step costs more than a decision
-        # (bench/admission_throughput.py). `take_events` acks a batch only when the loop comes
-        # back for the next one, i.e. after `flush` saw every output of the batch acknowledged.
-        batches = cast(faust.Stream[bytes], stream).take_events(BATCH_MAX, within=BATCH_WITHIN_S)
-        async for events in batches:
-            await service.deciding.wait()
-            for event in events:
-                msg = event.message
-                await service.on_request(msg.value, msg.partition, msg.offset, msg.timestamp)
-            await service.flush()
-            yield None
+    intake = app.intake(service.topic[t.tasks_requested], INTAKE_LIMIT)
 
     @app.page("/metrics")
     class Metrics(View):
@@ -369,6 +399,7 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
 
     # Snapshot and log catch-up run while the consumer joins its group, not after.
     app.early_tasks.append(service.start)
+    app.early_tasks.append(lambda: service.admit(intake))
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:

@@ -3,20 +3,28 @@
 faust-streaming 0.15.3 hardcodes `fetch_max_wait_ms=1500` for worker consumers. tansu does not
 answer a waiting fetch early, so every fetch of an idle partition would cost 1.5 s of latency.
 `ProfiledApp` builds its transport with a consumer thread that resets the fetch wait to the
-profile's value before the aiokafka consumer starts; everything else is stock Faust.
+profile's value before the aiokafka consumer starts.
+
+Its consumer also hands the records of topics registered with `ProfiledApp.intake` to a
+`RecordIntake` a fetch at a time, instead of one by one through a channel to an agent (see
+`intake.py`); every other topic takes Faust's own path.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import aiokafka
 import faust
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TransportT
+from faust.types import Message, TopicT, TransportT
+from mode import Service
 
 from schemas.broker_profile import BrokerProfile
+from streams.admission.intake import RecordIntake
 
 
 def _thread_class(profile: BrokerProfile) -> type[faust_aiokafka.AIOKafkaConsumerThread]:
@@ -37,6 +45,63 @@ def transport_class(profile: BrokerProfile) -> type[faust_aiokafka.Transport]:
         def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
             return thread(self, loop=self.loop, beacon=self.beacon)
 
+        async def _drain_messages(self, fetcher: Any) -> None:
+            """Faust's fetch loop, with records of intake topics handed over a fetch at a time.
+
+            Offsets, gaps and commits are kept as Faust keeps them; an intake record is tracked
+            (pending ack) before it is handed over, as the conductor does for an agent's.
+            """
+            intakes = cast(ProfiledApp, self.app).intakes
+            callback = self.callback
+            consumer_stopped = self._stopped.is_set
+            fetcher_stopped = cast(Service, fetcher)._stopped.is_set
+            read_offset = self._read_offset
+            acks_enabled_for = self.app.topics.acks_enabled_for
+            try:
+                while not (consumer_stopped() or fetcher_stopped()):
+                    self.diag.set_flag(CONSUMER_FETCHING)
+                    fetched = self.getmany(timeout=1.0)
+                    await self.sleep(0)
+                    if self.should_stop:
+                        continue
+                    handed: dict[str, list[Message]] = {}
+                    since_yield = 0
+                    async for tp, message in fetched:
+                        since_yield += 1
+                        if since_yield > 100:
+                            await asyncio.sleep(0)
+                            since_yield = 0
+                        offset, last = message.offset, read_offset[tp]
+                        if last is not None and offset < last:
+                            continue
+                        if last and offset - last > 1 and acks_enabled_for(message.topic):
+                            await self._add_gap(tp, last + 1, offset)
+                        if self._commit_every is not None and self._n_acked >= self._commit_every:
+                            self._n_acked = 0
+                            await self.commit()
+                        if tp.topic in intakes:
+                            self.track_message(message)
+                            handed.setdefault(tp.topic, []).append(message)
+                        else:
+                            await self.wait_first(callback(message), self.suspend_flow.wait())
+                        read_offset[tp] = offset
+                    for topic, records in handed.items():
+                        intake = intakes[topic]
+                        intake.put_many(records)
+                        if not intake.room.is_set():
+                            await self.wait_first(intake.room.wait(), self.suspend_flow.wait())
+                    self.diag.unset_flag(CONSUMER_FETCHING)
+            except self.consumer_stopped_errors:
+                if self.transport.app.should_stop:
+                    return
+                raise
+            except asyncio.CancelledError:
+                if self.transport.app.should_stop:
+                    return
+                raise
+            finally:
+                self.diag.unset_flag(CONSUMER_FETCHING)
+
     class ProfiledTransport(faust_aiokafka.Transport):
         Consumer = ProfiledConsumer
 
@@ -47,7 +112,8 @@ class ProfiledApp(faust.App):
     """A Faust app whose Kafka transport follows a `BrokerProfile`.
 
     `early_tasks` start with the app itself, alongside the consumer's first group join, where
-    `@app.task` would wait for the join (and for the web server) to finish first.
+    `@app.task` would wait for the join (and for the web server) to finish first. `intake`
+    subscribes a topic whose records go to a `RecordIntake` instead of an agent.
     """
 
     broker_profile: BrokerProfile
@@ -55,7 +121,20 @@ class ProfiledApp(faust.App):
     def __init__(self, id: str, *, broker_profile: BrokerProfile, **options: Any) -> None:
         self.broker_profile = broker_profile
         self.early_tasks: list[Callable[[], Awaitable[None]]] = []
+        self.intakes: dict[str, RecordIntake] = {}
         super().__init__(id, **options)
+
+    def intake(self, topic: TopicT, limit: int) -> RecordIntake:
+        """Subscribe to `topic` and hand its records to the returned intake (see `intake.py`).
+
+        Revoked partitions clear it with the agents' buffers (Faust's flow control).
+        """
+        intake = RecordIntake(limit)
+        for name in topic.topics:
+            self.intakes[name] = intake
+        self.topics.add(topic)
+        self.flow_control.manage_queue(cast(Any, intake))
+        return intake
 
     async def on_start(self) -> None:
         await super().on_start()
