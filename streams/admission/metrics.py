@@ -13,7 +13,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from schemas import AdmissionDecision, LaneMode, RouteLane
+from schemas import AdmissionDecision, DecisionOutcome, LaneMode, RejectionCode, RouteLane
 from schemas.service_metrics import register_runtime_metrics
 from streams.admission.state import AdmissionState, FoldCounters
 
@@ -118,6 +118,7 @@ class AdmissionMetrics:
         )
         #: Fold counters already exported, so scrapes add only what is new.
         self.exported = FoldCounters()
+        self._decided: dict[tuple[DecisionOutcome, RejectionCode | None, RouteLane | None], Counter] = {}
         self.ready = Gauge(
             "framegate_admission_ready",
             "1 once the start-up rebuild finished.",
@@ -125,11 +126,15 @@ class AdmissionMetrics:
         )
 
     def decided(self, decision: AdmissionDecision) -> None:
-        self.decisions.labels(
-            outcome=decision.outcome.value,
-            code=decision.code.value if decision.code else "",
-            lane=decision.lane.value if decision.lane else "",
-        ).inc()
+        key = (decision.outcome, decision.code, decision.lane)
+        counter = self._decided.get(key)
+        if counter is None:  # a label lookup per decision costs more than the count itself
+            counter = self._decided[key] = self.decisions.labels(
+                outcome=decision.outcome.value,
+                code=decision.code.value if decision.code else "",
+                lane=decision.lane.value if decision.lane else "",
+            )
+        counter.inc()
 
     def observe_state(self, state: AdmissionState, now: datetime) -> None:
         self.decided_tasks.set(len(state.tasks))
