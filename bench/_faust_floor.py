@@ -28,7 +28,6 @@ from schemas.settings import Settings
 from streams.admission.agent import BATCH_MAX, INTAKE_LIMIT
 from streams.admission.faust_transport import ProfiledApp, app_options
 
-
 #: How long a `take_events` batch waits to fill.
 WITHIN_S = 0.005
 
