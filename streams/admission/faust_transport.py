@@ -48,8 +48,10 @@ def transport_class(profile: BrokerProfile) -> type[faust_aiokafka.Transport]:
         async def _drain_messages(self, fetcher: Any) -> None:
             """Faust's fetch loop, with records of intake topics handed over a fetch at a time.
 
-            Offsets, gaps and commits are kept as Faust keeps them; an intake record is tracked
-            (pending ack) before it is handed over, as the conductor does for an agent's.
+            Follows `Consumer._drain_messages` of faust-streaming 0.15.3 (pinned): offsets, gaps
+            and commits are kept as it keeps them, and other topics still go through its
+            per-record callback. An intake record is tracked (pending ack) before it is handed
+            over, as the conductor does for an agent's.
             """
             intakes = cast(ProfiledApp, self.app).intakes
             callback = self.callback
