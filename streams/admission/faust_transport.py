@@ -101,6 +101,9 @@ def transport_class(profile: BrokerProfile) -> type[faust_aiokafka.Transport]:
                 if self.transport.app.should_stop:
                     return
                 raise
+            except Exception:
+                self.log.exception("Drain messages raised")
+                raise
             finally:
                 self.diag.unset_flag(CONSUMER_FETCHING)
 

@@ -20,8 +20,9 @@ class RecordIntake:
     """A bounded FIFO of consumer records, filled by fetch and drained by batch.
 
     `limit` bounds what waits here: over it, the drain loop stops fetching until a batch is
-    taken (back-pressure, as a full agent buffer gives). `clear` drops everything waiting: called
-    when partitions are revoked, whose records are then redelivered to their next owner.
+    taken (back-pressure, as a full agent buffer gives). `clear` drops everything waiting: Faust's
+    flow control calls it when partitions are revoked and when the flow resumes after a
+    rebalance, which reads again from the committed offsets, so nothing dropped is lost.
     """
 
     def __init__(self, limit: int) -> None:
