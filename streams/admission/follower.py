@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 #: of them (new records keep arriving while other processes write).
 AFTER_END_POLL_MS = 20
 AFTER_END_POLLS = 10
+#: Reads of one hole in a log's offsets before the records after it are folded anyway.
+GAP_REREADS = 3
 
 
 
@@ -77,6 +79,8 @@ class LogFollower:
         self.decision_topics = {topics.tasks_accepted, topics.tasks_rejected}
         #: The steady follow loop and a takeover's catch-up share the consumer.
         self.lock = asyncio.Lock()
+        #: Per partition, the first offset a fetch skipped and how often it was read again.
+        self.rereads: dict[TopicPartition, tuple[int, int]] = {}
 
     async def start(self) -> None:
         # aiokafka consumers bind to the running loop: created here, not in __init__.
@@ -165,11 +169,37 @@ class LogFollower:
     async def poll(self, timeout_ms: int) -> list[Folded]:
         async with self.lock:
             batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=5000)
-        folded: list[Folded] = []
-        for tp, records in batch.items():
-            for record in records:
-                folded.append(self.fold(tp.topic, record.offset, record.value))
+            folded: list[Folded] = []
+            for tp, records in batch.items():
+                for record in records:
+                    if self._skipped(tp, record.offset):
+                        break  # read again from the first record missed, after the seek
+                    folded.append(self.fold(tp.topic, record.offset, record.value))
         return folded
+
+    def _skipped(self, tp: TopicPartition, offset: int) -> bool:
+        """A record past the next one not yet folded: seek back to read what the fetch skipped.
+
+        These logs are neither compacted nor transactional, so their offsets have no holes; a
+        fetch that jumps one anyway would lose a worker's event (and keep a started task queued).
+        After `GAP_REREADS` tries on the same hole the records after it are taken as they are.
+        """
+        expected = self.state.folded_upto.get(tp.topic)
+        if expected is None or offset <= expected:
+            self.rereads.pop(tp, None)
+            return False
+        hole, tries = self.rereads.get(tp, (expected, 0))
+        if hole != expected:
+            tries = 0
+        if tries >= GAP_REREADS:
+            log.warning("%s: offsets %d..%d were never delivered after %d reads; folding on from %d",
+                        tp.topic, expected, offset - 1, tries, offset)
+            self.rereads.pop(tp, None)
+            return False
+        log.warning("%s: a fetch skipped offsets %d..%d; reading them again", tp.topic, expected, offset - 1)
+        self.rereads[tp] = (expected, tries + 1)
+        self.consumer.seek(tp, expected)
+        return True
 
     def fold(self, topic: str, offset: int, value: bytes | None) -> Folded:
         state, t = self.state, self.topics

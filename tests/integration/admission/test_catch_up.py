@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiokafka import TopicPartition
 
 from schemas import (
     DecisionOutcome,
@@ -73,3 +74,41 @@ def test_a_full_fold_leaves_no_finished_task_queued(kafka_bootstrap: str, topics
     assert {r.status for r in folded.tasks.values()} == {TaskStatus.done} and len(folded.tasks) == TASKS
     assert all(q.depth == 0 for q in folded.queues.values())
     assert len(folded.early) == 0
+
+
+def worker_events(topics: Topics, first: int, count: int) -> list[tuple[str, bytes, bytes | None, int | None, int | None]]:
+    """`processing` events of tasks `w<first>`..: no decision is known, so each waits in `early`."""
+    out: list[tuple[str, bytes, bytes | None, int | None, int | None]] = []
+    for i in range(first, first + count):
+        task = GenerationTask(id=f"w{i}", model="phr00t", type="image_to_video", status=TaskStatus.processing,
+                              created_at=at(i), updated_at=at(i))
+        out.append((topics.events_task, TaskEvent(task=task, lane=RouteLane.phr00t, occurred_at=at(i)).to_wire(),
+                    f"w{i}".encode(), 0, None))
+    return out
+
+
+def test_a_fetch_that_skips_offsets_is_read_again(kafka_bootstrap: str, topics: Topics) -> None:
+    """A fetch that jumps past unread records makes the follower seek back and read them. (A soak
+    run on tansu once never folded a worker's `processing`, which kept its task queued; a fetch
+    that skipped the record is the one way the follower's fold can miss it.)"""
+    asyncio.run(publish(kafka_bootstrap, worker_events(topics, 0, 4)))
+
+    async def follow() -> AdmissionState:
+        follower = LogFollower(AdmissionState(), kafka_bootstrap, topics, BROKER_PROFILES["tansu"])
+        await follower.start()
+        try:
+            await start_state(follower.state, follower, None, 60.0)
+            assert follower.state.folded_upto[topics.events_task] == 4
+            await publish(kafka_bootstrap, worker_events(topics, 4, 4))
+            # The next fetch starts two records late, as a broker skipping them would answer.
+            follower.consumer.seek(TopicPartition(topics.events_task, 0), 6)
+            deadline = asyncio.get_running_loop().time() + 30
+            while follower.state.folded_upto[topics.events_task] < 8:
+                assert asyncio.get_running_loop().time() < deadline, "the follower never reached offset 8"
+                await follower.poll(200)
+            return follower.state
+        finally:
+            await follower.stop()
+
+    folded = asyncio.run(follow())
+    assert set(folded.early) == {f"w{i}" for i in range(8)}
