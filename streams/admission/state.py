@@ -89,6 +89,8 @@ class AdmissionConfig:
     #: not recorded (a state that follows no logs, as in tests).
     events_task_topic: str = ""
     events_lane_topic: str = ""
+    #: Task events kept while their decision has not been read (oldest dropped past this).
+    max_early_events: int = MAX_EARLY_EVENTS
 
 
 def config_from_settings(settings: Settings) -> AdmissionConfig:
@@ -471,7 +473,7 @@ def fold_task_event(state: AdmissionState, event: TaskEvent) -> bool:
             return True  # its decision is older still: outside the window, never remembered
         state.early[task_id] = (status, at)
         state.early.move_to_end(task_id)
-        while len(state.early) > MAX_EARLY_EVENTS:
+        while len(state.early) > state.config.max_early_events:
             state.early.popitem(last=False)
     elif found.repeats(status):
         return True

@@ -19,10 +19,9 @@ from schemas import (
     Topics,
 )
 from schemas.broker_profile import BROKER_PROFILES
-from streams.admission import state as state_module
 from streams.admission.decide import apply, decide
 from streams.admission.follower import LogFollower, start_state
-from streams.admission.state import AdmissionState, fold_lane_event
+from streams.admission.state import AdmissionConfig, AdmissionState, fold_lane_event
 from tests.admission_states import state
 from tests.factories import at, heartbeat, request
 from tests.integration.admission.harness import publish
@@ -53,15 +52,14 @@ def history(topics: Topics) -> list[tuple[str, bytes, bytes | None, int | None, 
     return [*decisions, *events]
 
 
-def test_a_full_fold_leaves_no_finished_task_queued(kafka_bootstrap: str, topics: Topics,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_fold_leaves_no_finished_task_queued(kafka_bootstrap: str, topics: Topics) -> None:
     # A small early-event map: a fold that read the task events ahead of their decisions would
     # overflow it and count finished tasks as queued.
-    monkeypatch.setattr(state_module, "MAX_EARLY_EVENTS", 10)
+    small = AdmissionState(config=AdmissionConfig(max_early_events=10))
     asyncio.run(publish(kafka_bootstrap, history(topics)))
 
     async def fold() -> AdmissionState:
-        follower = LogFollower(AdmissionState(), kafka_bootstrap, topics, BROKER_PROFILES["tansu"])
+        follower = LogFollower(small, kafka_bootstrap, topics, BROKER_PROFILES["tansu"])
         await follower.start()
         try:
             folded, report = await start_state(follower.state, follower, None, 60.0)
