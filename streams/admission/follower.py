@@ -186,7 +186,8 @@ class LogFollower:
         """
         expected = self.state.folded_upto.get(tp.topic)
         if expected is None or offset <= expected:
-            self.rereads.pop(tp, None)
+            if self.rereads:
+                self.rereads.pop(tp, None)
             return False
         hole, tries = self.rereads.get(tp, (expected, 0))
         if hole != expected:
