@@ -1,23 +1,37 @@
 """Every enum of the seed data model, spelled verbatim, plus the few framegate adds."""
 
 from enum import StrEnum
+from operator import attrgetter
 
 
-class ModelName(StrEnum):
+class ContractEnum(StrEnum):
+    """The base of every enum of the contract: a `StrEnum` whose `value` is read by a C getter.
+
+    pydantic reads `.value` of every enum field it serialises, and `Enum`'s own `value` is a
+    Python-level descriptor on this interpreter: every record admission and the workers write
+    would pay for it per field. The getter returns the same `_value_` the descriptor does; it is
+    set after the class is made because a plain attribute in the class body would be a member.
+    """
+
+
+ContractEnum.value = property(attrgetter("_value_"))  # type: ignore[assignment,method-assign]
+
+
+class ModelName(ContractEnum):
     """Heavy video models framegate serves (seed: `VideoGenerationConstraints.model`)."""
 
     anisora = "anisora"
     phr00t = "phr00t"
 
 
-class LaneKey(StrEnum):
+class LaneKey(ContractEnum):
     """Seed `VideoExecutionLane.lane_key`: one dedicated lane per heavy model."""
 
     anisora = "anisora"
     phr00t = "phr00t"
 
 
-class RouteLane(StrEnum):
+class RouteLane(ContractEnum):
     """Where admitted work can go: a dedicated lane, or the `shared` fallback lane."""
 
     anisora = "anisora"
@@ -25,38 +39,38 @@ class RouteLane(StrEnum):
     shared = "shared"
 
 
-class LaneMode(StrEnum):
+class LaneMode(ContractEnum):
     dedicated = "dedicated"
     degraded_shared = "degraded_shared"
 
 
-class Availability(StrEnum):
+class Availability(ContractEnum):
     ready = "ready"
     cold = "cold"
     unavailable = "unavailable"
 
 
-class FallbackReason(StrEnum):
+class FallbackReason(ContractEnum):
     capacity = "capacity"
     quota = "quota"
     manual = "manual"
 
 
-class TaskStatus(StrEnum):
+class TaskStatus(ContractEnum):
     pending = "pending"
     processing = "processing"
     done = "done"
     failed = "failed"
 
 
-class TaskType(StrEnum):
+class TaskType(ContractEnum):
     """`GenerationTask.type`: both models run image-to-video; text-only requests get a neutral frame."""
 
     image_to_video = "image_to_video"
     text_to_video = "text_to_video"
 
 
-class MemoryEventType(StrEnum):
+class MemoryEventType(ContractEnum):
     memory_cleanup = "memory_cleanup"
     memory_post_generation = "memory_post_generation"
     fallback_activated = "fallback_activated"
@@ -64,7 +78,7 @@ class MemoryEventType(StrEnum):
     queue_overloaded = "queue_overloaded"
 
 
-class Priority(StrEnum):
+class Priority(ContractEnum):
     """Contract priority, highest first: critical is never degraded or preempted."""
 
     critical = "critical"
@@ -76,12 +90,12 @@ class Priority(StrEnum):
         return {"critical": 0, "standard": 1, "background": 2}[self.value]
 
 
-class DecisionOutcome(StrEnum):
+class DecisionOutcome(ContractEnum):
     accepted = "accepted"
     rejected = "rejected"
 
 
-class RejectionCode(StrEnum):
+class RejectionCode(ContractEnum):
     """Problem `code` of a rejected admission decision; each maps to one HTTP status."""
 
     malformed_request = "malformed_request"
@@ -102,7 +116,7 @@ class RejectionCode(StrEnum):
         return 503
 
 
-class TaskErrorCode(StrEnum):
+class TaskErrorCode(ContractEnum):
     """Machine-readable reason on a `failed` task event."""
 
     queue_overloaded = "queue_overloaded"
@@ -114,12 +128,12 @@ class TaskErrorCode(StrEnum):
     admission_rejected = "admission_rejected"
 
 
-class EncodingProfile(StrEnum):
+class EncodingProfile(ContractEnum):
     h264_high = "h264_high"
     h264_main = "h264_main"
 
 
-class LaneEventType(StrEnum):
+class LaneEventType(ContractEnum):
     lane_state = "lane_state"
     heartbeat = "heartbeat"
     #: A worker loaded / evicted a model (`served_model`; the reason in `note`).

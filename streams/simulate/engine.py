@@ -60,7 +60,7 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-# Wire names looked up, not read through `.value` (an enum descriptor call) once per request.
+# Wire names looked up in a dict made once, not read from the members per request.
 _MODEL_NAMES = {model: model.value for model in ModelName}
 _CODES = {code: code.value for code in RejectionCode}
 _ACCEPTED, _FAILED = DecisionOutcome.accepted, TaskStatus.failed

@@ -137,8 +137,7 @@ def task_event_from_row(row: dict[str, Any]) -> TaskEvent:
 
 
 def _text(member: StrEnum | None) -> str | None:
-    # `str()` of a StrEnum member is its value; `.value` goes through the enum's descriptor, which
-    # costs more than the rest of this conversion, made once per replayed decision.
+    # `str()` of a StrEnum member is its value.
     return None if member is None else str(member)
 
 
