@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from streams.local_stack.processes import terminate
+
 
 @dataclass
 class Service:
@@ -51,13 +53,7 @@ class Service:
         if proc is None:
             return None
         self.stopped = True
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout_s)
+        terminate(proc, timeout_s)
         if self._log:
             self._log.close()
             self._log = None

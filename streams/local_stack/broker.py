@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import importlib.resources
-import os
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from streams.local_stack.processes import terminate
 
 
 class BrokerError(RuntimeError):
@@ -98,14 +98,8 @@ class LocalBroker:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout_s)
+        if proc is not None:
+            terminate(proc, timeout_s)
 
     def __enter__(self) -> LocalBroker:
         return self.start()

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from schemas import AdmissionDecision, GenerationRequest, LaneEvent, RouteLane, Topics
 from streams.local_stack.broker import free_port
+from streams.local_stack.processes import terminate
 from tests.factories import degrade, heartbeat
 from tests.waiting import wait_until
 
@@ -143,14 +144,8 @@ class Agent:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout_s)
+        if proc is not None:
+            terminate(proc, timeout_s)
 
     def kill(self) -> float:
         """SIGKILL by pid (no shutdown path runs); returns the wall-clock time of the kill."""
