@@ -33,6 +33,7 @@ from streams.admission.state import (
     fold_lane_event,
     fold_task_event,
 )
+from streams.offset_holes import HoleGuard
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,6 @@ log = logging.getLogger(__name__)
 #: of them (new records keep arriving while other processes write).
 AFTER_END_POLL_MS = 20
 AFTER_END_POLLS = 10
-#: Reads of one hole in a log's offsets before the records after it are folded anyway.
-GAP_REREADS = 3
-
 
 
 @dataclass(frozen=True)
@@ -79,8 +77,8 @@ class LogFollower:
         self.decision_topics = {topics.tasks_accepted, topics.tasks_rejected}
         #: The steady follow loop and a takeover's catch-up share the consumer.
         self.lock = asyncio.Lock()
-        #: Per partition, the first offset a fetch skipped and how often it was read again.
-        self.rereads: dict[TopicPartition, tuple[int, int]] = {}
+        #: Holes a fetch left in a log (see `offset_holes`): read again before folding on.
+        self.holes = HoleGuard()
 
     async def start(self) -> None:
         # aiokafka consumers bind to the running loop: created here, not in __init__.
@@ -178,28 +176,12 @@ class LogFollower:
         return folded
 
     def _skipped(self, tp: TopicPartition, offset: int) -> bool:
-        """A record past the next one not yet folded: seek back to read what the fetch skipped.
-
-        These logs are neither compacted nor transactional, so their offsets have no holes; a
-        fetch that jumps one anyway would lose a worker's event (and keep a started task queued).
-        After `GAP_REREADS` tries on the same hole the records after it are taken as they are.
-        """
-        expected = self.state.folded_upto.get(tp.topic)
-        if expected is None or offset <= expected:
-            if self.rereads:
-                self.rereads.pop(tp, None)
+        """A record past the next one not yet folded: seek back to read what the fetch skipped
+        (a worker's event lost would keep a started task queued)."""
+        hole = self.holes.check(tp, self.state.folded_upto.get(tp.topic), offset)
+        if hole is None:
             return False
-        hole, tries = self.rereads.get(tp, (expected, 0))
-        if hole != expected:
-            tries = 0
-        if tries >= GAP_REREADS:
-            log.warning("%s: offsets %d..%d were never delivered after %d reads; folding on from %d",
-                        tp.topic, expected, offset - 1, tries, offset)
-            self.rereads.pop(tp, None)
-            return False
-        log.warning("%s: a fetch skipped offsets %d..%d; reading them again", tp.topic, expected, offset - 1)
-        self.rereads[tp] = (expected, tries + 1)
-        self.consumer.seek(tp, expected)
+        self.consumer.seek(tp, hole)
         return True
 
     def fold(self, topic: str, offset: int, value: bytes | None) -> Folded:
