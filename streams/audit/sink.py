@@ -34,6 +34,7 @@ from streams.audit.migrations import check_database_name
 from streams.audit.rows import MappedRow, Source, build_row, decode_record, routes
 from streams.audit.writer import Backoff, ClickHouseWriter
 from streams.clickhouse_client import connect
+from streams.offset_holes import HoleGuard
 
 __all__ = ["AuditSink", "SinkConfig", "SinkStats", "sink_from_settings"]
 
@@ -99,6 +100,9 @@ class AuditSink:
         self._resume_at = 0.0
         #: the last poll read live traffic and got less than it asked for: nothing more was waiting
         self._caught_up = False
+        #: per partition, the offset after the last record taken (see `_without_holes`)
+        self._next: dict[TopicPartition, int] = {}
+        self._holes = HoleGuard()
 
     # --- edges -------------------------------------------------------------------------------
     async def _wait_or_stop(self, stop: asyncio.Event, seconds: float) -> None:
@@ -188,7 +192,25 @@ class AuditSink:
         self.stats.polls += 1
         self.stats.paused_polls += paused
         self.stats.seconds["fetch"] += time.perf_counter() - started
-        self._accept(fetched)
+        self._accept(self._without_holes(consumer, fetched))
+
+    def _without_holes(self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
+                       ) -> dict[TopicPartition, list[Any]]:
+        """Each partition's records up to a hole the fetch left (see `offset_holes`); the
+        consumer seeks back to read the hole again, so no event is left out of the tables."""
+        holes, expected_of = self._holes, self._next
+        for tp, records in fetched.items():
+            expected = expected_of.get(tp)
+            for i, record in enumerate(records):
+                hole = holes.check(tp, expected, record.offset)
+                if hole is not None:
+                    consumer.seek(tp, hole)
+                    fetched[tp] = records[:i]
+                    break
+                expected = record.offset + 1
+            if expected is not None:
+                expected_of[tp] = expected
+        return {tp: records for tp, records in fetched.items() if records}
 
     def _live(self, fetched: dict[TopicPartition, list[Any]], room: int) -> bool:
         """Fewer records than asked for, and none older than the age bound: live traffic, not a
@@ -253,6 +275,8 @@ class AuditSink:
         self._generation += 1
         self._batcher.clear()
         self._offsets = {}
+        self._next = {}  # the next owner of a partition starts from its committed offset
+        self._holes.forget()
         self._held = None
         self.metrics.pending_rows.set(0)
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.topics import Topics
 from streams.audit.migrations import migrate
@@ -252,3 +253,51 @@ def test_stop_is_honoured_while_clickhouse_refuses_and_nothing_is_lost(
 
     asyncio.run(go())
     assert total_rows(clickhouse_client, db) == len(run)
+
+
+class _SkippingSink(AuditSink):
+    """Fault injection: once armed, the sink's consumer is moved two records past its position on
+    `events.task`, where a fetch that skipped two records would leave it."""
+
+    armed = False
+    skipped_from: int | None = None
+
+    async def _turn(self, consumer: AIOKafkaConsumer, step: Any) -> None:
+        if self.armed:
+            self.armed = False
+            tp = TopicPartition(self.config.topics.events_task, 0)
+            self.skipped_from = await consumer.position(tp)
+            consumer.seek(tp, self.skipped_from + 2)
+        await super()._turn(consumer, step)
+
+
+def test_a_fetch_that_skips_offsets_is_read_again_and_every_event_lands(
+    kafka_bootstrap: str, topics: Topics, clickhouse_client: Any, clickhouse_dsn: str, clickhouse_database: str
+) -> None:
+    db = clickhouse_database
+    migrate(clickhouse_client, db, heartbeat_ttl_days=14)
+    run = scenario.build().messages
+    tasks = [m for m in run if m[0] == "events_task"]
+    first, second = tasks[:10], tasks[10:20]
+    sink = _SkippingSink(sink_config(kafka_bootstrap, topics, clickhouse_dsn, db))
+
+    async def go() -> None:
+        await scenario.publish(kafka_bootstrap, topics, first)
+        async with running(sink):
+            await async_wait_until(lambda: total_rows(clickhouse_client, db) == 10, timeout_s=60,
+                                   interval_s=0.1, what="the first events")
+            sink.armed = True
+            await async_wait_until(lambda: sink.skipped_from is not None, timeout_s=30, what="the skip")
+            await scenario.publish(kafka_bootstrap, topics, second)
+            await async_wait_until(lambda: sink.stats.rows >= 18, timeout_s=60, interval_s=0.1,
+                                   what="the second events")
+            # the two skipped records come a fetch later, once the sink has sought back to them
+            await async_wait_until(lambda: total_rows(clickhouse_client, db) >= 20, timeout_s=15,
+                                   interval_s=0.1, what="the skipped events too")
+
+    asyncio.run(go())
+    assert sink.skipped_from == 10
+    assert _scalar(clickhouse_client, f"SELECT count() FROM {db}.task_events FINAL") == 20
+    offsets = [row[0] for row in clickhouse_client.query(
+        f"SELECT kafka_offset FROM {db}.task_events FINAL ORDER BY kafka_offset").result_rows]
+    assert offsets == list(range(20))
