@@ -20,11 +20,12 @@ import aiokafka
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import Message, TopicT, TransportT
+from faust.types import TP, Message, TopicT, TransportT
 from mode import Service
 
 from schemas.broker_profile import BrokerProfile
 from streams.admission.intake import RecordIntake
+from streams.offset_holes import HoleGuard
 
 
 def _thread_class(profile: BrokerProfile) -> type[faust_aiokafka.AIOKafkaConsumerThread]:
@@ -51,9 +52,12 @@ def transport_class(profile: BrokerProfile) -> type[faust_aiokafka.Transport]:
             Follows `Consumer._drain_messages` of faust-streaming 0.15.3 (pinned): offsets, gaps
             and commits are kept as it keeps them, and other topics still go through its
             per-record callback. An intake record is tracked (pending ack) before it is handed
-            over, as the conductor does for an agent's.
+            over, as the conductor does for an agent's. A hole the fetch left in an intake
+            topic is read again (`offset_holes`) before Faust would record it as a gap and
+            commit past it: a request skipped there would never be decided.
             """
             intakes = cast(ProfiledApp, self.app).intakes
+            holes = HoleGuard()
             callback = self.callback
             consumer_stopped = self._stopped.is_set
             fetcher_stopped = cast(Service, fetcher)._stopped.is_set
@@ -67,15 +71,25 @@ def transport_class(profile: BrokerProfile) -> type[faust_aiokafka.Transport]:
                     if self.should_stop:
                         continue
                     handed: dict[str, list[Message]] = {}
+                    reread: set[TP] = set()
                     since_yield = 0
                     async for tp, message in fetched:
                         since_yield += 1
                         if since_yield > 100:
                             await asyncio.sleep(0)
                             since_yield = 0
+                        if tp in reread:
+                            continue  # fetched past a hole: read again after the seek
                         offset, last = message.offset, read_offset[tp]
                         if last is not None and offset < last:
                             continue
+                        if last is not None and tp.topic in intakes:
+                            hole = holes.check(tp, last + 1, offset)
+                            if hole is not None:
+                                reread.add(tp)
+                                await self.seek_wait({tp: hole})
+                                read_offset[tp] = hole - 1 if hole else None
+                                continue
                         if last and offset - last > 1 and acks_enabled_for(message.topic):
                             await self._add_gap(tp, last + 1, offset)
                         if self._commit_every is not None and self._n_acked >= self._commit_every:
