@@ -37,6 +37,7 @@ from pydantic import ValidationError
 
 from gpu_consumers.task_fold import Refused, TaskFold
 from schemas.errors import PayloadTooLarge
+from schemas.offset_holes import HoleGuard
 from schemas.tasks import TaskEvent
 from schemas.wire import decode
 
@@ -134,10 +135,16 @@ class TaskLedger:
                 self._on_invalid(refused)
 
     async def _follow(self) -> None:
+        holes = HoleGuard()
         while True:
             batches = await self._consumer.getmany(timeout_ms=200)
             for tp, messages in batches.items():
                 for message in messages:
+                    hole = holes.check(tp, self._next.get(tp), message.offset)
+                    if hole is not None:
+                        # another worker's `done` skipped would let its task run again
+                        self._consumer.seek(tp, hole)
+                        break
                     self._next[tp] = message.offset + 1
                     self.records_read += 1
                     if message.value is not None:

@@ -1,7 +1,9 @@
 """Kafka client settings per broker: every tansu workaround lives here and nowhere else.
 
 Pure data (keyword arguments for aiokafka and Faust) so both halves of framegate share it
-without importing each other.
+without importing each other. The one workaround that is code, not settings, sits beside it for
+the same reason: `offset_holes` (a tansu fetch can skip a record another producer is writing;
+every consumer reads such a hole again, a no-op on Kafka, whose logs here have no holes).
 """
 
 from typing import Any

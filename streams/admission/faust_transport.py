@@ -24,8 +24,8 @@ from faust.types import TP, Message, TopicT, TransportT
 from mode import Service
 
 from schemas.broker_profile import BrokerProfile
+from schemas.offset_holes import HoleGuard
 from streams.admission.intake import RecordIntake
-from streams.offset_holes import HoleGuard
 
 
 def _thread_class(profile: BrokerProfile) -> type[faust_aiokafka.AIOKafkaConsumerThread]:

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from schemas import AdmissionDecision, LaneEvent, TaskEvent, TaskStatus, Topics
 from schemas.broker_profile import BrokerProfile
 from schemas.errors import PayloadTooLarge
+from schemas.offset_holes import HoleGuard
 from schemas.wire import decode
 from streams.admission.errors import CatchUpTimeout, SnapshotUnusable
 from streams.admission.snapshot import decode_snapshot
@@ -33,7 +34,6 @@ from streams.admission.state import (
     fold_lane_event,
     fold_task_event,
 )
-from streams.offset_holes import HoleGuard
 
 log = logging.getLogger(__name__)
 

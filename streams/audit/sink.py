@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type
 
 from schemas.broker_profile import BrokerProfile
+from schemas.offset_holes import HoleGuard
 from schemas.topics import Topics
 from streams.audit.batching import Batcher
 from streams.audit.checkpoint import Checkpoint, CheckpointStep, SinkStats
@@ -34,7 +35,6 @@ from streams.audit.migrations import check_database_name
 from streams.audit.rows import MappedRow, Source, build_row, decode_record, routes
 from streams.audit.writer import Backoff, ClickHouseWriter
 from streams.clickhouse_client import connect
-from streams.offset_holes import HoleGuard
 
 __all__ = ["AuditSink", "SinkConfig", "SinkStats", "sink_from_settings"]
 

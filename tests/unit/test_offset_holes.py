@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.offset_holes import HOLE_REREADS, HoleGuard
+from schemas.offset_holes import HOLE_REREADS, HoleGuard
 
 TP = ("events.task", 0)
 

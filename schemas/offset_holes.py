@@ -6,6 +6,9 @@ written at the same moment by another producer, is not yet readable: a consumer 
 moved past the lower one for good (a request never decided, an event never audited). A consumer
 that meets a hole seeks back to its first offset and reads it again; after `tries` reads of the
 same hole it takes the records after it as they are, so a hole that is real never stalls it.
+
+Used by admission's intake and follower, the audit sink and the lane workers' task ledger (pure:
+no Kafka here, so both halves share it, as they share `broker_profile`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,53 @@
+"""A fetch that skips offsets of `events.task` is read again by the task ledger: no `done` of
+another worker is missed (a missed one would let a redelivered task run twice)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from gpu_consumers.task_ledger import TaskLedger
+from schemas import TaskStatus, Topics
+from tests.integration.gpu_consumers.gpu_lane_harness import PROFILE
+from tests.integration.gpu_consumers.test_lane_ledger_window import done_event
+from tests.waiting import async_wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+async def publish_done(bootstrap: str, topics: Topics, ids: list[str]) -> None:
+    producer = AIOKafkaProducer(**PROFILE.producer_kwargs(bootstrap, linger_ms=0))
+    await producer.start()
+    try:
+        for task_id in ids:
+            event = done_event(task_id, timedelta(minutes=1))
+            await producer.send_and_wait(topics.events_task, event.to_wire(), key=task_id.encode())
+    finally:
+        await producer.stop()
+
+
+def test_the_ledger_reads_again_what_a_fetch_skipped(kafka_bootstrap: str, topics: Topics) -> None:
+    async def scenario() -> TaskLedger:
+        await publish_done(kafka_bootstrap, topics, [f"t{i}" for i in range(4)])
+        ledger = TaskLedger(topics.events_task, PROFILE.consumer_kwargs(kafka_bootstrap, None), window_s=3600.0,
+                            offsets_for_times=PROFILE.offsets_for_times)
+        await ledger.start()
+        try:
+            await async_wait_until(lambda: ledger.records_read == 4, 30, what="the first four events")
+            tp = TopicPartition(topics.events_task, 0)
+            consumer = ledger._consumer
+            consumer.pause(tp)
+            await publish_done(kafka_bootstrap, topics, [f"t{i}" for i in range(4, 8)])
+            consumer.seek(tp, 6)  # the next fetch starts two records late, as a skipping broker answers
+            consumer.resume(tp)
+            await async_wait_until(lambda: ledger.records_read >= 8, 30, what="all eight events")
+            return ledger
+        finally:
+            await ledger.stop()
+
+    ledger = asyncio.run(scenario())
+    assert ledger.records_read == 8
+    assert all(ledger.fold.status.get(f"t{i}") is TaskStatus.done for i in range(8))
