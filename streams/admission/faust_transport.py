@@ -58,6 +58,18 @@ def transport_class(profile: BrokerProfile) -> type[faust_aiokafka.Transport]:
             """
             intakes = cast(ProfiledApp, self.app).intakes
             holes = HoleGuard()
+            #: per intake partition, the offset after the last record taken, and the intake's
+            #: generation then (a revocation clears the intake: positions restart from the commit)
+            next_of: dict[TP, int] = {}
+            generation_of: dict[TP, int] = {}
+
+            def expected(tp: TP, intake: RecordIntake, last: int | None) -> int | None:
+                if generation_of.get(tp) != intake.generation:
+                    generation_of[tp] = intake.generation
+                    next_of.pop(tp, None)
+                # first record since the assignment: Faust's read offset is then the committed
+                # one (the next to read), or None for a group that never committed
+                return next_of.get(tp, last)
             callback = self.callback
             consumer_stopped = self._stopped.is_set
             fetcher_stopped = cast(Service, fetcher)._stopped.is_set
@@ -83,13 +95,14 @@ def transport_class(profile: BrokerProfile) -> type[faust_aiokafka.Transport]:
                         offset, last = message.offset, read_offset[tp]
                         if last is not None and offset < last:
                             continue
-                        if last is not None and tp.topic in intakes:
-                            hole = holes.check(tp, last + 1, offset)
+                        if tp.topic in intakes:
+                            hole = holes.check(tp, expected(tp, intakes[tp.topic], last), offset)
                             if hole is not None:
                                 reread.add(tp)
                                 await self.seek_wait({tp: hole})
                                 read_offset[tp] = hole - 1 if hole else None
                                 continue
+                            next_of[tp] = offset + 1
                         if last and offset - last > 1 and acks_enabled_for(message.topic):
                             await self._add_gap(tp, last + 1, offset)
                         if self._commit_every is not None and self._n_acked >= self._commit_every:
