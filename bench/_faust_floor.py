@@ -26,7 +26,7 @@ import faust
 
 from schemas.settings import Settings
 from streams.admission.agent import BATCH_MAX, INTAKE_LIMIT
-from streams.admission.faust_transport import ProfiledApp, app_options
+from streams.admission.faust_transport import ProfiledApp, app_options, run_worker
 
 #: How long a `take_events` batch waits to fill.
 WITHIN_S = 0.005
@@ -73,9 +73,7 @@ def main() -> None:
 
         app.early_tasks.append(drain)
 
-    worker = faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False)
-    worker.spinner = None
-    worker.execute_from_commandline()
+    run_worker(app, "warning")
 
 
 if __name__ == "__main__":

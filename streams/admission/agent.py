@@ -35,7 +35,7 @@ from schemas import (
 from schemas.settings import Settings
 from streams.admission.decide import Decision, apply
 from streams.admission.events import event_id
-from streams.admission.faust_transport import ProfiledApp, app_options
+from streams.admission.faust_transport import ProfiledApp, app_options, run_worker
 from streams.admission.follower import LogFollower, start_state
 from streams.admission.intake import RecordIntake
 from streams.admission.metrics import AdmissionMetrics
@@ -442,9 +442,4 @@ def arm_shutdown_deadline(grace_s: float) -> None:
 def run(settings: Settings, loglevel: str = "info") -> None:
     """Run the admission worker until SIGINT/SIGTERM (Faust's worker handles both)."""
     app, _ = build_app(settings)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    # Faust's terminal spinner (on for loglevel >= warning) sets the ROOT logger to DEBUG so it
-    # can spin on every record, and every aiokafka debug call then builds a LogRecord. Without
-    # it the root logger keeps `loglevel`.
-    worker.spinner = None
-    worker.execute_from_commandline()
+    run_worker(app, loglevel)

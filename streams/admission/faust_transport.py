@@ -199,3 +199,15 @@ def app_options(profile: BrokerProfile) -> dict[str, Any]:
         "producer_acks": -1,
         "producer_linger": 0.002,
     }
+
+
+def run_worker(app: faust.App, loglevel: str) -> None:
+    """Run `app` in Faust's worker until SIGINT/SIGTERM (the worker handles both).
+
+    Faust's terminal spinner (on for loglevel >= warning) sets the ROOT logger to DEBUG so it can
+    spin on every record, and every aiokafka debug call then builds a LogRecord: it is left off,
+    so the root logger keeps `loglevel`.
+    """
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.spinner = None
+    worker.execute_from_commandline()

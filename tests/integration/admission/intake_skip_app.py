@@ -17,12 +17,11 @@ import os
 import sys
 import tempfile
 
-import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
 
 from schemas.settings import Settings
-from streams.admission.faust_transport import ProfiledApp, app_options
+from streams.admission.faust_transport import ProfiledApp, app_options, run_worker
 
 MORE = 4
 WAIT_S = 10.0
@@ -69,9 +68,7 @@ def main() -> None:
         os._exit(0)
 
     app.early_tasks.append(drain)
-    worker = faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False)
-    worker.spinner = None
-    worker.execute_from_commandline()
+    run_worker(app, "warning")
 
 
 if __name__ == "__main__":
