@@ -63,16 +63,20 @@ async def burst_beyond_the_queue_limit(stage: Stage) -> None:
     burst = stage.factory.batch(
         ModelName.anisora, "burst", stage.options.burst, Priority.background
     )
-    burst_ids = await stage.submit("burst", burst)
-    await stage.progress("burst decided", burst_ids, stage.tally.decided, 60.0)
+    await stage.submit("burst", burst)
+    # Decided in the next chapter, with the critical request right behind it in the log: while
+    # the demo waited here, the shared worker could start a queued item and leave the critical
+    # request a free place instead of a background one to preempt.
 
 
 async def critical_preempts_background(stage: Stage) -> None:
     tally = stage.tally
+    burst_ids = list(stage.phases["burst"])
     # through the gateway: it stamps the key's producer, which admission trusts for critical
     critical = stage.factory.make(ModelName.anisora, "critical", Priority.critical)
     answer = await stage.gateway.submit(critical)
     stage.phases["burst"].append(critical.task_id)
+    await stage.progress("burst decided", burst_ids, tally.decided, 60.0)
     stage.console.print(f"gateway: critical {critical.task_id} -> {answer}")
     await stage.progress("preemption decided", [critical.task_id], tally.decided, 60.0)
     stage.console.print(f"preempted for it: {', '.join(sorted(tally.preempted)) or 'none'}")
