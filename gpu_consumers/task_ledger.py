@@ -138,13 +138,12 @@ class TaskLedger:
         holes = HoleGuard()
         while True:
             batches = await self._consumer.getmany(timeout_ms=200)
-            for tp, messages in batches.items():
+            for tp, fetched in batches.items():
+                # another worker's `done` a fetch skipped would let its task run again
+                messages, hole = holes.take(tp, self._next.get(tp), fetched)
+                if hole is not None:
+                    self._consumer.seek(tp, hole)
                 for message in messages:
-                    hole = holes.check(tp, self._next.get(tp), message.offset)
-                    if hole is not None:
-                        # another worker's `done` skipped would let its task run again
-                        self._consumer.seek(tp, hole)
-                        break
                     self._next[tp] = message.offset + 1
                     self.records_read += 1
                     if message.value is not None:

@@ -14,13 +14,22 @@ no Kafka here, so both halves share it, as they share `broker_profile`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 #: Reads of one hole before the records after it are taken as they are.
 HOLE_REREADS = 3
+
+
+class Offset(Protocol):
+    @property
+    def offset(self) -> int: ...
+
+
+R = TypeVar("R", bound=Offset)
 
 
 @dataclass
@@ -47,6 +56,16 @@ class HoleGuard:
         log.warning("%s: a fetch skipped offsets %d..%d; reading them again", tp, expected, offset - 1)
         self.rereads[tp] = (expected, tries + 1)
         return expected
+
+    def take(self, tp: Hashable, expected: int | None, records: Sequence[R]) -> tuple[Sequence[R], int | None]:
+        """The records of one fetch of `tp` up to the first hole, and the offset to seek back to
+        (None: no hole, every record taken)."""
+        for i, record in enumerate(records):
+            hole = self.check(tp, expected, record.offset)
+            if hole is not None:
+                return records[:i], hole
+            expected = record.offset + 1 if expected is None else max(expected, record.offset + 1)
+        return records, None
 
     def forget(self) -> None:
         """Positions are about to be reset (a revocation): no hole is being read any more."""

@@ -168,21 +168,14 @@ class LogFollower:
         async with self.lock:
             batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=5000)
             folded: list[Folded] = []
-            for tp, records in batch.items():
+            for tp, fetched in batch.items():
+                # a worker's event a fetch skipped would keep a started task queued: read it again
+                records, hole = self.holes.take(tp, self.state.folded_upto.get(tp.topic), fetched)
+                if hole is not None:
+                    self.consumer.seek(tp, hole)
                 for record in records:
-                    if self._skipped(tp, record.offset):
-                        break  # read again from the first record missed, after the seek
                     folded.append(self.fold(tp.topic, record.offset, record.value))
         return folded
-
-    def _skipped(self, tp: TopicPartition, offset: int) -> bool:
-        """A record past the next one not yet folded: seek back to read what the fetch skipped
-        (a worker's event lost would keep a started task queued)."""
-        hole = self.holes.check(tp, self.state.folded_upto.get(tp.topic), offset)
-        if hole is None:
-            return False
-        self.consumer.seek(tp, hole)
-        return True
 
     def fold(self, topic: str, offset: int, value: bytes | None) -> Folded:
         state, t = self.state, self.topics

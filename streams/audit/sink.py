@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -195,22 +195,18 @@ class AuditSink:
         self._accept(self._without_holes(consumer, fetched))
 
     def _without_holes(self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
-                       ) -> dict[TopicPartition, list[Any]]:
+                       ) -> dict[TopicPartition, Sequence[Any]]:
         """Each partition's records up to a hole the fetch left (see `offset_holes`); the
         consumer seeks back to read the hole again, so no event is left out of the tables."""
-        holes, expected_of = self._holes, self._next
+        taken: dict[TopicPartition, Sequence[Any]] = {}
         for tp, records in fetched.items():
-            expected = expected_of.get(tp)
-            for i, record in enumerate(records):
-                hole = holes.check(tp, expected, record.offset)
-                if hole is not None:
-                    consumer.seek(tp, hole)
-                    fetched[tp] = records[:i]
-                    break
-                expected = record.offset + 1
-            if expected is not None:
-                expected_of[tp] = expected
-        return {tp: records for tp, records in fetched.items() if records}
+            kept, hole = self._holes.take(tp, self._next.get(tp), records)
+            if hole is not None:
+                consumer.seek(tp, hole)
+            if kept:
+                taken[tp] = kept
+                self._next[tp] = kept[-1].offset + 1
+        return taken
 
     def _live(self, fetched: dict[TopicPartition, list[Any]], room: int) -> bool:
         """Fewer records than asked for, and none older than the age bound: live traffic, not a
@@ -240,7 +236,7 @@ class AuditSink:
             consumer.resume(*paused)
         return False
 
-    def _accept(self, fetched: dict[TopicPartition, list[Any]]) -> None:
+    def _accept(self, fetched: dict[TopicPartition, Sequence[Any]]) -> None:
         if not fetched:
             return
         started = time.perf_counter()

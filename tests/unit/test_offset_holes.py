@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -64,3 +66,14 @@ def test_a_consumer_following_the_guard_never_takes_a_record_past_a_hole_it_has_
         if expected is not None:
             reads.pop(expected, None)
         expected = offset + 1 if expected is None else max(expected, offset + 1)
+
+
+def test_take_keeps_a_fetch_up_to_its_first_hole() -> None:
+    records = [SimpleNamespace(offset=o) for o in (4, 5, 7, 8)]
+    guard = HoleGuard()
+    kept, hole = guard.take(TP, 4, records)
+    assert [r.offset for r in kept] == [4, 5] and hole == 6
+    kept, hole = guard.take(TP, 6, records[2:])  # still missing: read again, nothing taken
+    assert list(kept) == [] and hole == 6
+    kept, hole = HoleGuard().take(TP, None, records[2:])  # nothing known yet: all taken
+    assert [r.offset for r in kept] == [7, 8] and hole is None
