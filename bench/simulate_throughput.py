@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas import DEGRADED_QUEUE_POLICY, ModelName, RouteLane
 from schemas.settings import Settings
-from streams.admission.decide import Decision
+from streams.admission.core import Verdict
+from streams.admission.core.facts import RequestFacts, UnparsedFacts
 from streams.simulate import synthetic
 from streams.simulate.engine import Simulation
 from streams.simulate.history import Arrival
@@ -47,10 +48,10 @@ class Counting(Simulation):
 
     core_s = 0.0
 
-    def _decide(self, arrival: Arrival) -> Decision | None:
+    def _decide(self, arrival: Arrival, facts: RequestFacts | UnparsedFacts | None) -> Verdict | None:
         started = time.perf_counter()
         try:
-            return super()._decide(arrival)
+            return super()._decide(arrival, facts)
         finally:
             self.core_s += time.perf_counter() - started
 
@@ -139,13 +140,13 @@ def main() -> None:
         return f"{100 * cum.get(key, 0.0) / total:.0f}%" if total else "-"
 
     print(f"profile split ({args.profile_seconds:g} s slice, under cProfile; shares of all time):")
-    print(f"  admission core decide():            {share('admission/decide.py:decide')}")
-    print(f"    of which check_withdrawal():      {share('admission/withdrawal.py:check_withdrawal')} "
+    print(f"  admission core decide():            {share('core/decide.py:decide')}")
+    print(f"    of which check_withdrawal():      {share('core/withdrawal.py:check_withdrawal')} "
           f"(every live worker checked, {args.workers} per lane)")
-    print(f"  admission core apply():             {share('admission/decide.py:apply')}")
-    print(f"  fold_task_event (worker events):    {share('admission/state.py:fold_task_event')}")
-    print(f"  fold_lane_event (heartbeats):       {share('admission/state.py:fold_lane_event')}")
-    print(f"  synthetic arrivals (request copies): {share('simulate/synthetic.py:arrivals')}")
+    print(f"  admission core apply():             {share('core/decide.py:apply')}")
+    print(f"  fold_task (worker events):          {share('core/folds.py:fold_task')}")
+    print(f"  fold_heartbeat (heartbeats):        {share('core/folds.py:fold_heartbeat')}")
+    print(f"  synthetic arrivals (request facts): {share('simulate/synthetic.py:arrivals')}")
     own = sorted(((v[2], k) for k, v in stats.stats.items()  # type: ignore[attr-defined]
                   if f"{os.sep}simulate{os.sep}" in k[0] and not k[0].endswith("synthetic.py")), reverse=True)
     print("  the simulator's own code, by own time (folds and the core excluded; core.py is timed as the core):")

@@ -4,31 +4,36 @@ A snapshot is the folded state plus the exact input positions it covers (`folded
 event logs and decision logs, the decided request offsets), so a start-up loads it and folds
 only what follows. Anything unexpected in a snapshot (another version, a bad checksum, a field
 that does not parse) raises `SnapshotUnusable`; the caller then rebuilds from the logs.
+
+The state is plain data, so the document is plain JSON: every remembered verdict is a row of
+its answer fields (`verdict_row`), written in columns with the tasks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 import zlib
 from collections import OrderedDict, deque
-from datetime import datetime
 from typing import Any
-
-from pydantic import ValidationError
 
 from schemas import (
     Availability,
-    HostPressure,
+    DecisionOutcome,
+    FallbackReason,
+    LaneMode,
     ModelName,
     Priority,
+    RejectionCode,
     RouteLane,
     TaskStatus,
-    VideoExecutionLane,
 )
-from schemas.lane import SharedLane
+from streams.admission.core.facts import FieldProblem
+from streams.admission.core.folds import verdict_event_id
+from streams.admission.core.lane_queue import LaneQueue, QueuedItem
+from streams.admission.core.verdict import Step, Verdict
 from streams.admission.errors import SnapshotUnusable
-from streams.admission.lane_queue import LaneQueue, QueuedItem
 from streams.admission.state import (
     AdmissionConfig,
     AdmissionState,
@@ -41,25 +46,31 @@ from streams.admission.state import (
 
 #: Bumped whenever the document's shape or the meaning of a fold changes: an older snapshot is
 #: then ignored (with a warning) and the state rebuilt from the logs.
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
 
 _STATUS = {s.value: s for s in TaskStatus}
 
 
-def _dt(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _enum(kind: Any, value: str | None) -> Any:
+    return kind(value) if value is not None else None
 
 
-def _parse_dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
+def _value(member: Any) -> str | None:
+    return member.value if member is not None else None
 
 
 def _lane_doc(lane: LaneState) -> dict[str, Any]:
     return {
-        "seed": lane.seed.model_dump(mode="json") if lane.seed is not None else None,
+        "known": lane.known,
+        "availability": lane.availability_set.value,
+        "warm": lane.warm,
+        "mode": _value(lane.routing),
+        "reason": _value(lane.fallback_reason),
+        "updated_at": lane.updated_at,
         "workers": [
-            [w.worker_id, w.availability.value, w.warm, w.served_model.value if w.served_model else None,
-             w.host.model_dump(mode="json"), _dt(w.seen_at), _dt(w.cpu_over_since), w.quota_exhausted_flag]
+            [w.worker_id, w.availability.value, w.warm, _value(w.served_model), w.load1, w.cpu_cores,
+             w.artifact_write_ms, w.gpu_sessions_in_use, w.gpu_session_quota, w.shared_fallback_enabled,
+             w.seen_at, w.cpu_over_since, w.quota_exhausted_flag]
             for w in lane.workers.values()
         ],
     }
@@ -68,30 +79,51 @@ def _lane_doc(lane: LaneState) -> dict[str, Any]:
 def _queue_doc(queue: LaneQueue) -> dict[str, Any]:
     return {
         "items": [
-            [i.task_id, i.priority.value, _dt(i.enqueued_at), i.model.value if i.model else None,
-             i.task_type, _dt(i.submitted_at)]
+            [i.task_id, i.priority.value, i.enqueued_at, _value(i.model), i.task_type, i.submitted_at]
             for i in queue.items.values()
         ],
         "service_times": list(queue.service_times),
     }
 
 
-def state_document(state: AdmissionState) -> dict[str, Any]:
-    """Everything a fold reads (config is not state: it comes from settings).
+def verdict_row(v: Verdict) -> list[Any]:
+    """A remembered verdict as what a re-send's answer and the conflict check read of it."""
+    return [
+        str(verdict_event_id(v)), v.kind, v.at, v.outcome.value, _value(v.model), _value(v.priority),
+        _value(v.lane), _value(v.mode), v.queue_depth, v.wait_s, v.time_to_ready_s,
+        [[s.parameter, s.requested, s.granted] for s in v.steps],
+        _value(v.code), v.title, v.detail, v.retry_after_s, v.reason,
+        [[list(e.loc), e.msg, e.type] for e in v.errors],
+    ]
 
-    JSON-able but for `tasks.answers` (bytes), which `pack_snapshot` stores after the document.
-    """
+
+def verdict_from_row(task_id: str, row: list[Any]) -> Verdict:
+    (event_id, kind, at, outcome, model, priority, lane, mode, depth, wait, ttr, steps, code, title,
+     detail, retry_after, reason, errors) = row
+    return Verdict(
+        outcome=DecisionOutcome(outcome), task_id=task_id, at=float(at), origin="", kind=kind,
+        model=_enum(ModelName, model), priority=_enum(Priority, priority), lane=_enum(RouteLane, lane),
+        mode=_enum(LaneMode, mode), queue_depth=depth, wait_s=wait, time_to_ready_s=ttr,
+        steps=tuple(Step(*s) for s in steps), code=_enum(RejectionCode, code), title=title,
+        detail=detail, retry_after_s=retry_after, reason=reason,
+        errors=tuple(FieldProblem(tuple(loc), msg, type_) for loc, msg, type_ in errors),
+        model_name=model or "unknown", event_id=uuid.UUID(event_id),
+    )
+
+
+def state_document(state: AdmissionState) -> dict[str, Any]:
+    """Everything a fold reads (config is not state: it comes from settings)."""
+    records = state.tasks.values()
     return {
         "lanes": {lane.value: _lane_doc(s) for lane, s in state.lanes.items()},
         "queues": {lane.value: _queue_doc(q) for lane, q in state.queues.items()},
-        # Columns, not rows: a start-up loads them with a few C-level passes. The answers are
-        # not in the document at all but after it (see `encode_snapshot`).
+        # Columns, not rows: a start-up loads them with a few C-level passes.
         "tasks": {
             "ids": list(state.tasks),
-            "status": [r.status.value for r in state.tasks.values()],
-            "decided_ts": [r.decided_ts for r in state.tasks.values()],
+            "status": [r.status.value for r in records],
+            "decided_ts": [r.decided_ts for r in records],
             "preempted": [task_id for task_id, r in state.tasks.items() if r.preempted],
-            "answers": [r.answer for r in state.tasks.values()],
+            "answers": [verdict_row(r.answer) for r in records],
         },
         "newest_decision_ts": state.newest_decision_ts,
         "early": [[task_id, status.value, at] for task_id, (status, at) in state.early.items()],
@@ -99,32 +131,27 @@ def state_document(state: AdmissionState) -> dict[str, Any]:
             str(p): [o.upto, list(o.holes)] for p, o in state.decided_offsets.items()
         },
         "folded_upto": dict(state.folded_upto),
-        "counters": vars(state.counters).copy(),
+        "counters": {
+            "illegal_lane_transitions": state.counters.illegal_lane_transitions,
+            "illegal_task_transitions": state.counters.illegal_task_transitions,
+            "conflicting_decisions": state.counters.conflicting_decisions,
+        },
         "model_service_times": {m: list(t) for m, t in state.model_service_times.items()},
     }
 
 
 def encode_snapshot(state: AdmissionState, covers: dict[str, int]) -> bytes:
-    """The compressed snapshot body; `covers` = next offset to read per input topic.
-
-    The body is the JSON document, a newline, then each task's answer (compact JSON, which
-    never holds a raw newline) one per line in the order of `tasks.ids`: stored as they are,
-    not escaped into a JSON string, so neither side re-encodes them.
-    """
-    document = state_document(state)
-    answers = document["tasks"].pop("answers")
-    return pack_snapshot({"version": SNAPSHOT_VERSION, "covers": covers, "state": document}, answers)
+    """The compressed snapshot body; `covers` = next offset to read per input topic."""
+    return pack_snapshot({"version": SNAPSHOT_VERSION, "covers": covers, "state": state_document(state)})
 
 
-def pack_snapshot(doc: dict[str, Any], answers: list[bytes]) -> bytes:
-    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode() + b"\n" + b"\n".join(answers), 1)
+def pack_snapshot(doc: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
 
 
-def unpack_snapshot(body: bytes) -> tuple[Any, list[bytes]]:
-    """The document and the answers after it; zlib.error or ValueError if it does not decode."""
-    # One split: slicing the answers off first would copy them again.
-    lines = zlib.decompress(body).split(b"\n")
-    return json.loads(lines[0]), lines[1:]
+def unpack_snapshot(body: bytes) -> Any:
+    """The document; zlib.error or ValueError if it does not decode."""
+    return json.loads(zlib.decompress(body))
 
 
 def checksum(body: bytes) -> str:
@@ -134,7 +161,7 @@ def checksum(body: bytes) -> str:
 def decode_snapshot(body: bytes, config: AdmissionConfig) -> tuple[AdmissionState, dict[str, int]]:
     """The state and the positions it covers; `SnapshotUnusable` for anything unexpected."""
     try:
-        doc, answers = unpack_snapshot(body)
+        doc = unpack_snapshot(body)
     except (zlib.error, ValueError) as exc:
         raise SnapshotUnusable(f"snapshot body does not decode: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("version") != SNAPSHOT_VERSION:
@@ -142,47 +169,45 @@ def decode_snapshot(body: bytes, config: AdmissionConfig) -> tuple[AdmissionStat
         raise SnapshotUnusable(f"snapshot version {found!r} is not {SNAPSHOT_VERSION}")
     try:
         covers = {str(k): int(v) for k, v in doc["covers"].items()}
-        return _state_from(doc["state"], answers, config), covers
-    except (KeyError, TypeError, ValueError, IndexError, ValidationError) as exc:
+        return _state_from(doc["state"], config), covers
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise SnapshotUnusable(f"snapshot state does not parse: {exc!r}") from exc
 
 
-def _state_from(doc: dict[str, Any], answers: list[bytes], config: AdmissionConfig) -> AdmissionState:
+def _state_from(doc: dict[str, Any], config: AdmissionConfig) -> AdmissionState:
     state = AdmissionState(config=config)
     for name, lane_doc in doc["lanes"].items():
         lane = state.lane(RouteLane(name))
-        seed = lane_doc["seed"]
-        if seed is not None:
-            model = SharedLane if lane.lane is RouteLane.shared else VideoExecutionLane
-            lane.seed = model.model_validate(seed)
-        for wid, avail, warm, served, host, seen, over, quota in lane_doc["workers"]:
-            seen_at = _parse_dt(seen)
-            assert seen_at is not None
+        lane.known = bool(lane_doc["known"])
+        lane.availability_set = Availability(lane_doc["availability"])
+        lane.warm = bool(lane_doc["warm"])
+        lane.routing = _enum(LaneMode, lane_doc["mode"])
+        lane.fallback_reason = _enum(FallbackReason, lane_doc["reason"])
+        lane.updated_at = float(lane_doc["updated_at"])
+        for (wid, avail, warm, served, load1, cores, write_ms, in_use, quota, fallback, seen, over,
+             flag) in lane_doc["workers"]:
             lane.workers[wid] = WorkerSignal(
                 worker_id=wid, availability=Availability(avail), warm=bool(warm),
-                served_model=ModelName(served) if served else None,
-                host=HostPressure.model_validate(host), seen_at=seen_at,
-                cpu_over_since=_parse_dt(over), quota_exhausted_flag=bool(quota),
+                served_model=_enum(ModelName, served), load1=float(load1), cpu_cores=int(cores),
+                artifact_write_ms=write_ms, gpu_sessions_in_use=int(in_use), gpu_session_quota=int(quota),
+                shared_fallback_enabled=bool(fallback), seen_at=float(seen), cpu_over_since=over,
+                quota_exhausted_flag=bool(flag),
             )
     for name, queue_doc in doc["queues"].items():
         queue = state.queue(RouteLane(name))
         for task_id, priority, enqueued, model, task_type, submitted in queue_doc["items"]:
-            enqueued_at = _parse_dt(enqueued)
-            assert enqueued_at is not None
-            queue.add(QueuedItem(
-                task_id=task_id, priority=Priority(priority), enqueued_at=enqueued_at,
-                model=ModelName(model) if model else None, task_type=task_type,
-                submitted_at=_parse_dt(submitted),
-            ))
+            queue.add(QueuedItem(task_id=task_id, priority=Priority(priority), enqueued_at=float(enqueued),
+                                 model=_enum(ModelName, model), task_type=task_type, submitted_at=submitted))
         queue.service_times.extend(float(t) for t in queue_doc["service_times"])
     tasks = doc["tasks"]
     ids: list[str] = tasks["ids"]
     decided: list[float] = [float(t) for t in tasks["decided_ts"]]
-    answers = answers if ids else []
+    answers = tasks["answers"]
     if not len(ids) == len(answers) == len(decided) == len(tasks["status"]):
         raise SnapshotUnusable("snapshot task columns differ in length")
     statuses = map(_STATUS.__getitem__, tasks["status"])
-    state.tasks = dict(zip(ids, map(TaskRecord, statuses, decided, answers), strict=True))
+    verdicts = map(verdict_from_row, ids, answers)
+    state.tasks = dict(zip(ids, map(TaskRecord, statuses, decided, verdicts), strict=True))
     for task_id in tasks["preempted"]:
         state.tasks[task_id].preempted = True
     state.expiry = sorted(zip(decided, ids, strict=True))

@@ -9,13 +9,13 @@ from schemas import (
     DEGRADED_QUEUE_POLICY,
     DecisionOutcome,
     DegradedQueuePolicy,
-    GenerationRequest,
     LaneMode,
     RouteLane,
 )
 from schemas.settings import Settings
-from streams.admission.elastic import step_down
-from streams.admission.priority import may_degrade
+from streams.admission.core.elastic import step_down
+from streams.admission.core.priority import may_degrade
+from streams.admission.ingest import request_facts
 from streams.simulate.answers import Answers, recorded_answers
 from streams.simulate.engine import Simulation, recorded_workers
 from streams.simulate.fidelity import Fidelity, check
@@ -23,7 +23,7 @@ from streams.simulate.history import History
 from streams.simulate.replay import replay_recorded
 from streams.simulate.scenario import RECORDED, Scenario
 from streams.simulate.search import SearchResult, search_workers
-from streams.simulate.service_times import ServiceTimes, recorded_service_times
+from streams.simulate.service_times import JobShape, ServiceTimes, Shape, recorded_service_times
 from streams.simulate.whatif_policy import label
 
 
@@ -44,16 +44,19 @@ class Report:
     max_depth: int = DEGRADED_QUEUE_POLICY.max_depth
 
 
-def granted_requests(history: History) -> dict[str, GenerationRequest]:
-    """The request each recorded acceptance ran with (its step-down applied again)."""
-    out: dict[str, GenerationRequest] = {}
+def granted_requests(history: History) -> dict[str, JobShape]:
+    """The shape each recorded acceptance ran with (its step-down applied again)."""
+    out: dict[str, JobShape] = {}
     for arrival in history.arrivals:
         decision = history.decisions.get((arrival.partition, arrival.offset))
         request = arrival.request
         if request is None or decision is None or decision.outcome != DecisionOutcome.accepted.value:
             continue
+        facts = request_facts(request, None, arrival.at)
         degraded = decision.lane_mode == LaneMode.degraded_shared.value and may_degrade(request.priority)
-        out[request.task_id] = step_down(request)[0] if degraded else request
+        granted = step_down(facts)[0] if degraded else None
+        out[request.task_id] = facts if granted is None else Shape(
+            facts.model, granted.width, granted.height, granted.num_frames, facts.steps)
     return out
 
 
