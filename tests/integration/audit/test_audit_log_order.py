@@ -18,12 +18,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpu_consumers.task_fold import TaskFold
-from schemas.enums import TaskErrorCode, TaskStatus
+from schemas.enums import LaneMode, TaskErrorCode, TaskStatus
 from schemas.tasks import GenerationTask, TaskEvent
 from schemas.topics import Topics
 from streams.audit import ddl
+from streams.audit.macros import TimeRange
 from streams.audit.migrations import migrate
+from streams.audit.panels import panel
+from streams.audit.report import run_panel
 from streams.audit.rows import TABLE_COLUMNS, Source, routes, to_row
+from tests import factories
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -193,3 +197,22 @@ def test_migration_6_reorders_an_existing_database(clickhouse_client: Any, click
     assert _current(clickhouse_client, db)["killed"]["status"] == "pending"  # the time-ordered view
     assert migrate(clickhouse_client, db, 14).newly_applied == [6]
     assert _current(clickhouse_client, db)["killed"]["status"] == "done"
+
+
+def test_lane_panels_take_a_lanes_last_event_in_log_order(clickhouse_client: Any, clickhouse_database: str) -> None:
+    """An operator degrades a lane and a worker's clock, a millisecond behind, restores it right
+    after: the lane is `dedicated` now, whatever the times say."""
+    db = clickhouse_database
+    migrate(clickhouse_client, db, 14)
+    now = datetime.now(UTC).replace(microsecond=0)
+    log = [factories.degrade(when=now, event_id=UUID(int=1)),
+           factories.degrade(when=now - timedelta(milliseconds=1), mode=LaneMode.dedicated, fallback_reason=None,
+                             event_id=UUID(int=2))]
+    route = routes(TOPICS)
+    rows = [to_row(route, Source(TOPICS.events_lane, 0, off), e.to_wire(), now).row for off, e in enumerate(log)]
+    clickhouse_client.insert(f"{db}.{ddl.LANE_EVENTS}", rows, column_names=list(TABLE_COLUMNS[ddl.LANE_EVENTS]))
+    window = TimeRange(now - timedelta(minutes=5), now + timedelta(minutes=5), 3600)
+    lanes = run_panel(clickhouse_client, panel("lane_current"), window, db)
+    assert [dict(zip(lanes.columns, r, strict=True))["mode"] for r in lanes.rows] == ["dedicated"]
+    modes = run_panel(clickhouse_client, panel("lane_mode"), window, db)
+    assert [dict(zip(modes.columns, r, strict=True))["degraded"] for r in modes.rows] == [0]
