@@ -10,12 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas.policy import DEGRADED_QUEUE_POLICY as _QUEUE
+from schemas.settings import Settings
 
 PROBLEMS_PATH = "/problems"
 DOC_FILE = "docs/problems.md"
 
 _DECISION = "`task_id`, `lane`, `lane_mode`"
 _RETRY = "`retry_after_seconds` (and the `Retry-After` header)"
+_HEAD_LIMIT = (
+    "`FRAMEGATE_GATEWAY_MAX_REQUEST_HEAD_BYTES` (default "
+    f"{Settings.model_fields['gateway_max_request_head_bytes'].default} bytes)"
+)
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,27 @@ CATALOG: tuple[ProblemType, ...] = (
         "on this gateway.",
         _RETRY,
         "Retry after `retry_after_seconds`, or through another gateway replica.",
+    ),
+    ProblemType(
+        "invalid_http_request", 400, "Invalid HTTP request",
+        "The bytes received are not an HTTP/1.1 request the server can parse (a broken request "
+        "line or header). The application never saw it; the connection is closed.",
+        "`detail`",
+        "Fix the client's HTTP. Do not retry as is.",
+    ),
+    ProblemType(
+        "request_line_too_long", 414, "Request line too long",
+        f"The request line (method, target, version) is longer than {_HEAD_LIMIT}. The "
+        "connection is closed.",
+        "`detail` names the limit",
+        "Use the documented paths; they are short. Do not retry as is.",
+    ),
+    ProblemType(
+        "request_headers_too_large", 431, "Request headers too large",
+        f"The request line and headers together are longer than {_HEAD_LIMIT}, say an "
+        "oversized `Authorization` or cookie header. The connection is closed.",
+        "`detail` names the limit",
+        "Send fewer or smaller headers (a key is 43 characters). Do not retry as is.",
     ),
     ProblemType(
         "internal_error", 500, "Internal error",
