@@ -64,10 +64,12 @@ def accepted(document: str) -> bool:
 def _integral_spellings(n: int) -> list[str]:
     """JSON numbers equal to `n`: a fraction of zero, an exponent, a shifted decimal point."""
     sign, digits = ("-" if n < 0 else ""), str(abs(n))
-    spellings = [str(n), f"{n}.0", f"{n}.000", f"{n}e0", f"{n}E+0", f"{n}0e-1",
+    spellings = [str(n), f"{n}.0", f"{n}.000", f"{n}e0", f"{n}E+0",
                  f"{sign}{digits[0]}.{digits[1:] or '0'}e{len(digits) - 1}"]
     if n == 0:
         spellings += ["-0", "-0.0", "-0e3", "0e-2", "0.0E5"]
+    else:
+        spellings.append(f"{n}0e-1")  # JSON allows no leading zero: not for 0
     return spellings
 
 
