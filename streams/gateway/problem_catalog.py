@@ -44,7 +44,9 @@ CATALOG: tuple[ProblemType, ...] = (
         "validation_error", 422, "Validation error",
         "The JSON object breaks the `GenerationRequest` contract (a field's type, range, "
         "multiple of 16, 4k+1 frames, the model's pinned steps/cfg, `input_image` for "
-        "`image_to_video`, unknown fields).",
+        "`image_to_video`, unknown fields). An integer field takes any JSON number with a zero "
+        "fraction (`1216`, `1216.0`, `1.216e3`), as JSON Schema's `integer` does; a fraction "
+        "(`1216.5`) is refused with `type` `int_from_float`.",
         "`errors[]`: one `{loc, msg, type}` per broken rule, `loc` naming the field; `task_id` "
         "when it was readable",
         "Fix the named fields; validate against `GenerationRequest.schema.json` before sending. "
