@@ -72,7 +72,10 @@ def gateway(
         f"gateway on http://{bind}:{bound_port} (keys: {settings.resolved_gateway_keys_file}, "
         f"broker: {settings.kafka_bootstrap})"
     )
-    uvicorn.Server(server_config(create_app(settings), settings, bind, bound_port, log_level="info")).run()
+    server = uvicorn.Server(server_config(create_app(settings), settings, bind, bound_port, log_level="info"))
+    server.run()
+    if not server.started:  # as `uvicorn.run` does: the port was taken, the app failed to start
+        raise typer.Exit(3)
 
 
 @keys_app.command("add")
