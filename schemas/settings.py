@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     gateway_tracked_tasks: int = Field(
         default=100_000, ge=1, description="Task statuses kept in memory for GET /v1/tasks/{id}."
     )
+    gateway_max_request_head_bytes: int = Field(
+        default=16_384, ge=1024, le=1_048_576,
+        description="Largest request line, and largest request line plus headers, the gateway "
+        "reads; beyond: 414 (request line) or 431 (headers) as problem+json.",
+    )
 
     # --- admission (streams/admission) -----------------------------------------------------
     admission_app_id: str | None = Field(
