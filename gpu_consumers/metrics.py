@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -11,8 +13,12 @@ from prometheus_client import (
     start_http_server,
 )
 
-from schemas.enums import RouteLane
+from schemas.enums import RouteLane, TaskStatus
 from schemas.service_metrics import register_runtime_metrics
+
+if TYPE_CHECKING:
+    from gpu_consumers.job_runner import JobReport
+    from gpu_consumers.memory_guard import MemorySnapshot
 
 # The `_created` series double every counter and histogram and no dashboard reads them.
 disable_created_metrics()
@@ -76,6 +82,20 @@ class WorkerMetrics:
         self.busy = Gauge(
             "framegate_lane_busy", "1 while a job runs.", ["lane"], registry=self.registry
         )
+
+    def observe_job(self, report: JobReport, memory: MemorySnapshot) -> None:
+        """A finished job: its outcome, service time, write latency, OOM retries, memory after."""
+        event, lane = report.terminal, self.lane
+        code = event.error_code.value if event.error_code else ""
+        self.jobs.labels(lane, event.task.status.value, code).inc()
+        if event.duration_seconds is not None and event.task.status is TaskStatus.done:
+            self.job_seconds.labels(lane).observe(event.duration_seconds)
+        if report.artifact is not None:
+            self.artifact_write_seconds.labels(lane).set(report.artifact.write_ms / 1000.0)
+        if report.oom_retries:
+            self.oom_retries.labels(lane).inc(report.oom_retries)
+        value, unit = memory.headline()
+        self.memory_bytes.labels(lane, unit.removesuffix("_gib")).set(value * 2**30)
 
     def serve(self, host: str, port: int) -> None:
         start_http_server(port, addr=host, registry=self.registry)

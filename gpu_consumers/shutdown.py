@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from gpu_consumers.errors import WorkerStopping
+from gpu_consumers.errors import JobAbandoned, WorkerStopping
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,3 +87,27 @@ async def within(awaitable: Awaitable[object], grace: Grace, what: str) -> bool:
         log.warning("%s was cut short by the client's own cancellation", what)
         return False
     return True
+
+
+async def job_within_grace(
+    job: asyncio.Future[T], task_id: str, stop: asyncio.Event, grace: Grace, abandon: threading.Event
+) -> T:
+    """The job's result; after a stop, only if it comes within the grace. Past the grace the
+    job is abandoned (`abandon` is set, so its thread stops at its next step; `JobAbandoned` is
+    raised): no terminal event, no commit, the item is redelivered."""
+    try:
+        return await until_stopped(asyncio.shield(job), stop)
+    except WorkerStopping:
+        grace.begin()
+    log.info("stop requested while task %s runs: it may finish within %.0f s", task_id, grace.remaining())
+    try:
+        return await asyncio.wait_for(asyncio.shield(job), timeout=grace.remaining())
+    except TimeoutError:
+        pass
+    abandon.set()
+    job.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no warning
+    log.warning(
+        "abandoning task %s: still running %.0f s after stop (the shutdown grace); not committed, "
+        "it will be redelivered", task_id, grace.seconds,
+    )
+    raise JobAbandoned(task_id)

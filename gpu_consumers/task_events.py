@@ -1,4 +1,5 @@
-"""`TaskEvent` builders for the lifecycle a worker publishes on `events.task` (pure)."""
+"""The lifecycle a worker publishes on `events.task` (pure), through the one `TaskEvent` builder
+(`schemas.task_events`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 
 from schemas.decisions import AdmissionDecision
 from schemas.enums import RouteLane, TaskErrorCode, TaskStatus
-from schemas.limits import MAX_TEXT_CHARS
-from schemas.tasks import GenerationTask, TaskEvent
+from schemas.task_events import task_event
+from schemas.tasks import TaskEvent
 
 
 @dataclass(frozen=True)
@@ -32,18 +33,10 @@ def _event(ctx: TaskContext, status: TaskStatus, now: datetime, error_msg: str |
     """The task's transition to `status` at `now`, with the event fields of that status."""
     request = ctx.decision.request
     assert request is not None
-    created = min(request.submitted_at, now)  # a skewed producer clock must not break the model
-    task = GenerationTask(
-        id=ctx.task_id,
-        model=request.model.value,
-        type=request.type.value,
-        status=status,
-        error_msg=error_msg,
-        created_at=created,
-        updated_at=now,
+    return task_event(
+        ctx.task_id, request.model.value, request.type.value, status, request.submitted_at, now,
+        error_msg=error_msg, lane=ctx.lane, worker_id=ctx.worker_id, attempt=ctx.attempt, **fields,
     )
-    return TaskEvent(occurred_at=now, task=task, lane=ctx.lane, worker_id=ctx.worker_id, attempt=ctx.attempt,
-                     **fields)
 
 
 def processing(ctx: TaskContext, now: datetime) -> TaskEvent:
@@ -73,9 +66,8 @@ def failed(
     duration_seconds: float | None = None,
     pipeline_seconds: float | None = None,
 ) -> TaskEvent:
-    message = (error_msg or code.value)[:MAX_TEXT_CHARS]
     return _event(
-        ctx, TaskStatus.failed, now, message, error_code=code, duration_seconds=duration_seconds,
+        ctx, TaskStatus.failed, now, error_msg or code.value, error_code=code, duration_seconds=duration_seconds,
         pipeline_seconds=pipeline_seconds,
     )
 
@@ -84,18 +76,8 @@ def failed_unparseable(
     task_id: str, lane: RouteLane, worker_id: str, now: datetime, error_msg: str
 ) -> TaskEvent:
     """A work item that is not a valid accepted decision: failed, so it is not lost silently."""
-    return TaskEvent(
-        occurred_at=now,
-        task=GenerationTask(
-            id=task_id,
-            model="unknown",
-            type="unknown",
-            status=TaskStatus.failed,
-            error_msg=error_msg[:MAX_TEXT_CHARS] or "invalid work item",
-            created_at=now,
-            updated_at=now,
-        ),
-        lane=lane,
-        worker_id=worker_id,
+    return task_event(
+        task_id, "unknown", "unknown", TaskStatus.failed, now, now,
+        error_msg=error_msg or "invalid work item", lane=lane, worker_id=worker_id,
         error_code=TaskErrorCode.invalid_job,
     )

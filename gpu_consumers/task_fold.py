@@ -1,6 +1,6 @@
 """What a worker knows about each task from `events.task`: its status, its starts, whether it ended.
 
-Pure state, folded defensively: an event that is illegal by `schemas.tasks.TRANSITIONS` for the
+Pure state, folded defensively: an event that may not follow (`schemas.tasks.may_follow`) the
 task's current status (a second `done` from a zombie worker, a `processing` after `failed`) is
 counted and ignored, never allowed to move a finished task back to work. A task first seen
 mid-life (the ledger reads a bounded window, see `task_ledger`) starts from whatever status that
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from schemas.enums import TaskStatus
-from schemas.tasks import TERMINAL, TRANSITIONS, TaskEvent
+from schemas.tasks import TERMINAL, TaskEvent, may_follow
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,9 @@ class TaskFold:
             self._drop_overlay(own)
         task_id, new = event.task_id, event.task.status
         current = self.status.get(task_id)
-        if current is not None and new not in TRANSITIONS[current]:
+        # A repeat is refused too: the same status twice is a second worker's event (a zombie's
+        # `done`), and a second `processing` must not count as a start.
+        if current is not None and not may_follow(current, new):
             self.invalid += 1
             return Refused(task_id, current, new)
         self.status[task_id] = new

@@ -18,11 +18,24 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
 TERMINAL = frozenset({TaskStatus.done, TaskStatus.failed})
 
 
+def may_follow(current: TaskStatus, new: TaskStatus) -> bool:
+    """Whether a task in `current` may move to `new` (processing->pending is a crash redelivery).
+    The one rule of every fold of `events.task`: plain enums, so pure cores use it as it is."""
+    return new in TRANSITIONS[current]
+
+
+def repeats(current: TaskStatus, new: TaskStatus) -> bool:
+    """`new` is the status the task already has: a redelivered or re-read event, not a move.
+    Each fold says what a repeat means to it (admission: nothing; a worker's ledger: a second
+    worker's event, counted)."""
+    return new is current
+
+
 def can_transition(current: TaskStatus | None, new: TaskStatus) -> bool:
-    """`None` means the task is new. processing->pending is a crash redelivery."""
+    """`None` means the task is new."""
     if current is None:
         return new in (TaskStatus.pending, TaskStatus.failed)
-    return new in TRANSITIONS[current]
+    return may_follow(current, new)
 
 
 class GenerationTask(WireModel):

@@ -13,7 +13,6 @@ from datetime import datetime
 from schemas import (
     AdmissionDecision,
     GenerationRequest,
-    GenerationTask,
     RouteLane,
     SourceRecord,
     TaskErrorCode,
@@ -21,6 +20,7 @@ from schemas import (
     TaskStatus,
 )
 from schemas.event_ids import derived_event_id
+from schemas.task_events import task_event as build_task_event
 
 
 def event_id(origin: str, kind: str) -> uuid.UUID:
@@ -46,21 +46,10 @@ def task_event(
     error_msg: str | None = None,
     error_code: TaskErrorCode | None = None,
 ) -> TaskEvent:
-    task = GenerationTask(
-        id=task_id,
-        model=model,
-        type=type_,
-        status=status,
-        error_msg=error_msg[:2000] if error_msg else None,
-        created_at=min(created_at, now),
-        updated_at=now,
-    )
-    return TaskEvent(
-        event_id=event_id(origin, f"task:{task_id}:{status.value}"),
-        occurred_at=now,
-        task=task,
-        lane=lane,
-        error_code=error_code,
+    """The shared builder (`schemas.task_events`), with the id derived from the log position."""
+    return build_task_event(
+        task_id, model, type_, status, created_at, now, error_msg=error_msg,
+        event_id=event_id(origin, f"task:{task_id}:{status.value}"), lane=lane, error_code=error_code,
     )
 
 

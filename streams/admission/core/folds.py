@@ -13,7 +13,7 @@ from collections import deque
 from schemas.enums import DecisionOutcome, Priority, RouteLane, TaskStatus
 from schemas.event_ids import derived_event_id
 from schemas.lane import AVAILABILITY_TRANSITIONS, MODE_TRANSITIONS, mode_reason_problem
-from schemas.tasks import TRANSITIONS
+from schemas.tasks import may_follow
 from streams.admission.core.clock import elapsed
 from streams.admission.core.facts import HeartbeatFacts, LaneStateFacts, TaskFacts
 from streams.admission.core.lane_queue import QueuedItem
@@ -133,7 +133,7 @@ def _change_lane(lane: LaneState, facts: LaneStateFacts) -> None:
 
 
 def fold_task(state: AdmissionState, facts: TaskFacts) -> bool:
-    """Apply one `events.task` record; False (and counted) when it breaks `TRANSITIONS`.
+    """Apply one `events.task` record; False (and counted) when the status may not follow.
 
     A started, finished or expired task leaves its lane's queue; a `done` feeds the service
     times. An event the task record `repeats` changes nothing.
@@ -153,7 +153,7 @@ def fold_task(state: AdmissionState, facts: TaskFacts) -> bool:
             early.popitem(last=False)
     elif found.repeats(status):
         return True
-    elif status not in TRANSITIONS[found.status]:
+    elif not may_follow(found.status, status):
         state.counters.illegal_task_transitions += 1
         log.warning("ignoring task event %s for %s: %s -> %s is not a legal transition",
                     facts.event_id, task_id, found.status.value, status.value)

@@ -9,7 +9,8 @@ import imageio_ffmpeg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from gpu_consumers.worker import LaneWorker, group_id
+from gpu_consumers.lane_lifecycle import group_id
+from gpu_consumers.worker import LaneWorker
 from schemas import (
     Availability,
     LaneMode,
