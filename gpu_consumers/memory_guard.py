@@ -46,7 +46,7 @@ def load_allowed(free_gib: float, need_gib: float, reserve_gib: float) -> bool:
 class MemoryGuard:
     def __init__(self, use_cuda: bool) -> None:
         self.use_cuda = use_cuda and _cuda_available()
-        self._nvml: Any = _nvml_handle() if self.use_cuda else None
+        self._nvml: Any = nvml_handle() if self.use_cuda else None
         self._libc = _libc()
 
     def freeze_baseline(self) -> None:
@@ -105,7 +105,8 @@ def _cuda_available() -> bool:
         return False
 
 
-def _nvml_handle() -> Any:
+def nvml_handle() -> Any:
+    """The first device's NVML handle, or None where NVML cannot answer (no GPU telemetry)."""
     try:
         import pynvml
 

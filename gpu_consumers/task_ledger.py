@@ -54,9 +54,12 @@ class TaskLedger:
         offsets_for_times: bool = True,
         on_invalid: Callable[[Refused], None] | None = None,
         clock: Callable[[], float] = time.time,
+        consumer: AIOKafkaConsumer | None = None,
     ) -> None:
+        """`consumer` replaces the one built from `consumer_kwargs` (a test that steers its
+        fetches, as a skipping broker would)."""
         self.topic = topic
-        self._consumer = AIOKafkaConsumer(**consumer_kwargs)
+        self._consumer = consumer or AIOKafkaConsumer(**consumer_kwargs)
         self.fold = TaskFold()
         self._window_s = window_s
         self._offsets_for_times = offsets_for_times
@@ -120,7 +123,8 @@ class TaskLedger:
         return True
 
     # --- reading the log -----------------------------------------------------------------------
-    def _apply(self, value: bytes) -> None:
+    def apply(self, value: bytes) -> None:
+        """Fold one record read from the log (a bad record is skipped, an illegal one refused)."""
         try:
             event = decode(TaskEvent, value)
         except (ValidationError, PayloadTooLarge):
@@ -147,7 +151,7 @@ class TaskLedger:
                     self._next[tp] = message.offset + 1
                     self.records_read += 1
                     if message.value is not None:
-                        self._apply(message.value)
+                        self.apply(message.value)
 
     async def catch_up(self, timeout_s: float) -> bool:
         """True once everything on the topic up to now has been folded in."""

@@ -85,6 +85,8 @@ from schemas.policy import DEGRADED_QUEUE_POLICY
 from schemas.settings import Settings
 from schemas.tasks import TaskEvent
 
+__all__ = ["LaneWorker", "producer_config"]
+
 log = logging.getLogger(__name__)
 
 

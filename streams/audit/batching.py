@@ -45,6 +45,13 @@ class Batcher(Generic[T]):
         assert self._opened_at is not None
         return self.full() or now - self._opened_at >= self.max_age_s
 
+    def due_after_linger(self, now: float, caught_up: bool, linger_s: float) -> bool:
+        """`due`, or, once the reader has caught up (nothing more was waiting), the batch has
+        lingered `linger_s`: live traffic becomes visible soon instead of at the age bound."""
+        if self.due(now):
+            return True
+        return caught_up and len(self._items) > 0 and self.age(now) >= linger_s
+
     def age(self, now: float) -> float:
         """Seconds since the oldest item came in (0 when empty)."""
         if not self._items or self._opened_at is None:

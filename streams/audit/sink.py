@@ -219,9 +219,7 @@ class AuditSink:
 
     def _due(self, now: float) -> bool:
         """Full or old enough, or lingered long enough with nothing more to read."""
-        if self._batcher.due(now):
-            return True
-        return self._caught_up and len(self._batcher) > 0 and self._batcher.age(now) >= self.config.batch_linger_s
+        return self._batcher.due_after_linger(now, self._caught_up, self.config.batch_linger_s)
 
     def _apply_flow(self, consumer: AIOKafkaConsumer) -> bool:
         """Pauses every assigned partition while a refused checkpoint waits or the buffer is full."""

@@ -34,10 +34,16 @@ from streams.gateway.status import StatusBook
 
 log = logging.getLogger(__name__)
 
-_RETRY_MIN_S = 0.5
-_RETRY_MAX_S = 5.0
+RETRY_MIN_S = 0.5
+RETRY_MAX_S = 5.0
 #: What a reconnect can cure; anything else is a bug and ends the feed loudly.
 _TRANSIENT = (KafkaError, OSError, FeedTopicMissing)
+
+
+def reconnect_wait() -> wait_exponential_jitter:
+    """Capped exponential backoff with jitter, so replicas that lost the broker together do not
+    retry in lockstep."""
+    return wait_exponential_jitter(multiplier=RETRY_MIN_S, max=RETRY_MAX_S, jitter=RETRY_MIN_S)
 
 
 class GatewayFeed:
@@ -73,14 +79,12 @@ class GatewayFeed:
             async for attempt in self._reconnecting():
                 with attempt:
                     await self._session()
-            await asyncio.sleep(_RETRY_MIN_S + random.uniform(0, _RETRY_MIN_S))
+            await asyncio.sleep(RETRY_MIN_S + random.uniform(0, RETRY_MIN_S))
 
     def _reconnecting(self) -> AsyncRetrying:
         return AsyncRetrying(
             retry=retry_if_exception_type(_TRANSIENT),
-            wait=wait_exponential_jitter(
-                multiplier=_RETRY_MIN_S, max=_RETRY_MAX_S, jitter=_RETRY_MIN_S
-            ),
+            wait=reconnect_wait(),
             before_sleep=self._log_retry,
             reraise=True,
         )

@@ -7,7 +7,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gpu_consumers.task_ledger import TaskLedger
 from schemas import TaskStatus, Topics
@@ -32,13 +32,13 @@ async def publish_done(bootstrap: str, topics: Topics, ids: list[str]) -> None:
 def test_the_ledger_reads_again_what_a_fetch_skipped(kafka_bootstrap: str, topics: Topics) -> None:
     async def scenario() -> TaskLedger:
         await publish_done(kafka_bootstrap, topics, [f"t{i}" for i in range(4)])
-        ledger = TaskLedger(topics.events_task, PROFILE.consumer_kwargs(kafka_bootstrap, None), window_s=3600.0,
-                            offsets_for_times=PROFILE.offsets_for_times)
+        consumer = AIOKafkaConsumer(**PROFILE.consumer_kwargs(kafka_bootstrap, None))
+        ledger = TaskLedger(topics.events_task, {}, window_s=3600.0, offsets_for_times=PROFILE.offsets_for_times,
+                            consumer=consumer)
         await ledger.start()
         try:
             await async_wait_until(lambda: ledger.records_read == 4, 30, what="the first four events")
             tp = TopicPartition(topics.events_task, 0)
-            consumer = ledger._consumer
             consumer.pause(tp)
             await publish_done(kafka_bootstrap, topics, [f"t{i}" for i in range(4, 8)])
             consumer.seek(tp, 6)  # the next fetch starts two records late, as a skipping broker answers

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from schemas.topics import Topics
 from streams.audit import ddl
+from streams.audit.batching import Batcher
 from streams.audit.checkpoint import Checkpoint, CheckpointStep, SinkStats
 from streams.audit.errors import SinkBackpressureError
 from streams.audit.metrics import SinkMetrics
@@ -143,22 +144,16 @@ def test_backoff_refuses_nonsense_bounds() -> None:
         Backoff(2, 1)
 
 
-def test_a_caught_up_sink_flushes_after_the_linger_not_the_age_bound() -> None:
-    from schemas.broker_profile import BROKER_PROFILES
-    from streams.audit.sink import AuditSink, SinkConfig
-
-    now = [100.0]
-    config = SinkConfig("127.0.0.1:1", Topics(), "chdb:///nowhere", "db", "g", BROKER_PROFILES["tansu"],
-                        batch_max_rows=10, batch_max_seconds=1.0, batch_linger_s=0.05)
-    sink = AuditSink(config, clock=lambda: now[0])
-    sink._batcher.extend([to_row(routes(Topics()), Source(Topics().events_lane, 0, 0), b"{}", NOW)], now[0])
-    assert not sink._due(now[0])
-    now[0] += 0.06
-    assert not sink._due(now[0]), "more may be waiting: only the age bound or a full batch flushes"
-    sink._caught_up = True
-    assert sink._due(now[0])
-    now[0] -= 0.03
-    assert not sink._due(now[0]), "caught up, but not lingered long enough"
+def test_a_caught_up_batch_flushes_after_the_linger_not_the_age_bound() -> None:
+    now, linger = 100.0, 0.05
+    batcher: Batcher[object] = Batcher(max_items=10, max_age_s=1.0)
+    batcher.extend([to_row(routes(Topics()), Source(Topics().events_lane, 0, 0), b"{}", NOW)], now)
+    assert not batcher.due_after_linger(now, caught_up=False, linger_s=linger)
+    now += 0.06
+    assert not batcher.due_after_linger(now, False, linger), "more may be waiting: only the age bound flushes"
+    assert batcher.due_after_linger(now, True, linger)
+    assert not batcher.due_after_linger(now - 0.03, True, linger), "caught up, but not lingered long enough"
+    assert batcher.due_after_linger(now + 1.0, False, linger), "the age bound flushes either way"
 
 
 def test_a_flush_writes_every_table_without_going_back_to_the_event_loop() -> None:

@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 
 import pytest
-from tenacity import RetryCallState
+from tenacity import AsyncRetrying, RetryCallState
 
 from schemas.settings import load_settings
 from streams.gateway.decisions import DecisionWaiters
-from streams.gateway.feed import _RETRY_MAX_S, _RETRY_MIN_S, GatewayFeed
+from streams.gateway.feed import RETRY_MAX_S, RETRY_MIN_S, GatewayFeed, reconnect_wait
 from streams.gateway.metrics import GatewayMetrics
 from streams.gateway.status import StatusBook
 from streams.local_stack.broker import free_port
@@ -26,24 +26,23 @@ def _feed(tmp_path: Path) -> GatewayFeed:
     return GatewayFeed(settings, DecisionWaiters(), StatusBook(10), GatewayMetrics())
 
 
-def _waits(feed: GatewayFeed, attempts: int) -> list[float]:
-    retrying = feed._reconnecting()
+def _waits(attempts: int) -> list[float]:
+    wait = reconnect_wait()
     waits = []
     for n in range(1, attempts + 1):
-        state = RetryCallState(retrying, fn=None, args=(), kwargs={})
+        state = RetryCallState(AsyncRetrying(), fn=None, args=(), kwargs={})
         state.attempt_number = n
-        waits.append(float(retrying.wait(state)))
+        waits.append(float(wait(state)))
     return waits
 
 
-def test_backoff_doubles_is_capped_and_jittered(tmp_path: Path) -> None:
-    feed = _feed(tmp_path)
-    runs = [_waits(feed, 8) for _ in range(5)]
+def test_backoff_doubles_is_capped_and_jittered() -> None:
+    runs = [_waits(8) for _ in range(5)]
     for waits in runs:
         for n, wait in enumerate(waits, start=1):
-            floor = min(_RETRY_MIN_S * 2 ** (n - 1), _RETRY_MAX_S)
-            assert floor <= wait <= min(floor + _RETRY_MIN_S, _RETRY_MAX_S), (n, wait)
-        assert waits[-1] == _RETRY_MAX_S
+            floor = min(RETRY_MIN_S * 2 ** (n - 1), RETRY_MAX_S)
+            assert floor <= wait <= min(floor + RETRY_MIN_S, RETRY_MAX_S), (n, wait)
+        assert waits[-1] == RETRY_MAX_S
     # jitter: replicas that lost the broker together do not retry in lockstep
     assert len({round(run[0], 6) for run in runs}) > 1
 

@@ -35,4 +35,4 @@ def test_missing_nvml_library_means_no_telemetry(monkeypatch: pytest.MonkeyPatch
         raise pynvml.NVMLError_LibraryNotFound()
 
     monkeypatch.setattr(pynvml, "nvmlInit", no_library)
-    assert memory_guard._nvml_handle() is None  # no GPU telemetry, no crash
+    assert memory_guard.nvml_handle() is None  # no GPU telemetry, no crash

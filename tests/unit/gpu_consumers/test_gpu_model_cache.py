@@ -28,11 +28,11 @@ class MeasuredGuard(MemoryGuard):
         return MemorySnapshot(rss_gib=1.0, free_gib=100.0, total_gib=128.0)
 
 
-def cache(budget_gib: float) -> tuple[ModelCache, list[ModelChange], MeasuredGuard]:
+def cache(budget_gib: float, need_p: float = 1.0) -> tuple[ModelCache, list[ModelChange], MeasuredGuard]:
     changes: list[ModelChange] = []
     guard = MeasuredGuard()
     models = ModelCache(
-        guard, LoadBudget({A: 1.0, P: 1.0}, reserve_gib=0.5, budget_gib=budget_gib),
+        guard, LoadBudget({A: 1.0, P: need_p}, reserve_gib=0.5, budget_gib=budget_gib),
         lambda m: LoadedPipeline(m, object(), "cpu", 0.0), LaneStatus(max_load_failures=3), changes.append,
     )
     return models, changes, guard
@@ -64,9 +64,8 @@ def test_a_model_that_cannot_fit_alone_is_refused_without_evicting_the_warm_one(
     models, _, _ = cache(budget_gib=1.4)
     with pytest.raises(InsufficientMemory, match="exceeds the lane's budget"):
         models.acquire(A)
-    models2, _, _ = cache(budget_gib=2.0)
+    models2, _, _ = cache(budget_gib=2.0, need_p=5.0)
     models2.acquire(A)
-    models2._budget = LoadBudget({A: 1.0, P: 5.0}, 0.5, 2.0)
     with pytest.raises(InsufficientMemory):
         models2.acquire(P)
     assert models2.held == (A,) and models2.evictions == 0

@@ -142,7 +142,7 @@ def test_heartbeat_is_schema_valid_for_every_lane() -> None:
 
 
 def test_only_a_profile_that_needs_single_record_batches_turns_batching_off() -> None:
-    from gpu_consumers.lane_publisher import producer_config
+    from gpu_consumers.worker import producer_config
     from schemas.broker_profile import BROKER_PROFILES
 
     tansu, kafka = BROKER_PROFILES["tansu"], BROKER_PROFILES["kafka"]

@@ -4,6 +4,7 @@ replaced by a subclass that answers from a script; the consumer is built but nev
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -16,8 +17,8 @@ from tests.factories import task_event
 class ScriptedLedger(TaskLedger):
     """`catch_up` answers from `answers` and counts calls; `during` runs inside a catch-up."""
 
-    def __init__(self, answers: list[bool]) -> None:
-        super().__init__("events.task", {"bootstrap_servers": "127.0.0.1:9"})
+    def __init__(self, answers: list[bool], on_invalid: Callable[[Refused], None] | None = None) -> None:
+        super().__init__("events.task", {"bootstrap_servers": "127.0.0.1:9"}, on_invalid=on_invalid)
         self.answers = answers
         self.calls = 0
         self.during: list[str] = []
@@ -67,21 +68,20 @@ def test_own_events_count_at_once_and_an_illegal_log_event_is_counted_logged_and
 ) -> None:
     async def scenario() -> None:
         refused: list[Refused] = []
-        ledger = ScriptedLedger([])
-        ledger._on_invalid = refused.append
+        ledger = ScriptedLedger([], on_invalid=refused.append)
         start, done = task_event(TaskStatus.processing, "a"), task_event(TaskStatus.done, "a")
         ledger.record(start)
         ledger.record(done)
         assert ledger.starts("a") == 1 and ledger.ended("a")  # before the log is read back
         for echo in (start, done):
-            ledger._apply(echo.to_wire())
+            ledger.apply(echo.to_wire())
         assert ledger.starts("a") == 1 and ledger.ended("a")  # the echo is not counted twice
         zombie = task_event(TaskStatus.done, "a")  # a stalled previous owner finishing too
-        ledger._apply(zombie.to_wire())
+        ledger.apply(zombie.to_wire())
         assert refused == [Refused("a", TaskStatus.done, TaskStatus.done)]
         assert ledger.fold.invalid == 1
         assert f"ignoring task event {zombie.event_id}: done -> done" in caplog.text
-        ledger._apply(b"{not json")  # not a task event at all: skipped, not an invalid transition
+        ledger.apply(b"{not json")  # not a task event at all: skipped, not an invalid transition
         assert ledger.fold.invalid == 1
         await ledger.stop()
 
