@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from schemas.broker_profile import BROKER_PROFILES, BrokerProfile
+
 
 def docker_engine_answers() -> bool:
     """True only if a Docker daemon responds to a ping (the CLI alone is not enough)."""
@@ -31,3 +33,9 @@ def external_kafka() -> str | None:
 
 def external_clickhouse() -> str | None:
     return os.environ.get("FRAMEGATE_TEST_CLICKHOUSE") or None
+
+
+def broker_profile() -> BrokerProfile:
+    """The broker profile of this test run: `FRAMEGATE_TEST_BROKER_PROFILE` (`make test-docker`
+    sets `kafka`), else the local broker's."""
+    return BROKER_PROFILES[os.environ.get("FRAMEGATE_TEST_BROKER_PROFILE") or "tansu"]

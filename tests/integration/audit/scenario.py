@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from schemas import (
@@ -39,11 +38,11 @@ from schemas import (
     TaskEvent,
     TaskStatus,
 )
-from schemas.broker_profile import BROKER_PROFILES
 from schemas.decisions import Degradation, FieldError, SourceRecord
 from schemas.envelope import utc_now
 from schemas.topics import Topics
-from tests import factories
+from tests import broker_io, factories
+from tests.broker_io import Record
 
 
 @dataclass
@@ -69,7 +68,7 @@ def _request(model: ModelName, at: datetime, priority: Priority = Priority.stand
 
 
 def _host(load1: float, write_ms: float, vram: float, in_use: int) -> HostPressure:
-    return HostPressure(
+    return factories.host(
         load1=load1, cpu_cores=8, artifact_write_ms=write_ms, gpu_sessions_in_use=in_use,
         gpu_session_quota=2, vram_used_gib=vram, vram_total_gib=80.0, rss_gib=6.5,
     )
@@ -236,17 +235,9 @@ def build(now: datetime | None = None) -> Scenario:
 async def publish(bootstrap: str, topics: Topics, messages: list[tuple[str, str | None, BaseModel]],
                   raw: list[tuple[str, bytes | None]] = ()) -> None:  # type: ignore[assignment]
     """Sends every message to its topic (and raw byte payloads as given), acks=all."""
-    producer = AIOKafkaProducer(**BROKER_PROFILES["tansu"].producer_kwargs(bootstrap))
-    await producer.start()
-    try:
-        futures = []
-        for attr, key, message in messages:
-            futures.append(await producer.send(
-                getattr(topics, attr), key=key.encode() if key else None,
-                value=message.model_dump_json().encode()))
-        for attr, payload in raw:
-            futures.append(await producer.send(getattr(topics, attr), key=b"poison", value=payload))
-        for fut in futures:
-            await fut
-    finally:
-        await producer.stop()
+    records: list[Record] = [
+        (getattr(topics, attr), key.encode() if key else None, message.model_dump_json().encode())
+        for attr, key, message in messages
+    ]
+    records += [(getattr(topics, attr), b"poison", payload) for attr, payload in raw]
+    await broker_io.publish(bootstrap, records)

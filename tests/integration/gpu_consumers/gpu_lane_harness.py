@@ -1,40 +1,30 @@
-"""Drives lane workers against the real broker: work items in, lifecycle events out."""
+"""Drives lane workers against the real broker: work items in (through `tests.broker_io`),
+lifecycle events out (`observing`, from there too)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from schemas import (
     AdmissionDecision,
     DecisionOutcome,
-    LaneEvent,
     LaneMode,
-    MemoryDiagnosticEvent,
     ModelName,
     RouteLane,
-    TaskEvent,
-    TaskStatus,
     Topics,
 )
-from schemas.broker_profile import BROKER_PROFILES
 from schemas.envelope import utc_now
 from schemas.settings import Settings, load_settings
-from schemas.wire import decode
+from tests.broker_io import PROFILE, Observed, observing, publish
 from tests.factories import tiny_request
 
-PROFILE = BROKER_PROFILES["tansu"]
+__all__ = ["PROFILE", "Observed", "lane_settings", "observing", "publish_items", "publish_raw", "work_item"]
 
 
 def lane_settings(bootstrap: str, topics: Topics, model_dir: Path, artifact_dir: Path, **extra: Any) -> Settings:
@@ -81,80 +71,19 @@ def work_item(
     )
 
 
-@dataclass
-class Observed:
-    """Every event a test has seen so far, decoded."""
-
-    tasks: list[TaskEvent] = field(default_factory=list)
-    memory: list[MemoryDiagnosticEvent] = field(default_factory=list)
-    lanes: list[LaneEvent] = field(default_factory=list)
-
-    def statuses(self, task_id: str) -> list[TaskStatus]:
-        return [e.task.status for e in self.tasks if e.task_id == task_id]
-
-    def terminal(self, task_id: str) -> list[TaskEvent]:
-        return [e for e in self.tasks if e.task_id == task_id and e.task.status in (TaskStatus.done, TaskStatus.failed)]
-
-    def ended(self, task_ids: list[str]) -> bool:
-        return all(self.terminal(t) for t in task_ids)
-
-
-@contextlib.asynccontextmanager
-async def observing(bootstrap: str, topics: Topics) -> AsyncIterator[Observed]:
-    """Reads events.task/memory/lane from the beginning while the body runs."""
-    consumer = AIOKafkaConsumer(
-        topics.events_task, topics.events_memory, topics.events_lane,
-        **PROFILE.consumer_kwargs(bootstrap, None),
-    )
-    await consumer.start()
-    seen = Observed()
-
-    async def follow() -> None:
-        while True:
-            batches = await consumer.getmany(timeout_ms=100)
-            for messages in batches.values():
-                for m in messages:
-                    assert m.value is not None
-                    if m.topic == topics.events_task:
-                        seen.tasks.append(decode(TaskEvent, m.value))
-                    elif m.topic == topics.events_memory:
-                        seen.memory.append(decode(MemoryDiagnosticEvent, m.value))
-                    else:
-                        seen.lanes.append(decode(LaneEvent, m.value))
-
-    task = asyncio.create_task(follow())
-    try:
-        yield seen
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await consumer.stop()
-
-
 async def publish_items(
     bootstrap: str, topics: Topics, items: list[AdmissionDecision], partition: int | None = None
 ) -> None:
     """`partition` pins every item to one partition, so one worker sees them in this order."""
-    producer = AIOKafkaProducer(**PROFILE.producer_kwargs(bootstrap))
-    await producer.start()
-    try:
-        for item in items:
-            assert item.lane is not None and item.task_id is not None
-            await producer.send_and_wait(
-                topics.lane(item.lane), item.to_wire(), key=item.task_id.encode(), partition=partition
-            )
-    finally:
-        await producer.stop()
+    records = []
+    for item in items:
+        assert item.lane is not None and item.task_id is not None
+        records.append((topics.lane(item.lane), item.task_id.encode(), item.to_wire()))
+    await publish(bootstrap, records, partition=partition, one_at_a_time=True)
 
 
 async def publish_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None) -> None:
-    producer = AIOKafkaProducer(**PROFILE.producer_kwargs(bootstrap))
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
+    await publish(bootstrap, [(topic, key, value)])
 
 
 def now() -> datetime:

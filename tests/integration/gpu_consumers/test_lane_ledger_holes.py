@@ -7,31 +7,21 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gpu_consumers.task_ledger import TaskLedger
 from schemas import TaskStatus, Topics
-from tests.integration.gpu_consumers.gpu_lane_harness import PROFILE
-from tests.integration.gpu_consumers.test_lane_ledger_window import done_event
+from tests.broker_io import PROFILE
+from tests.integration.gpu_consumers.test_lane_ledger_window import publish_done
 from tests.waiting import async_wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-
-async def publish_done(bootstrap: str, topics: Topics, ids: list[str]) -> None:
-    producer = AIOKafkaProducer(**PROFILE.producer_kwargs(bootstrap, linger_ms=0))
-    await producer.start()
-    try:
-        for task_id in ids:
-            event = done_event(task_id, timedelta(minutes=1))
-            await producer.send_and_wait(topics.events_task, event.to_wire(), key=task_id.encode())
-    finally:
-        await producer.stop()
+AGE = timedelta(minutes=1)
 
 
 def test_the_ledger_reads_again_what_a_fetch_skipped(kafka_bootstrap: str, topics: Topics) -> None:
     async def scenario() -> TaskLedger:
-        await publish_done(kafka_bootstrap, topics, [f"t{i}" for i in range(4)])
+        await publish_done(kafka_bootstrap, topics, [f"t{i}" for i in range(4)], AGE)
         consumer = AIOKafkaConsumer(**PROFILE.consumer_kwargs(kafka_bootstrap, None))
         ledger = TaskLedger(topics.events_task, {}, window_s=3600.0, offsets_for_times=PROFILE.offsets_for_times,
                             consumer=consumer)
@@ -40,7 +30,7 @@ def test_the_ledger_reads_again_what_a_fetch_skipped(kafka_bootstrap: str, topic
             await async_wait_until(lambda: ledger.records_read == 4, 30, what="the first four events")
             tp = TopicPartition(topics.events_task, 0)
             consumer.pause(tp)
-            await publish_done(kafka_bootstrap, topics, [f"t{i}" for i in range(4, 8)])
+            await publish_done(kafka_bootstrap, topics, [f"t{i}" for i in range(4, 8)], AGE)
             consumer.seek(tp, 6)  # the next fetch starts two records late, as a skipping broker answers
             consumer.resume(tp)
             await async_wait_until(lambda: ledger.records_read >= 8, 30, what="all eight events")

@@ -8,14 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from gpu_consumers.worker import LaneWorker
 from schemas import ModelName, RouteLane, TaskStatus, Topics
 from schemas.envelope import utc_now
 from schemas.tasks import GenerationTask, TaskEvent
+from tests.broker_io import publish
 from tests.integration.gpu_consumers.gpu_lane_harness import (
-    PROFILE,
     lane_settings,
     observing,
     publish_items,
@@ -39,19 +38,19 @@ def done_event(task_id: str, age: timedelta) -> TaskEvent:
 
 async def write_history(bootstrap: str, topics: Topics, recent: list[str]) -> None:
     """OLD `done` events stamped three days ago, then the recent ones (one record per batch)."""
-    producer = AIOKafkaProducer(**PROFILE.producer_kwargs(bootstrap, linger_ms=0))
-    await producer.start()
-    try:
-        three_days_ms = int((time.time() - 3 * 86400) * 1000)
-        for i in range(OLD):
-            event = done_event(f"old-{i:05d}", timedelta(days=3))
-            await producer.send_and_wait(topics.events_task, event.to_wire(), key=event.task_id.encode(),
-                                         timestamp_ms=three_days_ms + i)
-        for task_id in recent:
-            event = done_event(task_id, timedelta(minutes=5))
-            await producer.send_and_wait(topics.events_task, event.to_wire(), key=task_id.encode())
-    finally:
-        await producer.stop()
+    three_days_ms = int((time.time() - 3 * 86400) * 1000)
+    for i in range(OLD):
+        event = done_event(f"old-{i:05d}", timedelta(days=3))
+        await publish(bootstrap, [(topics.events_task, event.task_id.encode(), event.to_wire())],
+                      one_at_a_time=True, timestamp_ms=three_days_ms + i)
+    await publish_done(bootstrap, topics, recent, timedelta(minutes=5))
+
+
+async def publish_done(bootstrap: str, topics: Topics, ids: list[str], age: timedelta) -> None:
+    """A `done` of another worker for each task, `age` ago, one record per batch."""
+    events = [done_event(task_id, age) for task_id in ids]
+    await publish(bootstrap, [(topics.events_task, e.task_id.encode(), e.to_wire()) for e in events],
+                  one_at_a_time=True)
 
 
 def test_a_restarted_worker_reads_only_its_window_of_a_long_task_log(

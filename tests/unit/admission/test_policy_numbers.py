@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from pydantic import ValidationError
 
 from schemas import WITHDRAWAL_POLICY, WithdrawalPolicy
-from schemas.settings import Settings
-from streams.admission.state import AdmissionConfig
+from schemas.settings import load_settings
+from streams.admission.state import AdmissionConfig, config_from_settings
 
 
 def test_the_withdrawal_thresholds_are_the_contracts_and_fixed() -> None:
@@ -20,16 +18,19 @@ def test_the_withdrawal_thresholds_are_the_contracts_and_fixed() -> None:
             WithdrawalPolicy(**change)  # type: ignore[arg-type]
 
 
-def test_the_core_defaults_are_the_settings_and_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [n for n in os.environ if n.startswith("FRAMEGATE_")]:
-        monkeypatch.delenv(name)
-    config, settings = AdmissionConfig(), Settings()
-    assert (config.heartbeat_stale_s, config.retry_after_s) == (15.0, 30)
-    assert config.heartbeat_stale_s == settings.admission_heartbeat_stale_s
-    assert config.cold_start_s == settings.admission_cold_start_s
-    assert config.default_service_s == settings.admission_default_service_s
-    assert config.service_window == settings.admission_service_window
-    assert config.retry_after_s == settings.admission_retry_after_s
-    assert (config.io_saturation_ms, config.cpu_starvation_factor, config.cpu_starvation_s) == (
-        WITHDRAWAL_POLICY.io_saturation_ms, WITHDRAWAL_POLICY.cpu_load_per_core,
-        WITHDRAWAL_POLICY.cpu_starvation_seconds)
+def test_every_admission_setting_reaches_the_core() -> None:
+    """Each knob set away from its default arrives in the core's config (a field the mapping
+    forgot would keep the default and fail here)."""
+    settings = load_settings(
+        admission_heartbeat_stale_s=7.5, admission_cold_start_s=3.0, admission_default_service_s=2.5,
+        admission_service_window=5, admission_retry_after_s=11, admission_dedup_retention_h=2.0,
+    )
+    config = config_from_settings(settings)
+    assert (config.heartbeat_stale_s, config.cold_start_s, config.default_service_s) == (7.5, 3.0, 2.5)
+    assert (config.service_window, config.retry_after_s, config.dedup_retention_s) == (5, 11, 7200.0)
+    assert config != AdmissionConfig(), "the defaults must not have been kept"
+
+
+def test_the_core_withdrawal_thresholds_are_the_policy() -> None:
+    config = AdmissionConfig()
+    assert (config.io_saturation_ms, config.cpu_starvation_factor, config.cpu_starvation_s) == (1500, 1.5, 30)

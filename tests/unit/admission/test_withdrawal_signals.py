@@ -6,12 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from schemas import (
-    Availability,
     DecisionOutcome,
     FallbackReason,
-    HostPressure,
     LaneEvent,
-    LaneEventType,
     ModelName,
     Priority,
     RejectionCode,
@@ -32,10 +29,8 @@ def fill(s: AdmissionState, n: int, model: ModelName, priority: Priority = Prior
 
 def flagged(lane: RouteLane, exhausted: bool, **host: Any) -> LaneEvent:
     """A heartbeat whose worker says its GPU sessions are at quota, whatever the counts say."""
-    return LaneEvent(
-        event_type=LaneEventType.heartbeat, lane_key=lane, worker_id="w1", availability=Availability.ready,
-        warm=True, host=HostPressure(**{"load1": 0.2, "cpu_cores": 4, **host}),
-        gpu_sessions_quota_exhausted=exhausted, occurred_at=T0,
+    return heartbeat(
+        lane, T0, "w1", gpu_sessions_quota_exhausted=exhausted, **{"artifact_write_ms": None, **host}
     )
 
 
