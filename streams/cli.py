@@ -102,7 +102,7 @@ def _exec_gpu_consumers(*args: str) -> None:
     add_help_option=False,
 )
 def kcat(ctx: typer.Context) -> None:
-    """Run the system kcat with a current librdkafka (Debian's 2.0.2 cannot talk to tansu).
+    """Run the system kcat with a current librdkafka (Debian's own is too old to talk to tansu).
 
     Every argument goes to kcat unchanged, e.g. `framegate kcat -L -b 127.0.0.1:19092`.
     """

@@ -1,8 +1,8 @@
 """Admission outputs gathered into one record batch per topic-partition, submitted on `flush`.
 
-`AIOKafkaProducer.send` costs tens of microseconds per record (future, partitioner, accumulator);
-a decision writes two or three records, so the per-record path was ~15% of the agent's CPU at
-saturation. Here a record is appended to an open `BatchBuilder` (keyed records keep the default
+`AIOKafkaProducer.send` pays per record (a future, the partitioner, the accumulator), and a
+decision writes two or three records, so at saturation the per-record path is a visible share of
+the agent's CPU. Here a record is appended to an open `BatchBuilder` (keyed records keep the default
 murmur2 placement, so lane-topic partitioning is unchanged) and the batches are handed to the
 producer in append order under one lock, which keeps every partition's order.
 """

@@ -104,7 +104,7 @@ def _plot(res: PanelResult, path: Path, tr: TimeRange) -> None:
                          colWidths=[w / total for w in widths])
         table.auto_set_font_size(False)
         table.set_fontsize(7)
-        # ~0.065 in per character at 7 pt keeps every column readable
+        # wide enough for every character of the widest row at 7 pt, so no column is clipped
         fig.set_size_inches(max(9.0, 0.065 * total), 0.9 + 0.22 * (len(shown) + 1))
     fig.tight_layout()
     fig.savefig(path)

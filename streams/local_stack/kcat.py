@@ -1,6 +1,6 @@
 """Runs the system `kcat` against a current librdkafka, so it can talk to the local broker.
 
-Debian bookworm's kcat links librdkafka 2.0.2, which misreads the tagged fields of tansu's
+Debian bookworm's kcat links an older librdkafka, which misreads the tagged fields of tansu's
 ApiVersions v3 response ("ApiVersionRequest failed: Local: Read underflow") and never connects.
 Apache Kafka is not affected. The `confluent-kafka` wheel (extra `kcat`) bundles a current
 librdkafka; kcat is started with that library first on its search path, unchanged otherwise.
