@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lock demo test lint unit soak bench clean
+.PHONY: install lock demo test test-docker lint unit soak bench clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,6 +49,11 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# The integration suite against Apache Kafka and a ClickHouse server (testcontainers), on the
+# `kafka` broker profile; says so and succeeds where no Docker engine answers.
+test-docker: install
+	$(BIN)/python -m tests.docker_suite $(ARGS)
 
 unit: install
 	$(BIN)/pytest tests/unit

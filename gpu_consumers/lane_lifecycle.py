@@ -57,8 +57,8 @@ def open_ledger(settings: Settings, metrics: WorkerMetrics) -> TaskLedger:
     return TaskLedger(
         settings.topics.events_task,
         broker.consumer_kwargs(bootstrap, None, fetch_max_wait_ms=settings.lane_ledger_fetch_wait_ms),
+        profile=broker,
         window_s=settings.lane_ledger_window_h * 3600.0,
-        offsets_for_times=broker.offsets_for_times,
         on_invalid=lambda _refused: invalid.inc(),
     )
 

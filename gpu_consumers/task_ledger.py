@@ -6,8 +6,8 @@ finds the task in the ledger, commits, and moves on. The fold itself (`task_fold
 defensive.
 
 Where it starts: not at offset 0 of a log that grows for months, but at the first record of the
-last `lane_ledger_window_h` hours (Kafka's offsets-for-times; on brokers without a usable one, a
-binary search over record timestamps, about log2(n) single-record fetches). A redelivered item
+last `lane_ledger_window_h` hours (`schemas.log_tail`: Kafka's offsets-for-times, or on brokers
+without a usable one a binary search over record timestamps). A redelivered item
 whose terminal event is older than the window runs again: that needs an item left uncommitted
 for longer than the window, i.e. a lane with no live worker for that long right after a crash.
 
@@ -32,12 +32,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from gpu_consumers.task_fold import Refused, TaskFold
+from schemas.broker_profile import BrokerProfile
 from schemas.errors import PayloadTooLarge
-from schemas.offset_holes import HoleGuard
+from schemas.log_tail import LogTail
 from schemas.tasks import TaskEvent
 from schemas.wire import decode
 
@@ -50,8 +51,8 @@ class TaskLedger:
         topic: str,
         consumer_kwargs: dict[str, Any],
         *,
+        profile: BrokerProfile,
         window_s: float | None = None,
-        offsets_for_times: bool = True,
         on_invalid: Callable[[Refused], None] | None = None,
         clock: Callable[[], float] = time.time,
         consumer: AIOKafkaConsumer | None = None,
@@ -59,31 +60,27 @@ class TaskLedger:
         """`consumer` replaces the one built from `consumer_kwargs` (a test that steers its
         fetches, as a skipping broker would)."""
         self.topic = topic
-        self._consumer = consumer or AIOKafkaConsumer(**consumer_kwargs)
+        self.tail = LogTail(consumer or AIOKafkaConsumer(**consumer_kwargs), profile)
         self.fold = TaskFold()
         self._window_s = window_s
-        self._offsets_for_times = offsets_for_times
         self._on_invalid = on_invalid
         self._clock = clock
-        self._next: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._assignments = 0  # bumped on every lane-partition assignment
         self._caught_up_to = -1  # the assignment count the last successful catch-up covers
-        #: Records read from the log (what the window bounds).
-        self.records_read = 0
+
+    @property
+    def records_read(self) -> int:
+        """Records read from the log (what the window bounds)."""
+        return self.tail.records_taken
 
     async def start(self) -> None:
-        await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(self.topic) or set()
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        self._consumer.assign(tps)
+        await self.tail.consumer.start()
+        tps = await self.tail.assign_all(self.topic)
         if tps and self._window_s is not None:
-            since_ms = int((self._clock() - self._window_s) * 1000)
-            for tp, offset in (await self._offsets_since(tps, since_ms)).items():
-                self._consumer.seek(tp, offset)
-                self._next[tp] = offset
+            await self.tail.seek_to_time(tps, int((self._clock() - self._window_s) * 1000))
         else:
-            await self._consumer.seek_to_beginning(*tps)
+            await self.tail.seek_to_beginning(tps)
         self._task = asyncio.create_task(self._follow(), name="task-ledger")
 
     async def stop(self) -> None:
@@ -91,7 +88,7 @@ class TaskLedger:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._consumer.stop()
+        await self.tail.consumer.stop()
 
     # --- what the worker asks ------------------------------------------------------------------
     def ended(self, task_id: str) -> bool:
@@ -139,61 +136,13 @@ class TaskLedger:
                 self._on_invalid(refused)
 
     async def _follow(self) -> None:
-        holes = HoleGuard()
         while True:
-            batches = await self._consumer.getmany(timeout_ms=200)
-            for tp, fetched in batches.items():
-                # another worker's `done` a fetch skipped would let its task run again
-                messages, hole = holes.take(tp, self._next.get(tp), fetched)
-                if hole is not None:
-                    self._consumer.seek(tp, hole)
+            # contiguous: another worker's `done` a fetch skipped would let its task run again
+            for messages in (await self.tail.fetch(timeout_ms=200)).values():
                 for message in messages:
-                    self._next[tp] = message.offset + 1
-                    self.records_read += 1
                     if message.value is not None:
                         self.apply(message.value)
 
     async def catch_up(self, timeout_s: float) -> bool:
         """True once everything on the topic up to now has been folded in."""
-        deadline = time.monotonic() + timeout_s
-        partitions = self._consumer.assignment()
-        ends = await self._consumer.end_offsets(list(partitions))
-        while any(self._next.get(tp, 0) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
-
-    # --- where the window starts ---------------------------------------------------------------
-    async def _offsets_since(self, tps: list[TopicPartition], since_ms: int) -> dict[TopicPartition, int]:
-        ends = await self._consumer.end_offsets(tps)
-        if self._offsets_for_times:
-            found = await self._consumer.offsets_for_times({tp: since_ms for tp in tps})
-            return {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
-        starts = await self._consumer.beginning_offsets(tps)
-        return {tp: await self._search(tp, since_ms, starts[tp], ends[tp]) for tp in tps}
-
-    async def _search(self, tp: TopicPartition, since_ms: int, lo: int, hi: int) -> int:
-        """The first offset whose record is not older than `since_ms` (`hi` when none is).
-
-        Binary search over record timestamps, assuming they grow with the offset (producer clocks
-        roughly agree): a skewed record moves the window start a little, never past the log.
-        """
-        while lo < hi:
-            mid = (lo + hi) // 2
-            record = await self._read_at(tp, mid)
-            if record is None or record[0] >= hi:
-                hi = mid
-            elif record[1] < since_ms:
-                lo = record[0] + 1
-            else:
-                hi = mid
-        return lo
-
-    async def _read_at(self, tp: TopicPartition, offset: int) -> tuple[int, int] | None:
-        """(offset, timestamp ms) of the first record at or after `offset`, if one comes."""
-        self._consumer.seek(tp, offset)
-        batches = await self._consumer.getmany(tp, timeout_ms=2_000, max_records=1)
-        for message in batches.get(tp, []):
-            return message.offset, message.timestamp
-        return None
+        return await self.tail.wait_for_end(timeout_s)

@@ -2,15 +2,17 @@
 
 Order: `FRAMEGATE_TEST_KAFKA` / `FRAMEGATE_TEST_CLICKHOUSE` if set; otherwise the embedded
 stack (tansu broker on a free loopback port, chDB in a temporary directory). The Docker path
-(testcontainers: Apache Kafka, ClickHouse server) lives in `tests/integration/test_docker_stack.py`
-and skips where no Docker engine answers.
+(testcontainers: Apache Kafka, ClickHouse server) is `make test-docker` (`tests/docker_suite.py`:
+the integration suite against both, on the `kafka` broker profile) and
+`tests/integration/foundation/test_docker_stack.py`; both skip where no Docker engine answers.
 """
 
 from __future__ import annotations
 
 import os
 
-from schemas.broker_profile import BROKER_PROFILES, BrokerProfile
+from schemas.broker_profile import BrokerProfile
+from schemas.settings import load_settings
 
 
 def docker_engine_answers() -> bool:
@@ -36,6 +38,6 @@ def external_clickhouse() -> str | None:
 
 
 def broker_profile() -> BrokerProfile:
-    """The broker profile of this test run: `FRAMEGATE_TEST_BROKER_PROFILE` (`make test-docker`
-    sets `kafka`), else the local broker's."""
-    return BROKER_PROFILES[os.environ.get("FRAMEGATE_TEST_BROKER_PROFILE") or "tansu"]
+    """The broker profile of this test run, as the services under test read it (the settings'
+    `broker_profile`: the local broker's by default, `kafka` under `make test-docker`)."""
+    return load_settings().broker

@@ -24,8 +24,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type
 
+from schemas.acknowledged_commits import commit_after
 from schemas.broker_profile import BrokerProfile
-from schemas.offset_holes import HoleGuard
+from schemas.log_tail import LogTail
 from schemas.topics import Topics
 from streams.audit.batching import Batcher
 from streams.audit.checkpoint import Checkpoint, CheckpointStep, SinkStats
@@ -100,9 +101,8 @@ class AuditSink:
         self._resume_at = 0.0
         #: the last poll read live traffic and got less than it asked for: nothing more was waiting
         self._caught_up = False
-        #: per partition, the offset after the last record taken (see `_without_holes`)
-        self._next: dict[TopicPartition, int] = {}
-        self._holes = HoleGuard()
+        #: how the audited logs are read (contiguous fetches, see `schemas.log_tail`); set by `run`
+        self._tail: LogTail | None = None
 
     # --- edges -------------------------------------------------------------------------------
     async def _wait_or_stop(self, stop: asyncio.Event, seconds: float) -> None:
@@ -142,6 +142,7 @@ class AuditSink:
             **cfg.broker.consumer_kwargs(cfg.bootstrap, cfg.group_id, max_poll_records=cfg.batch_max_rows)
         )
         consumer.subscribe(cfg.topics.audited(), listener=_Revocations(self))
+        self._tail = LogTail(consumer, cfg.broker)
         await consumer.start()
         writer = ClickHouseWriter(self._client, cfg.database, self._backoff)
         step = CheckpointStep(writer, consumer, self.metrics, self.stats)
@@ -192,21 +193,9 @@ class AuditSink:
         self.stats.polls += 1
         self.stats.paused_polls += paused
         self.stats.seconds["fetch"] += time.perf_counter() - started
-        self._accept(self._without_holes(consumer, fetched))
-
-    def _without_holes(self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
-                       ) -> dict[TopicPartition, Sequence[Any]]:
-        """Each partition's records up to a hole the fetch left (see `offset_holes`); the
-        consumer seeks back to read the hole again, so no event is left out of the tables."""
-        taken: dict[TopicPartition, Sequence[Any]] = {}
-        for tp, records in fetched.items():
-            kept, hole = self._holes.take(tp, self._next.get(tp), records)
-            if hole is not None:
-                consumer.seek(tp, hole)
-            if kept:
-                taken[tp] = kept
-                self._next[tp] = kept[-1].offset + 1
-        return taken
+        assert self._tail is not None
+        # contiguous: a record a fetch skipped is read again, so no event is left out of the tables
+        self._accept(self._tail.take(fetched))
 
     def _live(self, fetched: dict[TopicPartition, list[Any]], room: int) -> bool:
         """Fewer records than asked for, and none older than the age bound: live traffic, not a
@@ -269,8 +258,8 @@ class AuditSink:
         self._generation += 1
         self._batcher.clear()
         self._offsets = {}
-        self._next = {}  # the next owner of a partition starts from its committed offset
-        self._holes.forget()
+        if self._tail is not None:
+            self._tail.forget()  # the next owner of a partition starts from its committed offset
         self._held = None
         self.metrics.pending_rows.set(0)
 
@@ -282,10 +271,13 @@ class AuditSink:
 
     async def _checkpoint(self, checkpoint: Checkpoint, step: CheckpointStep) -> None:
         started = self.clock()
-        await step.flush(checkpoint)
-        step.observe(checkpoint, self.clock() - started)
-        if checkpoint.generation == self._generation:
-            await step.commit(checkpoint)
+
+        async def commit() -> None:
+            step.observe(checkpoint, self.clock() - started)
+            if checkpoint.generation == self._generation:  # not revoked meanwhile
+                await step.commit(checkpoint)
+
+        await commit_after([step.flush(checkpoint)], commit)
         self.metrics.pending_rows.set(len(self._batcher))
 
     def _settle(self) -> None:

@@ -10,15 +10,15 @@ from dataclasses import replace
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas.broker_profile import BROKER_PROFILES
 from schemas.topics import Topics
 from streams.audit.sink import AuditSink, SinkConfig
+from tests.backends import broker_profile
 
 
 def sink_config(bootstrap: str, topics: Topics, dsn: str, database: str, **overrides: object) -> SinkConfig:
     config = SinkConfig(
         bootstrap=bootstrap, topics=topics, dsn=dsn, database=database,
-        group_id=f"{topics.prefix}audit-{uuid.uuid4().hex[:6]}", broker=BROKER_PROFILES["tansu"],
+        group_id=f"{topics.prefix}audit-{uuid.uuid4().hex[:6]}", broker=broker_profile(),
         batch_max_rows=500, batch_max_seconds=0.2, retry_initial_s=0.1, retry_max_s=0.5,
     )
     return replace(config, **overrides)  # type: ignore[arg-type]

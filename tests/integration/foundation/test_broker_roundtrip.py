@@ -15,15 +15,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel
 
 from schemas import Topics
-from schemas.broker_profile import BROKER_PROFILES
 from schemas.wire import decode
 from streams.local_stack.broker import free_port, port_open
 from streams.local_stack.topics import create_topics, describe_partitions
 from tests import factories
+from tests.backends import broker_profile
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-PROFILE = BROKER_PROFILES["tansu"]
+PROFILE = broker_profile()
 
 
 async def _round_trip(bootstrap: str, topics: Topics) -> None:

@@ -23,7 +23,7 @@ def test_the_ledger_reads_again_what_a_fetch_skipped(kafka_bootstrap: str, topic
     async def scenario() -> TaskLedger:
         await publish_done(kafka_bootstrap, topics, [f"t{i}" for i in range(4)], AGE)
         consumer = AIOKafkaConsumer(**PROFILE.consumer_kwargs(kafka_bootstrap, None))
-        ledger = TaskLedger(topics.events_task, {}, window_s=3600.0, offsets_for_times=PROFILE.offsets_for_times,
+        ledger = TaskLedger(topics.events_task, {}, profile=PROFILE, window_s=3600.0,
                             consumer=consumer)
         await ledger.start()
         try:

@@ -10,6 +10,7 @@ import pytest
 
 from gpu_consumers.task_fold import Refused
 from gpu_consumers.task_ledger import TaskLedger
+from schemas.broker_profile import BROKER_PROFILES
 from schemas.enums import TaskStatus
 from tests.factories import task_event
 
@@ -18,7 +19,8 @@ class ScriptedLedger(TaskLedger):
     """`catch_up` answers from `answers` and counts calls; `during` runs inside a catch-up."""
 
     def __init__(self, answers: list[bool], on_invalid: Callable[[Refused], None] | None = None) -> None:
-        super().__init__("events.task", {"bootstrap_servers": "127.0.0.1:9"}, on_invalid=on_invalid)
+        super().__init__("events.task", {"bootstrap_servers": "127.0.0.1:9"}, profile=BROKER_PROFILES["kafka"],
+                         on_invalid=on_invalid)
         self.answers = answers
         self.calls = 0
         self.during: list[str] = []
