@@ -24,7 +24,7 @@ from schemas import (
     TaskEvent,
     TaskStatus,
 )
-from streams.admission.core.folds import verdict_event_id
+from streams.admission.core.answer_rows import event_id_text
 from streams.admission.core.lane_queue import QueuedItem
 from streams.admission.core.verdict import Granted, Verdict
 from streams.admission.events import event_id, task_event
@@ -88,7 +88,7 @@ def decision_record(v: Verdict, now: datetime, request: GenerationRequest | None
             title=original.title, detail=original.detail,
             retry_after_seconds=original.retry_after_s, reason=original.reason,
             errors=_errors(original), source=source, replayed=True,
-            replay_of=verdict_event_id(original),
+            replay_of=event_id_text(original),  # type: ignore[arg-type]
         )
     accepted = v.outcome is DecisionOutcome.accepted
     return AdmissionDecision(

@@ -7,7 +7,6 @@ dedup memory keeps: a re-send is answered by rendering it again as a replay.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -138,8 +137,9 @@ class Verdict:
     #: worker drops them unstarted and reports their `queue_timeout`).
     expired: tuple[QueuedItem, ...] = ()
     trace: Trace | None = None
-    #: The event id as read from the log (a decision read back); None: derived by the edge.
-    event_id: uuid.UUID | None = None
+    #: The event id as read from the log (a decision read back), as text; None: derived from
+    #: `origin` and `kind`.
+    event_id: str | None = None
 
     @property
     def fresh(self) -> bool:

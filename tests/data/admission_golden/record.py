@@ -43,7 +43,12 @@ from schemas import (
 )
 from streams.admission.decide import apply
 from streams.admission.record import decide_record
-from streams.admission.state import AdmissionConfig, AdmissionState, fold_lane_event, fold_task_event
+from streams.admission.state import (
+    AdmissionConfig,
+    AdmissionState,
+    fold_lane_event,
+    fold_task_event,
+)
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden.jsonl.gz"

@@ -25,7 +25,7 @@ from schemas import (
     TaskEvent,
     TaskStatus,
 )
-from streams.admission.core.folds import verdict_event_id
+from streams.admission.core.answer_rows import event_id_text
 from streams.admission.decide import Decision, apply, decide
 from streams.admission.errors import SnapshotUnusable
 from streams.admission.record import decide_record
@@ -197,7 +197,7 @@ def test_any_mix_of_valid_invalid_and_duplicate_requests_keeps_the_cap(steps: li
         record = world.state.record(task_id, now.timestamp())
         assert record is not None
         if record.answer.reason != "preempted":
-            assert verdict_event_id(record.answer) == first.event_id
+            assert event_id_text(record.answer) == str(first.event_id)
 
 
 def tasks_by_id(doc: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
@@ -383,14 +383,14 @@ def test_corrupt_or_foreign_snapshots_are_refused() -> None:
         decode_snapshot(good[:-10], CONFIG)
     with pytest.raises(SnapshotUnusable):
         decode_snapshot(b"not zlib at all", CONFIG)
-    doc = unpack_snapshot(good)
+    doc, answers = unpack_snapshot(good)
     doc["version"] = SNAPSHOT_VERSION + 1
     with pytest.raises(SnapshotUnusable, match="version"):
-        decode_snapshot(pack_snapshot(doc), CONFIG)
+        decode_snapshot(pack_snapshot(doc, answers), CONFIG)
     doc["version"] = SNAPSHOT_VERSION
     doc["state"]["queues"]["shared"]["items"] = [["only", "two"]]
     with pytest.raises(SnapshotUnusable):
-        decode_snapshot(pack_snapshot(doc), CONFIG)
+        decode_snapshot(pack_snapshot(doc, answers), CONFIG)
     restored, covers = decode_snapshot(good, CONFIG)
     assert covers == {"x": 1} and state_document(restored) == state_document(state())
 
