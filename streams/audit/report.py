@@ -81,6 +81,8 @@ class Axis:
     end: datetime
     bucket_s: int
     marks: tuple[tuple[str, datetime], ...] = ()
+    #: the last bucket with data in any chart: a state holds until then
+    last: datetime | None = None
 
 
 def _bucketed(p: Panel) -> bool:
@@ -99,13 +101,14 @@ def _utc(value: datetime) -> datetime:
 def shared_axis(results: list[PanelResult], tr: TimeRange, marks: list[tuple[str, datetime]]) -> Axis:
     """From the first to the last bucket with data (or mark), a bucket of margin either side;
     the whole range when nothing has data."""
-    times = [t for r in results if r.panel.kind == "timeseries" and _bucketed(r.panel) for t in _times(r)]
+    data = [t for r in results if r.panel.kind == "timeseries" and _bucketed(r.panel) for t in _times(r)]
     inside = [(label, at) for label, at in marks if tr.start <= at <= tr.end]
-    times += [at for _, at in inside]
+    times = data + [at for _, at in inside]
     if not times:
         return Axis(tr.start, tr.end, tr.interval_s, tuple(inside))
     margin = timedelta(seconds=tr.interval_s)
-    return Axis(min(times) - margin, max(times) + 2 * margin, tr.interval_s, tuple(inside))
+    return Axis(min(times) - margin, max(times) + 2 * margin, tr.interval_s, tuple(inside),
+                max(data, default=None))
 
 
 def _runs(xs: list[datetime], ys: list[float], bucket_s: int) -> list[tuple[list[datetime], list[float]]]:
@@ -158,7 +161,8 @@ def _plot(res: PanelResult, path: Path, axis: Axis) -> None:
         shown = [[_cell(v) for v in row] for row in res.rows[:_TABLE_ROWS_IN_PNG]]
         widths = [max([len(c)] + [len(row[i]) for row in shown]) + 2 for i, c in enumerate(res.columns)]
         total = sum(widths)
-        table = ax.table(cellText=shown, colLabels=res.columns, loc="upper center", cellLoc="left",
+        # the table fills the axes, so a short one keeps the row height of a long one
+        table = ax.table(cellText=shown, colLabels=res.columns, bbox=[0, 0, 1, 1], cellLoc="left",
                          colWidths=[w / total for w in widths])
         table.auto_set_font_size(False)
         table.set_fontsize(7)
@@ -186,13 +190,14 @@ def _plot_timeseries(ax: Any, res: PanelResult, axis: Axis) -> None:
     bottoms: dict[datetime, float] = defaultdict(float)
     for (_, column), (_, ys) in series:
         if column in p.limits:
-            ax.axhline(ys[0], linestyle="--", color="red", linewidth=1.2, zorder=1.5,
+            ax.axhline(ys[0], linestyle="--", color="red", linewidth=1.0, alpha=0.7, zorder=1.5,
                        label=f"{column} = {ys[0]:g}")
     for i, ((label, column), (xs, ys)) in enumerate(drawn):
         name = f"{label} {column}".strip() if several_values else (label or column)
         xs = [_utc(x) for x in xs]
         # equal values would hide each other: each series is drawn thinner than the one before
-        line = 1.4 + 1.2 * (len(drawn) - 1 - i)
+        # (a level seen by decisions rarely coincides across lanes and keeps one width)
+        line = 2.2 if p.key in _LEVEL_PANELS else 1.4 + 1.0 * (len(drawn) - 1 - i)
         dots = {"marker": "o", "markersize": 3} if len(xs) <= _DOTS_UP_TO else {}
         if p.key in _COUNT_PANELS:  # counts of one bucket stack up to the bucket's total
             under = [bottoms[x] for x in xs]
@@ -208,14 +213,22 @@ def _plot_timeseries(ax: Any, res: PanelResult, axis: Axis) -> None:
             runs = [(xs, ys)] if p.steps else _runs(xs, ys, bucket_s)
             color = None
             for run_xs, run_ys in runs:
-                step_xs = [*run_xs, run_xs[-1] + timedelta(seconds=bucket_s)]
+                until = run_xs[-1]
+                if p.steps and axis.last is not None and _bucketed(p):
+                    until = max(until, axis.last)
+                step_xs = [*run_xs, until + timedelta(seconds=bucket_s)]
                 drawn_line = ax.step(step_xs, [*run_ys, run_ys[-1]], where="post", linewidth=line,
                                      color=color, label=name if color is None else None)[0]
                 color = drawn_line.get_color()
             if dots:
                 ax.plot(xs, ys, linestyle="none", color=color, **dots)
-        else:
-            ax.plot(xs, ys, linewidth=line, label=name, **dots)
+        else:  # samples: joined only across neighbouring buckets, never over a gap
+            color = None
+            for run_xs, run_ys in _runs(xs, ys, bucket_s):
+                alone = {"marker": "o", "markersize": 3} if len(run_xs) == 1 else dots
+                drawn_line = ax.plot(run_xs, run_ys, linewidth=line, color=color,
+                                     label=name if color is None else None, **alone)[0]
+                color = drawn_line.get_color()
     for n, (label, at) in enumerate(_merged_marks(axis) if _bucketed(p) else []):
         ax.axvline(at, color="#555", linestyle=":", linewidth=1)
         # above the plot, on two alternating rows so neighbours do not overlap
@@ -236,7 +249,9 @@ def _plot_timeseries(ax: Any, res: PanelResult, axis: Axis) -> None:
         ax.set_ylabel(_UNIT_LABELS.get(p.unit, ""))
     if p.key in _COUNT_PANELS or p.steps or p.key in _LEVEL_PANELS:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(bottom=0)
+    # headroom above the highest value or limit, so a series at its limit stays visible
+    highest = max([*(max(ys) for _, (_, ys) in series), *bottoms.values()], default=0.0)
+    ax.set_ylim(0, highest * 1.12 if highest > 0 else None)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
 
