@@ -140,6 +140,7 @@ def _plot(res: PanelResult, path: Path, axis: Axis) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.transforms import Bbox
 
     p = res.panel
     fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
@@ -162,7 +163,7 @@ def _plot(res: PanelResult, path: Path, axis: Axis) -> None:
         widths = [max([len(c)] + [len(row[i]) for row in shown]) + 2 for i, c in enumerate(res.columns)]
         total = sum(widths)
         # the table fills the axes, so a short one keeps the row height of a long one
-        table = ax.table(cellText=shown, colLabels=res.columns, bbox=[0, 0, 1, 1], cellLoc="left",
+        table = ax.table(cellText=shown, colLabels=res.columns, bbox=Bbox.from_bounds(0, 0, 1, 1), cellLoc="left",
                          colWidths=[w / total for w in widths])
         table.auto_set_font_size(False)
         table.set_fontsize(7)
