@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _record import record
+
 from schemas import ModelName, RouteLane
 from schemas.settings import Settings
 from streams.simulate import synthetic
@@ -48,8 +50,9 @@ def main() -> None:
         print(f"jobs={jobs}: {found[jobs].line()} in {walls[jobs]:.2f} s wall, "
               f"{len(found[jobs].probes)} probes {sorted(found[jobs].probes)}")
     assert found[1].workers == found[args.jobs].workers, "the parallel search must find the serial count"
-    print(f"search wall time, {args.jobs} jobs / 1 job: {walls[args.jobs] / walls[1]:.2f} "
-          f"(target <= 0.6 on 2 cores)")
+    ratio = walls[args.jobs] / walls[1]
+    print(f"search wall time, {args.jobs} jobs / 1 job: {ratio:.2f} (target <= 0.6 on 2 cores)")
+    record(f"simulate --search wall time, {args.jobs} jobs / 1 job", ratio, "x", "<= 0.6 on 2 cores")
 
 
 if __name__ == "__main__":
