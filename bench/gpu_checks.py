@@ -444,7 +444,7 @@ def check_shared_lane(env: Env) -> Check:
     problems += refused
     measured_as = ("VRAM: memory_allocated and NVML used; a few GiB of random weights per model"
                    if env.cuda else "tiny models; RSS stands in for VRAM (baseline figures are informational)")
-    return Check("shared", "shared lane: resident, evictions, fit check", "fail" if problems else "pass",
+    return Check("shared_lane", "shared lane: resident, evictions, fit check", "fail" if problems else "pass",
                  measured_as, figures, "; ".join(problems))
 
 
