@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lock demo test lint unit soak bench clean
+.PHONY: install lock demo test lint unit soak bench gpu-wheels gpu-verify clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -59,5 +59,23 @@ soak: install
 bench: install
 	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done
 
+# The GPU verification kit (docs/gpu-verification.md). `gpu-wheels` fetches, here, the wheels a
+# lent GPU machine lacks (bench/gpu_wheels.txt; CPython 3.12, manylinux2014 x86-64) into .whl/;
+# `gpu-verify` runs the kit with this checkout's venv, or on a bare machine with its python3 and
+# the wheels installed into $(GPU_SITE) (the doc's one command does both).
+GPU_SITE ?= /tmp/framegate-gpu-site
+GPU_OUT ?= gpu-report
+GPU_PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PY))
+
+gpu-wheels:
+	rm -rf .whl && mkdir -p .whl
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+		--platform manylinux2014_x86_64 -r bench/gpu_wheels.txt -d .whl
+	ls .whl | wc -l && du -sh .whl
+
+gpu-verify:
+	PYTHONPATH=$(CURDIR)$(if $(wildcard $(GPU_SITE)),:$(GPU_SITE)) $(GPU_PY) bench/gpu_verify.py \
+		--out $(GPU_OUT) $(GPU_ARGS)
+
 clean:
-	rm -rf $(VENV) .framegate .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .framegate .mypy_cache .pytest_cache .ruff_cache .whl
