@@ -111,7 +111,7 @@ def build_tiny_models(
                 image_dim=CLIP_DIM if is_anisora else None,
             )
         if size.bf16:
-            transformer.to(torch.bfloat16)
+            transformer.to(torch.bfloat16)  # type: ignore[attr-defined]
         scheduler = FlowMatchEulerDiscreteScheduler(shift=5.0 if is_anisora else 8.0)
         image_encoder = None
         image_processor = None
