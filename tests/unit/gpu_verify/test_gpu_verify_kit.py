@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.gpu_report import Check, Report, to_json, to_markdown
+
 ROOT = Path(__file__).resolve().parents[3]
 FORBIDDEN = {"aiokafka", "kafka", "faust", "mode", "confluent_kafka", "clickhouse_connect", "chdb", "streams",
              "prometheus_client", "fastapi", "uvicorn", "testcontainers"}
@@ -75,3 +77,16 @@ def test_quick_cpu_run_passes_every_check_and_labels_its_stand_ins(tmp_path: Pat
 
     markdown = (out / "gpu-verification.md").read_text()
     assert "| check | result | measured as | figures | s |" in markdown and "PASS" in markdown
+
+
+def test_a_failed_check_or_a_forbidden_module_fails_the_report_and_info_rows_do_not() -> None:
+    report = Report("cuda", False, "2026-01-01T00:00:00+00:00", {"torch": "2.x"})
+    report.checks = [Check("throughput", "t", "info", "job runner", {"busy": 0.5}),
+                     Check("skipped", "s", "skip", "not started")]
+    assert report.passed
+    report.forbidden_modules = ["aiokafka"]
+    assert not report.passed and "aiokafka" in to_markdown(report)
+    report.forbidden_modules = []
+    report.checks.append(Check("oom", "oom", "fail", "real CUDA OOM", {"retries": 0}, "no retry"))
+    assert not report.passed and json.loads(to_json(report))["passed"] is False
+    assert "| oom | fail |" in to_markdown(report) and "**FAIL**" in to_markdown(report)
