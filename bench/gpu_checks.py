@@ -69,7 +69,7 @@ class Sizing:
     #: The job sized past the memory left free (real OOM on CUDA; the calibration picks the pin).
     oom_shape: Shape
     #: The shared-lane models' transformer (CUDA: a few GiB of random weights each).
-    shared_size: TransformerSize | None
+    shared_size: TransformerSize
     shared_jobs: int
     swap_jobs: int
     reserve_gib: float
@@ -90,8 +90,10 @@ CUDA_SIZING = Sizing(
     shared_jobs=100, swap_jobs=6, reserve_gib=1.0, throughput_jobs=30, throughput_shape=(256, 256, 33),
     pytest_timeout_s=300,
 )
+#: CPU: still a model set of its own, built by the same path (bf16 weights, loaded as float32).
+CPU_SHARED = TransformerSize(num_layers=2, num_attention_heads=2, attention_head_dim=16, ffn_dim=64, bf16=True)
 CPU_SIZING = Sizing(
-    leak_jobs=200, leak_shape=(32, 32, 9), oom_shape=(48, 32, 9), shared_size=None, shared_jobs=100,
+    leak_jobs=200, leak_shape=(32, 32, 9), oom_shape=(48, 32, 9), shared_size=CPU_SHARED, shared_jobs=100,
     swap_jobs=6, reserve_gib=0.0, throughput_jobs=20, throughput_shape=(32, 32, 9), pytest_timeout_s=300,
 )
 QUICK_SIZING = replace(
@@ -117,9 +119,7 @@ class Env:
         return self.device == "cuda"
 
     def shared_models(self) -> Path:
-        """The shared-lane models: a few GiB each on CUDA (built once, on first use), tiny on CPU."""
-        if self.sizing.shared_size is None:
-            return self.tiny_dir
+        """The shared-lane models: a few GiB each on CUDA, tiny on CPU (built once, on first use)."""
         if self._big_dir is None:
             self._big_dir = self.work / "big-models"
             build_tiny_models(self._big_dir, seed=1, size=self.sizing.shared_size, device=self.device)
