@@ -42,6 +42,7 @@ def request_facts(request: GenerationRequest, source: SourceRecord | None, now: 
     return RequestFacts(
         task_id=request.task_id,
         model=request.model,
+        model_name=request.model.value,
         priority=request.priority,
         task_type=request.type.value,
         producer=request.producer,
@@ -110,5 +111,5 @@ def decision_verdict(decision: AdmissionDecision) -> Verdict:
         model_name=decision.model.value if decision.model else "unknown",
         task_type=request.type.value if request is not None else "unknown",
         created_at=request.submitted_at.timestamp() if request is not None else None,
-        event_id=decision.event_id,
+        event_id=str(decision.event_id),
     )

@@ -5,34 +5,29 @@ event logs and decision logs, the decided request offsets), so a start-up loads 
 only what follows. Anything unexpected in a snapshot (another version, a bad checksum, a field
 that does not parse) raises `SnapshotUnusable`; the caller then rebuilds from the logs.
 
-The state is plain data, so the document is plain JSON: every remembered verdict is a row of
-its answer fields (`verdict_row`), written in columns with the tasks.
+The body is the JSON document, a newline, then each remembered verdict packed as one line
+(`core.answer_rows`, in the order of `tasks.ids`): stored as they are, not escaped into a JSON
+string, and loaded packed (a verdict is unpacked when a re-send first asks for it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 import zlib
 from collections import OrderedDict, deque
 from typing import Any
 
 from schemas import (
     Availability,
-    DecisionOutcome,
     FallbackReason,
     LaneMode,
     ModelName,
     Priority,
-    RejectionCode,
     RouteLane,
     TaskStatus,
 )
-from streams.admission.core.facts import FieldProblem
-from streams.admission.core.folds import verdict_event_id
 from streams.admission.core.lane_queue import LaneQueue, QueuedItem
-from streams.admission.core.verdict import Step, Verdict
 from streams.admission.errors import SnapshotUnusable
 from streams.admission.state import (
     AdmissionConfig,
@@ -86,31 +81,6 @@ def _queue_doc(queue: LaneQueue) -> dict[str, Any]:
     }
 
 
-def verdict_row(v: Verdict) -> list[Any]:
-    """A remembered verdict as what a re-send's answer and the conflict check read of it."""
-    return [
-        str(verdict_event_id(v)), v.kind, v.at, v.outcome.value, _value(v.model), _value(v.priority),
-        _value(v.lane), _value(v.mode), v.queue_depth, v.wait_s, v.time_to_ready_s,
-        [[s.parameter, s.requested, s.granted] for s in v.steps],
-        _value(v.code), v.title, v.detail, v.retry_after_s, v.reason,
-        [[list(e.loc), e.msg, e.type] for e in v.errors],
-    ]
-
-
-def verdict_from_row(task_id: str, row: list[Any]) -> Verdict:
-    (event_id, kind, at, outcome, model, priority, lane, mode, depth, wait, ttr, steps, code, title,
-     detail, retry_after, reason, errors) = row
-    return Verdict(
-        outcome=DecisionOutcome(outcome), task_id=task_id, at=float(at), origin="", kind=kind,
-        model=_enum(ModelName, model), priority=_enum(Priority, priority), lane=_enum(RouteLane, lane),
-        mode=_enum(LaneMode, mode), queue_depth=depth, wait_s=wait, time_to_ready_s=ttr,
-        steps=tuple(Step(*s) for s in steps), code=_enum(RejectionCode, code), title=title,
-        detail=detail, retry_after_s=retry_after, reason=reason,
-        errors=tuple(FieldProblem(tuple(loc), msg, type_) for loc, msg, type_ in errors),
-        model_name=model or "unknown", event_id=uuid.UUID(event_id),
-    )
-
-
 def state_document(state: AdmissionState) -> dict[str, Any]:
     """Everything a fold reads (config is not state: it comes from settings)."""
     records = state.tasks.values()
@@ -123,7 +93,6 @@ def state_document(state: AdmissionState) -> dict[str, Any]:
             "status": [r.status.value for r in records],
             "decided_ts": [r.decided_ts for r in records],
             "preempted": [task_id for task_id, r in state.tasks.items() if r.preempted],
-            "answers": [verdict_row(r.answer) for r in records],
         },
         "newest_decision_ts": state.newest_decision_ts,
         "early": [[task_id, status.value, at] for task_id, (status, at) in state.early.items()],
@@ -142,16 +111,18 @@ def state_document(state: AdmissionState) -> dict[str, Any]:
 
 def encode_snapshot(state: AdmissionState, covers: dict[str, int]) -> bytes:
     """The compressed snapshot body; `covers` = next offset to read per input topic."""
-    return pack_snapshot({"version": SNAPSHOT_VERSION, "covers": covers, "state": state_document(state)})
+    answers = [r.packed_answer() for r in state.tasks.values()]
+    return pack_snapshot({"version": SNAPSHOT_VERSION, "covers": covers, "state": state_document(state)}, answers)
 
 
-def pack_snapshot(doc: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
+def pack_snapshot(doc: dict[str, Any], answers: list[str]) -> bytes:
+    return zlib.compress("\n".join([json.dumps(doc, separators=(",", ":")), *answers]).encode(), 1)
 
 
-def unpack_snapshot(body: bytes) -> Any:
-    """The document; zlib.error or ValueError if it does not decode."""
-    return json.loads(zlib.decompress(body))
+def unpack_snapshot(body: bytes) -> tuple[Any, list[str]]:
+    """The document and the packed answers after it; zlib.error or ValueError if it does not decode."""
+    lines = zlib.decompress(body).decode().split("\n")
+    return json.loads(lines[0]), lines[1:]
 
 
 def checksum(body: bytes) -> str:
@@ -161,7 +132,7 @@ def checksum(body: bytes) -> str:
 def decode_snapshot(body: bytes, config: AdmissionConfig) -> tuple[AdmissionState, dict[str, int]]:
     """The state and the positions it covers; `SnapshotUnusable` for anything unexpected."""
     try:
-        doc = unpack_snapshot(body)
+        doc, answers = unpack_snapshot(body)
     except (zlib.error, ValueError) as exc:
         raise SnapshotUnusable(f"snapshot body does not decode: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("version") != SNAPSHOT_VERSION:
@@ -169,12 +140,12 @@ def decode_snapshot(body: bytes, config: AdmissionConfig) -> tuple[AdmissionStat
         raise SnapshotUnusable(f"snapshot version {found!r} is not {SNAPSHOT_VERSION}")
     try:
         covers = {str(k): int(v) for k, v in doc["covers"].items()}
-        return _state_from(doc["state"], config), covers
+        return _state_from(doc["state"], answers, config), covers
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise SnapshotUnusable(f"snapshot state does not parse: {exc!r}") from exc
 
 
-def _state_from(doc: dict[str, Any], config: AdmissionConfig) -> AdmissionState:
+def _state_from(doc: dict[str, Any], answers: list[str], config: AdmissionConfig) -> AdmissionState:
     state = AdmissionState(config=config)
     for name, lane_doc in doc["lanes"].items():
         lane = state.lane(RouteLane(name))
@@ -202,12 +173,12 @@ def _state_from(doc: dict[str, Any], config: AdmissionConfig) -> AdmissionState:
     tasks = doc["tasks"]
     ids: list[str] = tasks["ids"]
     decided: list[float] = [float(t) for t in tasks["decided_ts"]]
-    answers = tasks["answers"]
+    answers = answers if ids else []
     if not len(ids) == len(answers) == len(decided) == len(tasks["status"]):
         raise SnapshotUnusable("snapshot task columns differ in length")
     statuses = map(_STATUS.__getitem__, tasks["status"])
-    verdicts = map(verdict_from_row, ids, answers)
-    state.tasks = dict(zip(ids, map(TaskRecord, statuses, decided, verdicts), strict=True))
+    state.tasks = {task_id: TaskRecord(status, at, None, False, packed)
+                   for task_id, status, at, packed in zip(ids, statuses, decided, answers, strict=True)}
     for task_id in tasks["preempted"]:
         state.tasks[task_id].preempted = True
     state.expiry = sorted(zip(decided, ids, strict=True))

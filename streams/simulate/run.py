@@ -22,7 +22,7 @@ from streams.simulate.fidelity import Fidelity, check
 from streams.simulate.history import History
 from streams.simulate.replay import replay_recorded
 from streams.simulate.scenario import RECORDED, Scenario
-from streams.simulate.search import SearchResult, search_workers
+from streams.simulate.search import SearchResult, parallel, search_workers
 from streams.simulate.service_times import JobShape, ServiceTimes, Shape, recorded_service_times
 from streams.simulate.whatif_policy import label
 
@@ -72,8 +72,12 @@ def simulate_scenario(history: History, settings: Settings, scenario: Scenario,
 
 def simulate(history: History, settings: Settings, scenarios: list[Scenario],
              policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY,
-             search_lanes: tuple[RouteLane, ...] = (), max_rate: float = 0.0, upper: int = 64) -> Report:
-    """The fidelity replay always runs under the contract's policy: it checks the record."""
+             search_lanes: tuple[RouteLane, ...] = (), max_rate: float = 0.0, upper: int = 64,
+             jobs: int = 1) -> Report:
+    """The fidelity replay always runs under the contract's policy: it checks the record.
+
+    `jobs`: worker processes for the search's probes (each a whole simulation).
+    """
     fidelity = check(history, replay_recorded(history, settings))
     workers = {lane.value: n for lane, n in recorded_workers(history).items()}
     report = Report(
@@ -85,8 +89,9 @@ def simulate(history: History, settings: Settings, scenarios: list[Scenario],
     for scenario in scenarios:
         report.scenarios.append(simulate_scenario(history, settings, scenario, policy))
     base = scenarios[0] if scenarios else RECORDED
-    for lane in search_lanes:
-        report.searches.append(search_workers(
-            base, lane, lambda s: simulate_scenario(history, settings, s, policy),
-            len(history.arrivals), max_rate, upper))
+    if search_lanes:
+        with parallel(lambda s: simulate_scenario(history, settings, s, policy), jobs) as probe:
+            for lane in search_lanes:
+                report.searches.append(search_workers(base, lane, probe, len(history.arrivals), max_rate,
+                                                      upper, jobs))
     return report

@@ -11,10 +11,10 @@ import logging
 from collections import deque
 
 from schemas.enums import DecisionOutcome, Priority, RouteLane, TaskStatus
-from schemas.event_ids import derived_event_id
 from schemas.lane import AVAILABILITY_TRANSITIONS, MODE_TRANSITIONS, mode_reason_problem
 from schemas.tasks import may_follow
-from streams.admission.core.clock import elapsed
+from streams.admission.core.answer_rows import event_id_text
+from streams.admission.core.clock import longer_than
 from streams.admission.core.facts import HeartbeatFacts, LaneStateFacts, TaskFacts
 from streams.admission.core.lane_queue import QueuedItem
 from streams.admission.core.state import (
@@ -80,9 +80,9 @@ def fold_heartbeat(state: AdmissionState, beat: HeartbeatFacts) -> None:
 
 
 def _forget_gone_workers(lane: LaneState, now: float, retention_s: float) -> None:
-    if lane.oldest_seen is not None and elapsed(now, lane.oldest_seen) <= retention_s:
+    if lane.oldest_seen is not None and not longer_than(now, lane.oldest_seen, retention_s):
         return
-    gone = [wid for wid, w in lane.workers.items() if elapsed(now, w.seen_at) > retention_s]
+    gone = [wid for wid, w in lane.workers.items() if longer_than(now, w.seen_at, retention_s)]
     for wid in gone:
         del lane.workers[wid]
         if lane.health is not None and wid in lane.health.live:
@@ -184,13 +184,8 @@ def sweep_expired(state: AdmissionState, now: float) -> None:
         state.drop_from_queues(item.task_id)
 
 
-def verdict_event_id(verdict: Verdict) -> object:
-    """The verdict's event id: as read from the log, else derived from its origin."""
-    return verdict.event_id if verdict.event_id is not None else derived_event_id(verdict.origin, verdict.kind)
-
-
 def _same_answer(a: Verdict, b: Verdict) -> bool:
-    return a.answer_key() == b.answer_key() and verdict_event_id(a) == verdict_event_id(b)
+    return a.answer_key() == b.answer_key() and event_id_text(a) == event_id_text(b)
 
 
 def fold_verdict(state: AdmissionState, verdict: Verdict) -> None:
@@ -221,7 +216,7 @@ def fold_verdict(state: AdmissionState, verdict: Verdict) -> None:
         state.remember(task_id, TaskRecord(
             status=_FAILED,
             decided_ts=previous.decided_ts if previous is not None else at,
-            answer=verdict,
+            verdict=verdict,
             preempted=True,
         ))
         return
@@ -230,7 +225,7 @@ def fold_verdict(state: AdmissionState, verdict: Verdict) -> None:
             state.counters.conflicting_decisions += 1
         return
     accepted = verdict.outcome is DecisionOutcome.accepted
-    record = TaskRecord(status=_PENDING if accepted else _FAILED, decided_ts=at, answer=verdict)
+    record = TaskRecord(status=_PENDING if accepted else _FAILED, decided_ts=at, verdict=verdict)
     early, _ = state.early.pop(task_id, (None, 0.0))
     if accepted and early is not None and early is not _PENDING:
         record.status = early  # the worker's events were read first; they are later in fact

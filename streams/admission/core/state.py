@@ -21,6 +21,7 @@ from schemas.enums import (
     RouteLane,
     TaskStatus,
 )
+from streams.admission.core.answer_rows import pack, unpack
 from streams.admission.core.config import AdmissionConfig
 from streams.admission.core.lane_queue import LaneQueue
 from streams.admission.core.verdict import Verdict
@@ -149,13 +150,32 @@ class LaneState:
 @dataclass(slots=True)
 class TaskRecord:
     """What admission keeps of one decided task: its status and its own verdict (what a re-send
-    is answered with)."""
+    is answered with).
+
+    A state restored from a snapshot holds each verdict packed (`answer_rows`) until a re-send or
+    a conflicting decision reads it; `answer` unpacks it then.
+    """
 
     status: TaskStatus
     #: Log time of the decision, epoch seconds (what the dedup window compares).
     decided_ts: float
-    answer: Verdict
+    verdict: Verdict | None
     preempted: bool = False
+    #: The verdict as a snapshot stores it; kept once made, so the next snapshot reuses it.
+    packed: str | None = None
+
+    @property
+    def answer(self) -> Verdict:
+        if self.verdict is None:
+            assert self.packed is not None
+            self.verdict = unpack(self.packed)
+        return self.verdict
+
+    def packed_answer(self) -> str:
+        if self.packed is None:
+            assert self.verdict is not None
+            self.packed = pack(self.verdict)
+        return self.packed
 
     def repeats(self, status: TaskStatus) -> bool:
         """An event with `status` changes nothing: the same status again (a redelivery, or

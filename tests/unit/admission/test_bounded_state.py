@@ -25,7 +25,7 @@ from schemas import (
     TaskEvent,
     TaskStatus,
 )
-from streams.admission.core.folds import verdict_event_id
+from streams.admission.core.answer_rows import event_id_text, verdict_row
 from streams.admission.decide import Decision, apply, decide
 from streams.admission.errors import SnapshotUnusable
 from streams.admission.record import decide_record
@@ -197,15 +197,14 @@ def test_any_mix_of_valid_invalid_and_duplicate_requests_keeps_the_cap(steps: li
         record = world.state.record(task_id, now.timestamp())
         assert record is not None
         if record.answer.reason != "preempted":
-            assert verdict_event_id(record.answer) == first.event_id
+            assert event_id_text(record.answer) == str(first.event_id)
 
 
-def tasks_by_id(doc: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
-    """A state document's task columns as rows by id (two folds may remember in another order)."""
-    t = doc["tasks"]
-    preempted = set(t["preempted"])
-    return {task_id: (status, at, answer, task_id in preempted)
-            for task_id, status, at, answer in zip(t["ids"], t["status"], t["decided_ts"], t["answers"], strict=True)}
+def tasks_by_id(state: AdmissionState) -> dict[str, tuple[Any, ...]]:
+    """What a state remembers of each task, answer included (two folds may remember in another
+    order)."""
+    return {task_id: (r.status, r.decided_ts, verdict_row(r.answer), r.preempted)
+            for task_id, r in state.tasks.items()}
 
 
 @settings(max_examples=40, deadline=None)
@@ -218,11 +217,12 @@ def test_snapshot_plus_tail_equals_full_fold_equals_live(steps: list[Any], cut: 
     restored, _ = decode_snapshot(encode_snapshot(head, {}), CONFIG)
     tail = replay_log(world.log[k:], restored)
     assert state_document(tail) == state_document(full)
+    assert tasks_by_id(tail) == tasks_by_id(full)
     live = state_document(world.state)
     rebuilt = state_document(full)
     # The live agent also knows which request offsets it decided; the folds learn it from sources.
     assert rebuilt["queues"] == live["queues"]
-    assert tasks_by_id(rebuilt) == tasks_by_id(live)
+    assert tasks_by_id(full) == tasks_by_id(world.state)
     assert rebuilt["decided_offsets"] == live["decided_offsets"]
 
 
@@ -383,14 +383,14 @@ def test_corrupt_or_foreign_snapshots_are_refused() -> None:
         decode_snapshot(good[:-10], CONFIG)
     with pytest.raises(SnapshotUnusable):
         decode_snapshot(b"not zlib at all", CONFIG)
-    doc = unpack_snapshot(good)
+    doc, answers = unpack_snapshot(good)
     doc["version"] = SNAPSHOT_VERSION + 1
     with pytest.raises(SnapshotUnusable, match="version"):
-        decode_snapshot(pack_snapshot(doc), CONFIG)
+        decode_snapshot(pack_snapshot(doc, answers), CONFIG)
     doc["version"] = SNAPSHOT_VERSION
     doc["state"]["queues"]["shared"]["items"] = [["only", "two"]]
     with pytest.raises(SnapshotUnusable):
-        decode_snapshot(pack_snapshot(doc), CONFIG)
+        decode_snapshot(pack_snapshot(doc, answers), CONFIG)
     restored, covers = decode_snapshot(good, CONFIG)
     assert covers == {"x": 1} and state_document(restored) == state_document(state())
 

@@ -23,11 +23,11 @@ from schemas import (
     SourceRecord,
 )
 from schemas.decisions import Degradation
+from streams.admission.core.answer_rows import pack, unpack
 from streams.admission.core.verdict import Verdict
 from streams.admission.events import event_id
 from streams.admission.ingest import decision_verdict
 from streams.admission.render import render
-from streams.admission.snapshot import verdict_from_row, verdict_row
 from tests.factories import T0, accepted, rejected, request
 
 NOT_ANSWERS = {"request", "source", "events_task_upto", "events_lane_upto"}
@@ -76,5 +76,5 @@ def test_a_remembered_decision_replays_as_its_json_did(decision: AdmissionDecisi
     remembered = decision_verdict(decision)
     assert replay_of(remembered).to_wire() == expected
     assert decision.task_id is not None
-    restored = verdict_from_row(decision.task_id, json.loads(json.dumps(verdict_row(remembered))))
+    restored = unpack(pack(remembered))
     assert replay_of(restored).to_wire() == expected
