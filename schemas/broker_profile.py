@@ -1,9 +1,9 @@
 """Kafka client settings per broker: every tansu workaround lives here and nowhere else.
 
 Pure data (keyword arguments for aiokafka and Faust) so both halves of framegate share it
-without importing each other. The workarounds that are code, not settings, sit beside it for the
-same reason and are switched by it: `log_tail` (how every plain consumer reads a log: seeking by
-time, holes read again, reading on past an under-reported end) and `offset_holes`.
+without importing each other. The one workaround that is code, not settings, sits beside it for
+the same reason: `offset_holes` (a tansu fetch can skip a record another producer is writing;
+every consumer reads such a hole again, a no-op on Kafka, whose logs here have no holes).
 """
 
 from typing import Any
@@ -27,14 +27,14 @@ class BrokerProfile(BaseModel):
     #: tansu's latest-offset answer is wrong for multi-record batches: changelogs need
     #: single-record batches (Faust table recovery otherwise under-counts).
     single_record_changelog_batches: bool
+    #: the same answer read by a catch-up (`log_tail`): read on past the reported end until a
+    #: fetch finds nothing more.
+    under_reports_end_offsets: bool = False
     #: tansu answers ListOffsets by timestamp with offset 0: find time bounds by reading instead.
     offsets_for_times: bool = True
-    #: tansu's tailing fetch can hand out a record while a lower offset, written at the same
-    #: moment by another producer, is not yet readable: a log tail reads such holes again.
+    #: tansu's tailing fetch can skip a record another producer is writing at the same moment:
+    #: readers that must not move past one read such holes again (`offset_holes`).
     fetch_skips_records: bool = False
-    #: tansu's end offset is too low after a multi-record batch: a catch-up reads on past it
-    #: until a fetch finds nothing more.
-    under_reports_end_offsets: bool = False
     max_poll_interval_ms: int = 3_600_000
     rebalance_timeout_ms: int = 30_000
 
@@ -72,10 +72,10 @@ BROKER_PROFILES: dict[str, BrokerProfile] = {
         fetch_max_wait_ms=10,
         enable_idempotence=False,
         auto_create_topics=False,
+        under_reports_end_offsets=True,
         single_record_changelog_batches=True,
         offsets_for_times=False,
         fetch_skips_records=True,
-        under_reports_end_offsets=True,
     ),
     "kafka": BrokerProfile(
         name="kafka",
