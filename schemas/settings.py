@@ -8,16 +8,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, computed_field
+from pydantic import Field, ValidationError, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.broker_profile import BROKER_PROFILES, BrokerProfile
+from schemas.kafka_security import KafkaSecurity
 from schemas.topics import DEFAULT_PREFIX, Topics
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="FRAMEGATE_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="FRAMEGATE_", env_file=".env", extra="ignore", frozen=True,
+        env_nested_delimiter="__",
     )
 
     # --- local stack / addresses ----------------------------------------------------------
@@ -27,6 +29,12 @@ class Settings(BaseSettings):
         default=19092, ge=1, le=65535, description="Port of `framegate broker`."
     )
     broker_profile: Literal["tansu", "kafka"] = "tansu"
+    kafka_security: KafkaSecurity = Field(
+        default_factory=KafkaSecurity,
+        description="TLS and SASL of every Kafka client: FRAMEGATE_KAFKA_SECURITY__PROTOCOL, "
+        "__SASL_MECHANISM, __USERNAME, __PASSWORD_FILE (or __PASSWORD), __CA_FILE, __CERT_FILE, "
+        "__KEY_FILE, __CHECK_HOSTNAME (see docs/security.md).",
+    )
     topic_prefix: str = DEFAULT_PREFIX
     clickhouse_dsn: str | None = Field(
         default=None,
@@ -190,7 +198,7 @@ class Settings(BaseSettings):
 
     @property
     def broker(self) -> BrokerProfile:
-        return BROKER_PROFILES[self.broker_profile]
+        return BROKER_PROFILES[self.broker_profile].secured(self.kafka_security)
 
     @property
     def resolved_admission_app_id(self) -> str:
@@ -215,6 +223,15 @@ class Settings(BaseSettings):
     @property
     def resolved_report_dir(self) -> Path:
         return (self.audit_report_dir or self.resolved_data_dir / "report").expanduser().resolve()
+
+
+def settings_error_line(exc: ValidationError) -> str:
+    """One line for settings that do not validate: the setting and the reason, never the value
+    (a value may be a password)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = "__".join(str(part) for part in first["loc"]).upper()
+    reason = str(first["msg"]).removeprefix("Value error, ")
+    return f"FRAMEGATE_{where}: {reason}" if where and not reason.startswith("FRAMEGATE_") else reason
 
 
 def load_settings(**overrides: object) -> Settings:
