@@ -114,6 +114,11 @@ class KafkaSecurity(BaseModel):
         context.check_hostname = self.check_hostname
         return context
 
+    def check_usable(self) -> None:
+        """Raise `KafkaSecurityError` now if no client could be built from the group (a service
+        that builds its clients later, in the background, calls this before it starts)."""
+        self.aiokafka_kwargs()
+
     def aiokafka_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for AIOKafkaProducer / AIOKafkaConsumer / AIOKafkaAdminClient."""
         kwargs: dict[str, Any] = {"security_protocol": self.protocol}
