@@ -30,3 +30,7 @@ class IllegalLaneTransition(FramegateError, ValueError):
 class KafkaSecurityError(FramegateError, ValueError):
     """Kafka security settings that cannot be used (a missing CA file, an unreadable password
     file); the message is one line naming the setting and never holds a secret."""
+
+
+class PromptKeyError(FramegateError, ValueError):
+    """The key for hashing stored prompts cannot be read or is too short (one line, no secret)."""

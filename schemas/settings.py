@@ -6,12 +6,13 @@ framegate reads `os.environ` for configuration.
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, ValidationError, computed_field
+from pydantic import Field, SecretStr, ValidationError, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.broker_profile import BROKER_PROFILES, BrokerProfile
+from schemas.errors import PromptKeyError
 from schemas.kafka_security import KafkaSecurity
 from schemas.topics import DEFAULT_PREFIX, Topics
 
@@ -190,6 +191,32 @@ class Settings(BaseSettings):
     audit_metrics_port: int = Field(default=0, ge=0, le=65535, description="0: no /metrics server.")
     audit_report_dir: Path | None = Field(default=None, description="Default: data_dir/report.")
     audit_report_hours: float = Field(default=24.0, gt=0, description="Time range of the report.")
+    audit_prompt_retention_days: int = Field(
+        default=30, ge=1, le=3650,
+        description="Days ClickHouse keeps request bodies (admission_decisions.request, with the "
+        "prompts) and rejected payloads (audit_rejects.payload); a column TTL then empties them, "
+        "the rest of each row stays.",
+    )
+    audit_prompt_storage: Literal["text", "hmac"] = Field(
+        default="text",
+        description="`hmac`: store HMAC-SHA256(key, prompt) instead of each prompt and negative "
+        "prompt, and of each rejected payload (equal prompts still compare equal).",
+    )
+    audit_prompt_hmac_key: SecretStr | None = Field(
+        default=None, description="Key of `hmac` prompt storage; prefer audit_prompt_hmac_key_file."
+    )
+    audit_prompt_hmac_key_file: Path | None = Field(
+        default=None, description="File holding the key of `hmac` prompt storage (first line)."
+    )
+
+    @model_validator(mode="after")
+    def _prompt_key_when_hashing(self) -> Self:
+        if self.audit_prompt_storage == "hmac" and not (
+            self.audit_prompt_hmac_key or self.audit_prompt_hmac_key_file
+        ):
+            raise ValueError("FRAMEGATE_AUDIT_PROMPT_STORAGE=hmac needs "
+                             "FRAMEGATE_AUDIT_PROMPT_HMAC_KEY_FILE or FRAMEGATE_AUDIT_PROMPT_HMAC_KEY")
+        return self
 
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
@@ -219,6 +246,26 @@ class Settings(BaseSettings):
         if self.gateway_keys_file is not None:
             return self.gateway_keys_file.expanduser().resolve()
         return self.resolved_data_dir / "gateway" / "keys.json"
+
+    def resolved_prompt_hmac_key(self) -> bytes | None:
+        """The key prompts are hashed with (`hmac` storage), else None (prompts kept as text)."""
+        if self.audit_prompt_storage != "hmac":
+            return None
+        if self.audit_prompt_hmac_key_file is not None:
+            path = self.audit_prompt_hmac_key_file.expanduser()
+            try:
+                key = (path.read_text(encoding="utf-8").splitlines() or [""])[0]
+            except (OSError, UnicodeDecodeError) as exc:
+                raise PromptKeyError(
+                    f"FRAMEGATE_AUDIT_PROMPT_HMAC_KEY_FILE: cannot read {path}: "
+                    f"{getattr(exc, 'strerror', None) or type(exc).__name__}"
+                ) from None
+        else:
+            assert self.audit_prompt_hmac_key is not None  # the validator saw one of the two
+            key = self.audit_prompt_hmac_key.get_secret_value()
+        if len(key) < 16:
+            raise PromptKeyError("the prompt HMAC key must be at least 16 characters")
+        return key.encode("utf-8")
 
     @property
     def resolved_report_dir(self) -> Path:

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
-from schemas.errors import FramegateError, KafkaSecurityError
+from schemas.errors import FramegateError, KafkaSecurityError, PromptKeyError
 from schemas.settings import Settings, settings_error_line
 
 EXIT_USAGE = 2
@@ -81,7 +81,7 @@ class Misconfigured(ServiceFailure):
 
 def misconfiguration(exc: BaseException) -> Misconfigured | None:
     """The failure for unusable settings (raised before any I/O), else None."""
-    if isinstance(exc, KafkaSecurityError):
+    if isinstance(exc, KafkaSecurityError | PromptKeyError):
         return Misconfigured(str(exc))
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return Misconfigured(settings_error_line(exc))
