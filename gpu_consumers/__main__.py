@@ -25,7 +25,9 @@ EXIT_USAGE = 2  # as `framegate` reports settings it cannot use (streams.cli_fai
 def _run_lane(lane: RouteLane) -> int:
     from gpu_consumers.worker import LaneWorker
 
-    worker = LaneWorker(lane, load_settings())
+    settings = load_settings()
+    settings.kafka_security.check_usable()  # one line now, not after the models load
+    worker = LaneWorker(lane, settings)
 
     async def main() -> None:
         stop = asyncio.Event()

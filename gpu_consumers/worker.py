@@ -84,6 +84,7 @@ from schemas.memory import MemoryDiagnosticEvent
 from schemas.policy import DEGRADED_QUEUE_POLICY
 from schemas.settings import Settings
 from schemas.tasks import TaskEvent
+from schemas.topic_ownership import lane_group
 from schemas.wire import PayloadTooLarge, decode
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ T = TypeVar("T")
 
 
 def group_id(lane: RouteLane) -> str:
-    return f"framegate-lane-{lane.value}"
+    return lane_group(lane)  # the ACLs grant this group (schemas.topic_ownership)
 
 
 def default_worker_id(lane: RouteLane) -> str:

@@ -6,9 +6,10 @@ for kcat and confluent-kafka) and, in `streams.admission.faust_security`, as Fau
 `broker_credentials`. A password is a `SecretStr` read from the environment or from a file; it
 is never a command-line argument and never appears in a repr or a log line.
 
-Structural mistakes (a SASL protocol without a mechanism or a user) fail when the settings are
-read; a file that is missing or unreadable fails when a client is built, before any connection,
-with one line naming the setting (`KafkaSecurityError`).
+A group that does not hold together (a SASL protocol without a mechanism or a user) or names a
+file that is missing or unreadable fails when a client is built, before any connection, with one
+line naming the setting (`KafkaSecurityError`); a process that builds no Kafka client (a report,
+a model build) is not stopped by it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from schemas.errors import KafkaSecurityError
 
@@ -60,13 +61,6 @@ class KafkaSecurity(BaseModel):
         default=True, description="Verify that a broker's certificate names the host dialled."
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> KafkaSecurity:
-        problem = structural_problem(self)
-        if problem is not None:
-            raise ValueError(problem)
-        return self
-
     @property
     def sasl(self) -> bool:
         return self.protocol in SASL_PROTOCOLS
@@ -91,7 +85,7 @@ class KafkaSecurity(BaseModel):
                     f"{setting_name('password_file')}: {self.password_file} is empty"
                 )
             return secret
-        if self.password is None:  # excluded by the validator when SASL is on
+        if self.password is None:
             raise KafkaSecurityError(f"{setting_name('password')} is not set")
         return self.password.get_secret_value()
 
@@ -114,6 +108,12 @@ class KafkaSecurity(BaseModel):
         context.check_hostname = self.check_hostname
         return context
 
+    def require_consistent(self) -> None:
+        """Raise `KafkaSecurityError` if the fields do not hold together (no file is read)."""
+        problem = structural_problem(self)
+        if problem is not None:
+            raise KafkaSecurityError(problem)
+
     def check_usable(self) -> None:
         """Raise `KafkaSecurityError` now if no client could be built from the group (a service
         that builds its clients later, in the background, calls this before it starts)."""
@@ -121,6 +121,7 @@ class KafkaSecurity(BaseModel):
 
     def aiokafka_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for AIOKafkaProducer / AIOKafkaConsumer / AIOKafkaAdminClient."""
+        self.require_consistent()
         kwargs: dict[str, Any] = {"security_protocol": self.protocol}
         if self.sasl:
             kwargs.update(
@@ -138,6 +139,7 @@ class KafkaSecurity(BaseModel):
         The password is included: callers write it to a file only the caller can read, never
         to an argument list (`streams.local_stack.kcat`).
         """
+        self.require_consistent()
         props = {"security.protocol": self.protocol.lower()}
         if self.sasl:
             props["sasl.mechanisms"] = str(self.sasl_mechanism)

@@ -17,6 +17,7 @@ from schemas.settings import Settings
 
 def faust_credentials(security: KafkaSecurity) -> faust.SASLCredentials | faust.SSLCredentials | None:
     """Faust credentials for `security`; None for plaintext (Faust's own default)."""
+    security.require_consistent()
     if security.sasl:
         return faust.SASLCredentials(
             username=security.username,

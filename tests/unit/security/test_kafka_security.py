@@ -87,11 +87,14 @@ def test_librdkafka_properties(tls: TlsMaterial) -> None:
     ({"ca_file": "/ca.pem"}, "CA_FILE"),
     ({"protocol": "SSL", "cert_file": "/c.pem"}, "FRAMEGATE_KAFKA_SECURITY__KEY_FILE"),
 ])
-def test_inconsistent_groups_fail_when_settings_are_read(fields: dict[str, str], names: str) -> None:
-    with pytest.raises(ValidationError) as caught:
-        Settings(kafka_security=fields)  # type: ignore[arg-type]
-    line = settings_error_line(caught.value)
-    assert names in line and "\n" not in line
+def test_inconsistent_groups_fail_before_any_client_is_built(fields: dict[str, str], names: str) -> None:
+    settings = Settings(kafka_security=fields)  # type: ignore[arg-type]
+    for build in (settings.kafka_security.aiokafka_kwargs,
+                  settings.kafka_security.librdkafka_properties,
+                  lambda: settings.broker.consumer_kwargs("h:1", None)):
+        with pytest.raises(KafkaSecurityError) as caught:
+            build()
+        assert names in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
