@@ -10,6 +10,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.client_logging import hide_record_values
 from schemas.kafka_security import KafkaSecurity
 
 
@@ -54,6 +55,7 @@ class BrokerProfile(BaseModel):
         return kwargs
 
     def producer_kwargs(self, bootstrap: str, **extra: Any) -> dict[str, Any]:
+        hide_record_values()  # aiokafka would log each record's value (a prompt) at debug
         kwargs: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "acks": "all",
