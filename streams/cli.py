@@ -270,7 +270,8 @@ def main() -> None:
     try:
         app()
     except Exception as exc:
-        failure = misconfiguration(exc)  # before load_settings(): it may be what failed
+        # before load_settings(): the settings may be what failed
+        failure: ServiceFailure | None = misconfiguration(exc)
         if failure is None:
             failure = exc if isinstance(exc, ServiceFailure) else classify(exc, load_settings())
         if failure is None or _debug:
