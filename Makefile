@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lock demo test lint unit soak bench clean
+.PHONY: install lock demo test lint unit soak bench clean docs docs-serve docs-gen
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -56,8 +56,24 @@ unit: install
 soak: install
 	$(BIN)/pytest -m soak -p no:cacheprovider
 
+# Every benchmark records its figures (bench/_record.py) into a fresh file; the performance page
+# is rendered from it.
 bench: install
+	rm -f .framegate/bench/records.jsonl
 	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done
+	$(BIN)/python -m docs.gen performance
+
+# The docs site (mkdocs.yml): built strict into site/, served on loopback while writing.
+# docs-gen rewrites the pages made from the code (settings, CLI, metrics, Python API, JSON
+# Schemas); run it after changing any of those, a test fails while one is stale.
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: install
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+docs-gen: install
+	$(BIN)/python -m docs.gen
 
 clean:
-	rm -rf $(VENV) .framegate .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .framegate .mypy_cache .pytest_cache .ruff_cache site

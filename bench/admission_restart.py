@@ -47,6 +47,8 @@ from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _record import record  # bench/_record.py: the performance page's figures
+
 from schemas import (
     AdmissionDecision,
     DecisionOutcome,
@@ -401,6 +403,8 @@ def main() -> None:
         snap_ready, snap_rss, snap_gauge = timed_start(active, 1800)
         print(f"restart from the snapshot: start -> ready {snap_ready:.2f} s (startup gauge {gauge(snap_gauge)}), "
               f"RSS {snap_rss:.0f} MB   [targets: <= 3 s, <= 300 MB; full fold above: {full_ready:.2f} s]")
+        record("admission restart from the snapshot: start -> ready", snap_ready, "s", "<= 3 s")
+        record("admission restart from the snapshot: RSS", snap_rss, "MB", "<= 300 MB")
 
         standby = agent("standby", FRAMEGATE_ADMISSION_SNAPSHOTS="true")
         standby_ready, standby_rss, _ = timed_start(standby, 1800)
@@ -411,6 +415,7 @@ def main() -> None:
         standby.wait_role("active", 60)
         print(f"standby takeover: kill -9 -> first decision after it {took:.2f} s   [target <= 10 s]; "
               f"{live} requests at {args.rate:g}/s, {got} decided, {twice} decided more than once")
+        record("standby takeover: kill -9 -> first decision", took, "s", "<= 10 s")
         print(f"RSS of the new active after takeover: {psutil.Process(standby.pid).memory_info().rss / 2**20:.0f} MB")
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the clean-up short

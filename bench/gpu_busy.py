@@ -32,6 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _record import record  # bench/_record.py: the performance page's figures
+
 from gpu_consumers.pipeline_gaps import PipelineGaps
 from gpu_consumers.worker import LaneWorker
 from schemas import LaneMode, ModelName, RouteLane, TaskStatus, Topics
@@ -135,6 +137,7 @@ def main() -> None:
     print(f"  worker (encode overlaps next pipeline): {overlap.fraction:.3f}  wall {overlap.wall_s:6.2f} s  "
           "(target >= 0.97)")
     print(f"  one job end to end (before):            {serial.fraction:.3f}  wall {serial.wall_s:6.2f} s")
+    record("lane worker busy fraction (encode overlaps next pipeline)", overlap.fraction, "", ">= 0.97")
     print("time between two pipelines (GPU idle), mean ms per gap by stage:")
     print(f"  worker:     {split_line(overlap)}")
     print(f"  end to end: {split_line(serial)}")

@@ -29,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _record import record  # bench/_record.py: the performance page's figures
 from aiokafka import AIOKafkaProducer
 
 from schemas.broker_profile import BROKER_PROFILES
@@ -205,8 +206,10 @@ async def main(n: int, live: int, rate: float, profile: bool, repeat: int, live_
           + ", ".join(f"{stage} {secs:.3f}" for stage, secs in split.items()))
     print(f"ratio sink/bare: {bare_s / sink_s:.2f} wall (target >= 0.6), {bare_cpu / sink_cpu:.2f} CPU; "
           f"vs one insert per table: {per_table_s / sink_s:.2f} wall")
+    record("audit sink Kafka -> chDB", n / sink_s, "events/s", ">= 0.6 x a bare insert")
     print(f"live lag event time -> row visible, {live} events at {rate:.0f}/s: "
           f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {mx:.0f} ms (target p99 <= 500 ms)")
+    record("audit sink live lag p99, event -> row visible", p99, "ms", "<= 500 ms")
     print(f"  live: batch age bound {live_cfg.batch_max_seconds:.2f} s, linger {live_cfg.batch_linger_s:.2f} s, "
           f"load average {live_load:.1f}, {live_batches} batches of "
           f"{live / max(1, live_batches):.0f} events, insert of a batch (all tables) "

@@ -47,6 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _record import record as record_figure  # bench/_record.py: the performance page's figures
 from aiokafka import AIOKafkaProducer
 
 from gpu_consumers.worker import LaneWorker
@@ -435,6 +436,7 @@ def report(sent: Sent, minutes: float, measured: list[Measured]) -> None:
               + (f"; preemptions {m.preemptions}" if m.preemptions else ""))
         print(f"  tasks compared: {result.compared}  agreed: {result.agreed}  "
               f"agreement: {100 * result.agreement:.2f} %  (target >= 99 %)")
+        record_figure(f"soak fidelity from the {m.origin}", 100 * result.agreement, "%", ">= 99 %")
         print("  " + result.line())
         if m.drifted is not None:
             print(f"  agreeing decisions with another queue depth, lane or reason: {m.drifted}")

@@ -31,6 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _record import record  # bench/_record.py: the performance page's figures
+
 from gpu_consumers.artifacts import write_mp4
 from gpu_consumers.memory_guard import MemoryGuard
 from gpu_consumers.pipelines import RunOptions, load_pipeline, run_pipeline
@@ -128,6 +130,7 @@ def main() -> None:
     print(f"bare loop, pipeline + mp4:       {bare_s:7.3f} s  {n / bare_s:7.2f} jobs/s")
     print(f"worker (Kafka, events, guard):   {worker_s:7.3f} s  {n / worker_s:7.2f} jobs/s")
     print(f"throughput ratio worker / bare (pipeline + mp4): {bare_s / worker_s:.3f}  (target >= 0.95)")
+    record("lane worker throughput / bare loop (pipeline + mp4)", bare_s / worker_s, "", ">= 0.95")
     print(f"throughput ratio worker / bare (pipeline only):  {pipeline_s / worker_s:.3f}")
     print(f"per-job overhead vs pipeline + mp4: {(worker_s - bare_s) / n * 1000:.1f} ms")
     print(f"per-job overhead vs pipeline only:  {(worker_s - pipeline_s) / n * 1000:.1f} ms")

@@ -33,7 +33,7 @@ MODE_TRANSITIONS: dict[LaneMode, frozenset[LaneMode]] = {
 }
 
 
-def _mode_reason_problem(mode: LaneMode | None, reason: FallbackReason | None) -> str | None:
+def mode_reason_problem(mode: LaneMode | None, reason: FallbackReason | None) -> str | None:
     if mode is LaneMode.degraded_shared and reason is None:
         return "fallback_reason is required when mode=degraded_shared"
     if mode is LaneMode.dedicated and reason is not None:
@@ -42,7 +42,7 @@ def _mode_reason_problem(mode: LaneMode | None, reason: FallbackReason | None) -
 
 
 def _check_mode_reason(mode: LaneMode | None, reason: FallbackReason | None) -> None:
-    problem = _mode_reason_problem(mode, reason)
+    problem = mode_reason_problem(mode, reason)
     if problem is not None:
         raise ValueError(problem)
 
@@ -88,7 +88,7 @@ class VideoExecutionLane(WireModel):
         `IllegalLaneTransition` if `MODE_TRANSITIONS` or the reason rule forbids it."""
         if mode not in MODE_TRANSITIONS[self.mode]:
             raise IllegalLaneTransition(f"illegal routing mode transition {self.mode.value} -> {mode.value}")
-        problem = _mode_reason_problem(mode, reason)
+        problem = mode_reason_problem(mode, reason)
         if problem is not None:
             raise IllegalLaneTransition(f"lane {self.lane_key.value}: {problem}")
         served = self.served_models

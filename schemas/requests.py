@@ -6,10 +6,10 @@ rules (per-model steps/cfg, `image_to_video` needs `input_image`) are field vali
 errors name their field, mirrored in the schema as `if`/`then` built from the same constants.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import AwareDatetime, BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError, PydanticKnownError
 
 from schemas.constraints import MODEL_CONSTRAINTS
 from schemas.enums import EncodingProfile, ModelName, Priority, TaskType
@@ -57,6 +57,24 @@ def _cross_field_schema(schema: dict[str, Any]) -> None:
     schema["allOf"] = [*_per_model_rules(), needs_image]
 
 
+def _integral(value: Any) -> Any:
+    """A JSON number with a zero fraction (`1216.0`, `1.216e3`, `-0.0`) is an integer to JSON
+    Schema, so it is one here too; a fraction is refused with pydantic's own precise error.
+
+    Runs before the field's strict `int` check, which still refuses strings and booleans (not
+    integers to JSON Schema either).
+    """
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise PydanticKnownError("int_from_float")
+        return int(value)
+    return value
+
+
+#: An integer field of the wire contract: what JSON Schema `integer` admits, nothing else.
+WireInt = Annotated[int, BeforeValidator(_integral)]
+
+
 class GenerationRequest(WireModel):
     """A video generation request. Steps/cfg must match the model's pinned constraints."""
 
@@ -72,27 +90,27 @@ class GenerationRequest(WireModel):
         validate_default=True,
         description="URI or path of the conditioning image; required for image_to_video.",
     )
-    steps: int = Field(ge=1, le=100, strict=True, description="Pinned per model (see allOf).")
+    steps: WireInt = Field(ge=1, le=100, strict=True, description="Pinned per model (see allOf).")
     cfg: float | None = Field(
         default=None, ge=0.0, le=20.0, strict=True, description="Pinned per model (see allOf)."
     )
-    width: int = Field(
+    width: WireInt = Field(
         ge=MIN_SIDE, le=MAX_SIDE, multiple_of=SIDE_MULTIPLE, strict=True, description="Pixels."
     )
-    height: int = Field(
+    height: WireInt = Field(
         ge=MIN_SIDE, le=MAX_SIDE, multiple_of=SIDE_MULTIPLE, strict=True, description="Pixels."
     )
-    num_frames: int = Field(
+    num_frames: WireInt = Field(
         ge=1,
         le=MAX_FRAMES,
         strict=True,
         description=f"Of the form {FRAME_STRIDE}k+1 (1, 5, 9, ..., 81, ...).",
         json_schema_extra={"enum": list(FRAME_COUNTS)},
     )
-    fps: int = Field(ge=1, le=60, strict=True)
+    fps: WireInt = Field(ge=1, le=60, strict=True)
     priority: Priority = Priority.standard
     encoding_profile: EncodingProfile = EncodingProfile.h264_high
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, strict=True)
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1, strict=True), BeforeValidator(_integral)] | None = None
     producer: Identity | None = Field(
         default=None, description="Producer identity; `critical` needs an authorised one."
     )

@@ -11,6 +11,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, ValidationError, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas import admission_defaults
 from schemas.broker_profile import BROKER_PROFILES, BrokerProfile
 from schemas.errors import PromptKeyError
 from schemas.kafka_security import KafkaSecurity
@@ -133,6 +134,11 @@ class Settings(BaseSettings):
     gateway_tracked_tasks: int = Field(
         default=100_000, ge=1, description="Task statuses kept in memory for GET /v1/tasks/{id}."
     )
+    gateway_max_request_head_bytes: int = Field(
+        default=16_384, ge=1024, le=1_048_576,
+        description="Largest request line, and largest request line plus headers, the gateway "
+        "reads; beyond: 414 (request line) or 431 (headers) as problem+json.",
+    )
 
     # --- admission (streams/admission) -----------------------------------------------------
     admission_app_id: str | None = Field(
@@ -140,20 +146,20 @@ class Settings(BaseSettings):
     )
     admission_web_port: int = Field(default=6066, ge=1, le=65535, description="/metrics on bind_host.")
     admission_heartbeat_stale_s: float = Field(
-        default=15.0, gt=0, description="Older heartbeats are unknown signals: admission fails closed."
+        default=admission_defaults.HEARTBEAT_STALE_S, gt=0, description="Older heartbeats are unknown signals: admission fails closed."
     )
     admission_critical_producers: list[str] = Field(
         default_factory=list, description="Producer identities allowed to submit `critical` (JSON list)."
     )
-    admission_cold_start_s: float = Field(default=20.0, ge=0, description="Time-to-ready of a cold lane.")
+    admission_cold_start_s: float = Field(default=admission_defaults.COLD_START_S, ge=0, description="Time-to-ready of a cold lane.")
     admission_default_service_s: float = Field(
-        default=0.0, ge=0, description="Service time before any `done` was observed; 0: unknown."
+        default=admission_defaults.DEFAULT_SERVICE_S, ge=0, description="Service time before any `done` was observed; 0: unknown."
     )
-    admission_service_window: int = Field(default=20, ge=1, le=10_000, description="`done` events averaged.")
-    admission_retry_after_s: int = Field(default=30, ge=1, le=3600)
+    admission_service_window: int = Field(default=admission_defaults.SERVICE_WINDOW, ge=1, le=10_000, description="`done` events averaged.")
+    admission_retry_after_s: int = Field(default=admission_defaults.RETRY_AFTER_S, ge=1, le=3600)
     admission_rebuild_timeout_s: float = Field(default=60.0, gt=0, description="Bound on start-up replay.")
     admission_dedup_retention_h: float = Field(
-        default=168.0, gt=0,
+        default=admission_defaults.DEDUP_RETENTION_H, gt=0,
         description="Hours a decided task id is remembered (by decision log time): a re-send within "
         "them gets the same answer, after them it is decided afresh.",
     )

@@ -26,11 +26,11 @@ from schemas import (
     TaskStatus,
 )
 from schemas.settings import Settings
-from streams.admission.decide import Decision
+from streams.admission.core import Verdict
 from streams.admission.state import fold_lane_event, fold_task_event
 from streams.simulate.core import decide_arrival, new_state
 from streams.simulate.history import Arrival, History, TimedEvent
-from streams.simulate.reconstruct import as_recorded
+from streams.simulate.reconstruct import recorded_of
 from tests.factories import degrade, heartbeat, request
 
 SETTINGS = Settings()
@@ -55,7 +55,7 @@ def task_event(task_id: str, status: TaskStatus, when: datetime, seconds: float 
 class Recorded:
     history: History
     #: The decisions as the agent wrote them (the audit rows are made from these).
-    outcomes: list[Decision]
+    outcomes: list[Verdict]
 
 
 def record(requests: list[tuple[float, GenerationRequest]], task_log: list[TimedEvent],
@@ -87,9 +87,9 @@ def record(requests: list[tuple[float, GenerationRequest]], task_log: list[Timed
         assert outcome is not None
         outcomes.append(outcome)
         history.arrivals.append(arrival)
-        history.decisions[(0, offset)] = as_recorded(outcome.decision)
+        history.decisions[(0, offset)] = recorded_of(outcome, when)
         if outcome.preempted is not None and outcome.preempted.task_id is not None:
-            history.preemptions[outcome.preempted.task_id] = as_recorded(outcome.preempted)
+            history.preemptions[outcome.preempted.task_id] = recorded_of(outcome.preempted, when)
     return Recorded(history, outcomes)
 
 

@@ -42,6 +42,7 @@ from streams.admission.intake import RecordIntake
 from streams.admission.metrics import AdmissionMetrics
 from streams.admission.output_batches import OutputBatches
 from streams.admission.record import decide_record
+from streams.admission.render import utc
 from streams.admission.snapshot import encode_snapshot
 from streams.admission.snapshot_store import SnapshotHead, write_snapshot
 from streams.admission.state import AdmissionState, LaneTransition, config_from_settings
@@ -351,7 +352,7 @@ def fallback_event(transition: LaneTransition, offset: int) -> MemoryDiagnosticE
     assert transition.reason is not None  # the LaneEvent validator requires it for degraded_shared
     return MemoryDiagnosticEvent(
         event_id=event_id(f"lane{offset}", "fallback_activated"),
-        occurred_at=transition.at,
+        occurred_at=utc(transition.at),
         event_type=MemoryEventType.fallback_activated,
         model=ModelName(transition.lane.value),
         lane_mode=transition.new_mode,

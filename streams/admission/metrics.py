@@ -15,6 +15,7 @@ from prometheus_client import (
 
 from schemas import AdmissionDecision, DecisionOutcome, LaneMode, RejectionCode, RouteLane
 from schemas.service_metrics import register_runtime_metrics
+from streams.admission.core.withdrawal import live_workers
 from streams.admission.state import AdmissionState, FoldCounters
 
 # The `_created` series double every counter and histogram and no dashboard reads them.
@@ -149,7 +150,7 @@ class AdmissionMetrics:
         for lane in RouteLane:
             self.queue_depth.labels(lane=lane.value).set(state.queue(lane).depth)
             self.live_workers.labels(lane=lane.value).set(
-                len(state.lane(lane).live_workers(now, state.config.heartbeat_stale_s))
+                len(live_workers(state.lane(lane), now.timestamp(), state.config.heartbeat_stale_s))
             )
             if lane is RouteLane.shared:
                 continue

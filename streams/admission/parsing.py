@@ -1,54 +1,45 @@
-"""Bytes -> `GenerationRequest`, or a schema-valid 422 rejection that says where the bytes came from.
+"""Bytes -> `GenerationRequest`, or the facts of a schema-valid 422 rejection.
 
 Nothing raises out of `parse`: oversize, non-UTF-8, non-JSON, non-object and contract violations
-all come back as a rejection record carrying the source topic/partition/offset.
+all come back as `UnparsedFacts` carrying the source position (the rendered rejection names the
+source topic/partition/offset).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from schemas import (
-    AdmissionDecision,
-    DecisionOutcome,
-    FieldError,
     GenerationRequest,
     ModelName,
     RejectionCode,
     SourceRecord,
-    TaskEvent,
 )
 from schemas.limits import MAX_ID_CHARS, MAX_TEXT_CHARS
 from schemas.wire import PayloadTooLarge, decode
-from streams.admission.events import event_id, origin_of, rejection_task_event
+from streams.admission.core.facts import FieldProblem, UnparsedFacts
+from streams.admission.events import origin_of
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
 MAX_ERRORS = 64
 MAX_LOC_PARTS = 16
 
 
-@dataclass(frozen=True)
-class Rejected:
-    decision: AdmissionDecision
-    task_event: TaskEvent | None
-
-
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def field_errors(error: ValidationError) -> list[FieldError]:
+def field_errors(error: ValidationError) -> list[FieldProblem]:
     found = []
     for item in error.errors(include_url=False, include_input=False)[:MAX_ERRORS]:
         loc = [part if isinstance(part, int) else _clip(str(part), MAX_ID_CHARS) for part in item["loc"]]
-        found.append(FieldError(
-            loc=loc[:MAX_LOC_PARTS],
+        found.append(FieldProblem(
+            loc=tuple(loc[:MAX_LOC_PARTS]),
             msg=_clip(str(item["msg"]), MAX_TEXT_CHARS),
             type=_clip(str(item["type"]), MAX_ID_CHARS),
         ))
@@ -69,26 +60,15 @@ def _salvage(raw: Any) -> tuple[str | None, ModelName | None, str, str]:
     return task_id, model, model.value if model else "unknown", type_
 
 
-def parse(payload: bytes | None, source: SourceRecord, now: datetime) -> GenerationRequest | Rejected:
+def parse(payload: bytes | None, source: SourceRecord, now: datetime) -> GenerationRequest | UnparsedFacts:
     origin = origin_of(source, None, now)
 
-    def rejected(code: RejectionCode, title: str, detail: str, errors: list[FieldError],
-                 raw: Any = None) -> Rejected:
+    def rejected(code: RejectionCode, title: str, detail: str, errors: list[FieldProblem],
+                 raw: Any = None) -> UnparsedFacts:
         task_id, model, model_name, type_ = _salvage(raw)
-        decision = AdmissionDecision(
-            event_id=event_id(origin, "decision"),
-            occurred_at=now,
-            outcome=DecisionOutcome.rejected,
-            task_id=task_id,
-            model=model,
-            status=code.status,
-            code=code,
-            title=title,
-            detail=_clip(detail, MAX_TEXT_CHARS),
-            errors=errors,
-            source=source,
-        )
-        return Rejected(decision, rejection_task_event(decision, None, model_name, type_, now, origin))
+        return UnparsedFacts(code=code, title=title, detail=_clip(detail, MAX_TEXT_CHARS),
+                             errors=tuple(errors), task_id=task_id, model=model, model_name=model_name,
+                             task_type=type_, origin=origin, position=(source.partition, source.offset))
 
     if payload is None:
         return rejected(RejectionCode.malformed_request, "Malformed request", "empty record (no value)", [])

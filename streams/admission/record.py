@@ -1,9 +1,8 @@
-"""One `tasks.requested` record in, its `Decision` out, whatever the record holds.
+"""One `tasks.requested` record in, its rendered `Decision` out, whatever the record holds.
 
-The one entry into the pure core for the live agent and the capacity simulator alike: bytes
-that do not parse get their rejection from `decide_unparsed`, a request its decision from
-`decide`, and a decision that raises (a bug in the core) costs that one record a rejection,
-never the caller.
+The agent's entry into the core: bytes that do not parse get their rejection from
+`decide_unparsed`, a request its verdict from `decide`, and a decision that raises (a bug in the
+core) costs that one record a rejection, never the caller.
 """
 
 from __future__ import annotations
@@ -12,41 +11,33 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from schemas import (
-    AdmissionDecision,
-    DecisionOutcome,
-    GenerationRequest,
-    RejectionCode,
-    SourceRecord,
-)
-from streams.admission.decide import Decision, decide, decide_unparsed
-from streams.admission.events import event_id
-from streams.admission.parsing import Rejected, parse
-from streams.admission.state import AdmissionState
+from schemas import RejectionCode, SourceRecord
+from streams.admission import core
+from streams.admission.core.facts import RequestFacts, UnparsedFacts
+from streams.admission.ingest import request_facts
+from streams.admission.parsing import parse
+from streams.admission.render import Decision, render
 
 log = logging.getLogger(__name__)
 
-#: `decide`'s signature: what `decide_record` runs on a request that parsed.
-Decider = Callable[[AdmissionState, GenerationRequest, datetime, SourceRecord | None], Decision]
+#: The core's `decide`: what `decide_record` runs on a request that parsed.
+Decider = Callable[[core.AdmissionState, RequestFacts, float], core.Verdict]
 
 
-def decide_record(state: AdmissionState, payload: bytes | None, source: SourceRecord, now: datetime,
-                  decider: Decider = decide) -> Decision:
+def decide_record(state: core.AdmissionState, payload: bytes | None, source: SourceRecord,
+                  now: datetime, decider: Decider = core.decide) -> Decision:
+    at = now.timestamp()
     try:
         parsed = parse(payload, source, now)
-        if isinstance(parsed, Rejected):
-            return decide_unparsed(state, parsed.decision, parsed.task_event, now)
-        return decider(state, parsed, now, source)
+        if isinstance(parsed, UnparsedFacts):
+            return render(core.decide_unparsed(state, parsed, at), now, None, source)
+        return render(decider(state, request_facts(parsed, source, now), at), now, parsed, source)
     except Exception as exc:  # a bug must cost one rejection, never the agent
         log.exception("admission failed on %s", source)
-        return Decision(decision=AdmissionDecision(
-            event_id=event_id(f"p{source.partition}o{source.offset}", "decision"),
-            occurred_at=now,
-            outcome=DecisionOutcome.rejected,
-            task_id=None,
-            status=422,
-            code=RejectionCode.malformed_request,
-            title="Malformed request",
-            detail=f"the request could not be admitted ({type(exc).__name__})",
-            source=source,
-        ))
+        failed = UnparsedFacts(
+            code=RejectionCode.malformed_request, title="Malformed request",
+            detail=f"the request could not be admitted ({type(exc).__name__})", errors=(),
+            task_id=None, model=None, model_name="unknown", task_type="unknown",
+            origin=f"p{source.partition}o{source.offset}", position=(source.partition, source.offset),
+        )
+        return render(core.decide_unparsed(state, failed, at), now, None, source)

@@ -4,6 +4,10 @@ A snapshot is the folded state plus the exact input positions it covers (`folded
 event logs and decision logs, the decided request offsets), so a start-up loads it and folds
 only what follows. Anything unexpected in a snapshot (another version, a bad checksum, a field
 that does not parse) raises `SnapshotUnusable`; the caller then rebuilds from the logs.
+
+The body is the JSON document, a newline, then each remembered verdict packed as one line
+(`core.answer_rows`, in the order of `tasks.ids`): stored as they are, not escaped into a JSON
+string, and loaded packed (a verdict is unpacked when a re-send first asks for it).
 """
 
 from __future__ import annotations
@@ -12,23 +16,19 @@ import hashlib
 import json
 import zlib
 from collections import OrderedDict, deque
-from datetime import datetime
 from typing import Any
-
-from pydantic import ValidationError
 
 from schemas import (
     Availability,
-    HostPressure,
+    FallbackReason,
+    LaneMode,
     ModelName,
     Priority,
     RouteLane,
     TaskStatus,
-    VideoExecutionLane,
 )
-from schemas.lane import SharedLane
+from streams.admission.core.lane_queue import LaneQueue, QueuedItem
 from streams.admission.errors import SnapshotUnusable
-from streams.admission.lane_queue import LaneQueue, QueuedItem
 from streams.admission.state import (
     AdmissionConfig,
     AdmissionState,
@@ -41,25 +41,31 @@ from streams.admission.state import (
 
 #: Bumped whenever the document's shape or the meaning of a fold changes: an older snapshot is
 #: then ignored (with a warning) and the state rebuilt from the logs.
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
 
 _STATUS = {s.value: s for s in TaskStatus}
 
 
-def _dt(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _enum(kind: Any, value: str | None) -> Any:
+    return kind(value) if value is not None else None
 
 
-def _parse_dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
+def _value(member: Any) -> str | None:
+    return member.value if member is not None else None
 
 
 def _lane_doc(lane: LaneState) -> dict[str, Any]:
     return {
-        "seed": lane.seed.model_dump(mode="json") if lane.seed is not None else None,
+        "known": lane.known,
+        "availability": lane.availability_set.value,
+        "warm": lane.warm,
+        "mode": _value(lane.routing),
+        "reason": _value(lane.fallback_reason),
+        "updated_at": lane.updated_at,
         "workers": [
-            [w.worker_id, w.availability.value, w.warm, w.served_model.value if w.served_model else None,
-             w.host.model_dump(mode="json"), _dt(w.seen_at), _dt(w.cpu_over_since), w.quota_exhausted_flag]
+            [w.worker_id, w.availability.value, w.warm, _value(w.served_model), w.load1, w.cpu_cores,
+             w.artifact_write_ms, w.gpu_sessions_in_use, w.gpu_session_quota, w.shared_fallback_enabled,
+             w.seen_at, w.cpu_over_since, w.quota_exhausted_flag]
             for w in lane.workers.values()
         ],
     }
@@ -68,8 +74,7 @@ def _lane_doc(lane: LaneState) -> dict[str, Any]:
 def _queue_doc(queue: LaneQueue) -> dict[str, Any]:
     return {
         "items": [
-            [i.task_id, i.priority.value, _dt(i.enqueued_at), i.model.value if i.model else None,
-             i.task_type, _dt(i.submitted_at)]
+            [i.task_id, i.priority.value, i.enqueued_at, _value(i.model), i.task_type, i.submitted_at]
             for i in queue.items.values()
         ],
         "service_times": list(queue.service_times),
@@ -77,21 +82,17 @@ def _queue_doc(queue: LaneQueue) -> dict[str, Any]:
 
 
 def state_document(state: AdmissionState) -> dict[str, Any]:
-    """Everything a fold reads (config is not state: it comes from settings).
-
-    JSON-able but for `tasks.answers` (bytes), which `pack_snapshot` stores after the document.
-    """
+    """Everything a fold reads (config is not state: it comes from settings)."""
+    records = state.tasks.values()
     return {
         "lanes": {lane.value: _lane_doc(s) for lane, s in state.lanes.items()},
         "queues": {lane.value: _queue_doc(q) for lane, q in state.queues.items()},
-        # Columns, not rows: a start-up loads them with a few C-level passes. The answers are
-        # not in the document at all but after it (see `encode_snapshot`).
+        # Columns, not rows: a start-up loads them with a few C-level passes.
         "tasks": {
             "ids": list(state.tasks),
-            "status": [r.status.value for r in state.tasks.values()],
-            "decided_ts": [r.decided_ts for r in state.tasks.values()],
+            "status": [r.status.value for r in records],
+            "decided_ts": [r.decided_ts for r in records],
             "preempted": [task_id for task_id, r in state.tasks.items() if r.preempted],
-            "answers": [r.answer for r in state.tasks.values()],
         },
         "newest_decision_ts": state.newest_decision_ts,
         "early": [[task_id, status.value, at] for task_id, (status, at) in state.early.items()],
@@ -99,31 +100,28 @@ def state_document(state: AdmissionState) -> dict[str, Any]:
             str(p): [o.upto, list(o.holes)] for p, o in state.decided_offsets.items()
         },
         "folded_upto": dict(state.folded_upto),
-        "counters": vars(state.counters).copy(),
+        "counters": {
+            "illegal_lane_transitions": state.counters.illegal_lane_transitions,
+            "illegal_task_transitions": state.counters.illegal_task_transitions,
+            "conflicting_decisions": state.counters.conflicting_decisions,
+        },
         "model_service_times": {m: list(t) for m, t in state.model_service_times.items()},
     }
 
 
 def encode_snapshot(state: AdmissionState, covers: dict[str, int]) -> bytes:
-    """The compressed snapshot body; `covers` = next offset to read per input topic.
-
-    The body is the JSON document, a newline, then each task's answer (compact JSON, which
-    never holds a raw newline) one per line in the order of `tasks.ids`: stored as they are,
-    not escaped into a JSON string, so neither side re-encodes them.
-    """
-    document = state_document(state)
-    answers = document["tasks"].pop("answers")
-    return pack_snapshot({"version": SNAPSHOT_VERSION, "covers": covers, "state": document}, answers)
+    """The compressed snapshot body; `covers` = next offset to read per input topic."""
+    answers = [r.packed_answer() for r in state.tasks.values()]
+    return pack_snapshot({"version": SNAPSHOT_VERSION, "covers": covers, "state": state_document(state)}, answers)
 
 
-def pack_snapshot(doc: dict[str, Any], answers: list[bytes]) -> bytes:
-    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode() + b"\n" + b"\n".join(answers), 1)
+def pack_snapshot(doc: dict[str, Any], answers: list[str]) -> bytes:
+    return zlib.compress("\n".join([json.dumps(doc, separators=(",", ":")), *answers]).encode(), 1)
 
 
-def unpack_snapshot(body: bytes) -> tuple[Any, list[bytes]]:
-    """The document and the answers after it; zlib.error or ValueError if it does not decode."""
-    # One split: slicing the answers off first would copy them again.
-    lines = zlib.decompress(body).split(b"\n")
+def unpack_snapshot(body: bytes) -> tuple[Any, list[str]]:
+    """The document and the packed answers after it; zlib.error or ValueError if it does not decode."""
+    lines = zlib.decompress(body).decode().split("\n")
     return json.loads(lines[0]), lines[1:]
 
 
@@ -143,37 +141,34 @@ def decode_snapshot(body: bytes, config: AdmissionConfig) -> tuple[AdmissionStat
     try:
         covers = {str(k): int(v) for k, v in doc["covers"].items()}
         return _state_from(doc["state"], answers, config), covers
-    except (KeyError, TypeError, ValueError, IndexError, ValidationError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise SnapshotUnusable(f"snapshot state does not parse: {exc!r}") from exc
 
 
-def _state_from(doc: dict[str, Any], answers: list[bytes], config: AdmissionConfig) -> AdmissionState:
+def _state_from(doc: dict[str, Any], answers: list[str], config: AdmissionConfig) -> AdmissionState:
     state = AdmissionState(config=config)
     for name, lane_doc in doc["lanes"].items():
         lane = state.lane(RouteLane(name))
-        seed = lane_doc["seed"]
-        if seed is not None:
-            model = SharedLane if lane.lane is RouteLane.shared else VideoExecutionLane
-            lane.seed = model.model_validate(seed)
-        for wid, avail, warm, served, host, seen, over, quota in lane_doc["workers"]:
-            seen_at = _parse_dt(seen)
-            assert seen_at is not None
+        lane.known = bool(lane_doc["known"])
+        lane.availability_set = Availability(lane_doc["availability"])
+        lane.warm = bool(lane_doc["warm"])
+        lane.routing = _enum(LaneMode, lane_doc["mode"])
+        lane.fallback_reason = _enum(FallbackReason, lane_doc["reason"])
+        lane.updated_at = float(lane_doc["updated_at"])
+        for (wid, avail, warm, served, load1, cores, write_ms, in_use, quota, fallback, seen, over,
+             flag) in lane_doc["workers"]:
             lane.workers[wid] = WorkerSignal(
                 worker_id=wid, availability=Availability(avail), warm=bool(warm),
-                served_model=ModelName(served) if served else None,
-                host=HostPressure.model_validate(host), seen_at=seen_at,
-                cpu_over_since=_parse_dt(over), quota_exhausted_flag=bool(quota),
+                served_model=_enum(ModelName, served), load1=float(load1), cpu_cores=int(cores),
+                artifact_write_ms=write_ms, gpu_sessions_in_use=int(in_use), gpu_session_quota=int(quota),
+                shared_fallback_enabled=bool(fallback), seen_at=float(seen), cpu_over_since=over,
+                quota_exhausted_flag=bool(flag),
             )
     for name, queue_doc in doc["queues"].items():
         queue = state.queue(RouteLane(name))
         for task_id, priority, enqueued, model, task_type, submitted in queue_doc["items"]:
-            enqueued_at = _parse_dt(enqueued)
-            assert enqueued_at is not None
-            queue.add(QueuedItem(
-                task_id=task_id, priority=Priority(priority), enqueued_at=enqueued_at,
-                model=ModelName(model) if model else None, task_type=task_type,
-                submitted_at=_parse_dt(submitted),
-            ))
+            queue.add(QueuedItem(task_id=task_id, priority=Priority(priority), enqueued_at=float(enqueued),
+                                 model=_enum(ModelName, model), task_type=task_type, submitted_at=submitted))
         queue.service_times.extend(float(t) for t in queue_doc["service_times"])
     tasks = doc["tasks"]
     ids: list[str] = tasks["ids"]
@@ -182,7 +177,8 @@ def _state_from(doc: dict[str, Any], answers: list[bytes], config: AdmissionConf
     if not len(ids) == len(answers) == len(decided) == len(tasks["status"]):
         raise SnapshotUnusable("snapshot task columns differ in length")
     statuses = map(_STATUS.__getitem__, tasks["status"])
-    state.tasks = dict(zip(ids, map(TaskRecord, statuses, decided, answers), strict=True))
+    state.tasks = {task_id: TaskRecord(status, at, None, False, packed)
+                   for task_id, status, at, packed in zip(ids, statuses, decided, answers, strict=True)}
     for task_id in tasks["preempted"]:
         state.tasks[task_id].preempted = True
     state.expiry = sorted(zip(decided, ids, strict=True))

@@ -184,7 +184,8 @@ GROUP BY task_id""",
 
 
 #: What `tasks_current` takes from the event that set a task's current state, after the sort key
-#: (updated_at, occurred_at, terminal, event_id); positions in the event tuple follow this order.
+#: (v2: updated_at, occurred_at, terminal, event_id; v6: log position, event_id); positions in
+#: the event tuple follow this order.
 _TASK_FIELDS = (
     "model", "task_type", "status", "error_code", "error_msg", "lane", "worker_id",
     "artifact_path", "duration_seconds", "attempt", "created_at", "updated_at",
@@ -275,12 +276,65 @@ def _v5_folded_positions(db: str, heartbeat_ttl_days: int) -> list[str]:
     ]
 
 
+#: Where a row sits in its Kafka partition: the order of one entity's events. Every task (lane)
+#: event is keyed by its task id (lane key), so one partition holds all of an entity's events in
+#: the order they were published; producer clocks tie and drift, so time never orders them.
+LOG_POSITION = "(kafka_partition, kafka_offset)"
+
+
+def _v6_tasks_current_in_log_order(db: str, heartbeat_ttl_days: int) -> list[str]:
+    pos = {name: 3 + i for i, name in enumerate(_TASK_FIELDS)}
+    moves = ", ".join(f"'{m}'" for m in fold_moves())
+    last = ",\n    ".join(
+        f"evs[applied[-1]].{pos[name]} AS {name}"
+        for name in _TASK_FIELDS
+        if name not in ("attempt", "created_at", "updated_at")
+    )
+    fields = ", ".join(_TASK_FIELDS)
+    any_fields = ", ".join(f"any({name}) AS {name}" for name in _TASK_FIELDS)
+    return [
+        # As v2, but a task's events are replayed in log order: (partition, offset) of the first
+        # stored copy of each event id (a producer retry may have written an event twice), then
+        # the event id. Times are only shown.
+        f"""CREATE OR REPLACE VIEW {db}.{TASKS_CURRENT} AS
+SELECT
+    task_id,
+    {last},
+    arrayMax(arrayMap(i -> evs[i].{pos["attempt"]}, applied)) AS attempts,
+    evs[applied[1]].{pos["created_at"]} AS created_at,
+    evs[applied[-1]].{pos["updated_at"]} AS updated_at,
+    toUInt64(length(evs)) AS events,
+    toUInt64(length(evs) - length(applied)) AS ignored_events
+FROM (
+    SELECT task_id, evs,
+        arrayFold(
+            (acc, e, i) -> if(
+                has([{moves}], concat(acc.1, '>', toString(e.{pos["status"]}))),
+                (toString(e.{pos["status"]}), arrayPushBack(acc.2, i)),
+                acc),
+            evs, arrayEnumerate(evs), ('', CAST([], 'Array(UInt32)'))
+        ).2 AS applied
+    FROM (
+        SELECT task_id, arraySort(groupArray((log_position, event_id, {fields}))) AS evs
+        FROM (
+            SELECT task_id, event_id, min({LOG_POSITION}) AS log_position, {any_fields}
+            FROM {db}.{TASK_EVENTS}
+            GROUP BY task_id, event_id
+        )
+        GROUP BY task_id
+    )
+)
+WHERE notEmpty(applied)""",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "audit tables and tasks_current view", _v1_tables),
     Migration(2, "tasks_current ignores task events illegal for the state reached", _v2_defensive_tasks_current),
     Migration(3, "admission_decisions: replay_of, decided_earlier", _v3_decision_provenance),
     Migration(4, "task_events.pipeline_seconds", _v4_pipeline_seconds),
     Migration(5, "admission_decisions: events_task_upto, events_lane_upto", _v5_folded_positions),
+    Migration(6, "tasks_current replays a task's events in log order", _v6_tasks_current_in_log_order),
 )
 
 

@@ -4,6 +4,9 @@ SQL uses grafana-clickhouse-datasource macros and the `${database}` dashboard va
 panel declares the columns it returns (name, kind) so a test can run it and check the shape:
 `time` (DateTime/DateTime64), `string`, `number` (nullable allowed for every kind).
 Aggregates read `FINAL` so redelivered copies not yet merged never count twice.
+"Latest" of one entity is its last event in log order, `(kafka_partition, kafka_offset)`: every
+lane (task) event is keyed by its lane key (task id), so one partition holds an entity's events
+in publishing order, while producer clocks tie and drift. Time only places rows in windows.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         "lane_availability", "Lane availability (2 ready, 1 cold, 0 unavailable)", "Lanes", "timeseries",
         """SELECT $__timeInterval(occurred_at) AS time, lane_key,
-    argMax(multiIf(availability = 'ready', 2, availability = 'cold', 1, 0), occurred_at) AS availability_level
+    argMax(multiIf(availability = 'ready', 2, availability = 'cold', 1, 0), (kafka_partition, kafka_offset)) AS availability_level
 FROM ${database}.lane_events
 WHERE $__timeFilter(occurred_at) AND availability IS NOT NULL
 GROUP BY time, lane_key
@@ -63,7 +66,7 @@ ORDER BY time, lane_key""",
     Panel(
         "lane_mode", "Lane mode (1 degraded_shared, 0 dedicated)", "Lanes", "timeseries",
         """SELECT $__timeInterval(occurred_at) AS time, lane_key,
-    argMax(if(mode = 'degraded_shared', 1, 0), occurred_at) AS degraded
+    argMax(if(mode = 'degraded_shared', 1, 0), (kafka_partition, kafka_offset)) AS degraded
 FROM ${database}.lane_events
 WHERE $__timeFilter(occurred_at) AND event_type = 'lane_state' AND mode IS NOT NULL
 GROUP BY time, lane_key
@@ -86,12 +89,12 @@ ORDER BY time, fallback_reason""",
     Panel(
         "lane_current", "Lanes now", "Lanes", "table",
         """SELECT lane_key,
-    argMaxIf(mode, occurred_at, event_type = 'lane_state' AND mode IS NOT NULL) AS mode,
-    argMaxIf(availability, occurred_at, availability IS NOT NULL) AS availability,
-    argMaxIf(fallback_reason, occurred_at, event_type = 'lane_state') AS fallback_reason,
+    argMaxIf(mode, (kafka_partition, kafka_offset), event_type = 'lane_state' AND mode IS NOT NULL) AS mode,
+    argMaxIf(availability, (kafka_partition, kafka_offset), availability IS NOT NULL) AS availability,
+    argMaxIf(fallback_reason, (kafka_partition, kafka_offset), event_type = 'lane_state') AS fallback_reason,
     maxIf(occurred_at, event_type = 'heartbeat') AS last_heartbeat,
-    argMaxIf(load1, occurred_at, event_type = 'heartbeat') AS load1,
-    argMaxIf(host_artifact_write_ms, occurred_at, event_type = 'heartbeat') AS artifact_write_ms
+    argMaxIf(load1, (kafka_partition, kafka_offset), event_type = 'heartbeat') AS load1,
+    argMaxIf(host_artifact_write_ms, (kafka_partition, kafka_offset), event_type = 'heartbeat') AS artifact_write_ms
 FROM ${database}.lane_events
 WHERE $__timeFilter(occurred_at)
 GROUP BY lane_key

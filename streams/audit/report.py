@@ -15,8 +15,11 @@ from typing import Any
 
 from streams.audit.macros import TimeRange, expand
 from streams.audit.panels import PANELS, SECTIONS, Panel
+from streams.audit.report_marks import read_marks
 
 _TABLE_ROWS_IN_PNG = 15
+#: Time buckets across the report's range (the bucket is at least 1 s).
+_BUCKETS = 600
 #: Grafana unit ids -> axis labels.
 _UNIT_LABELS = {"gbytes": "GiB", "s": "seconds", "ms": "ms"}
 
@@ -60,12 +63,84 @@ def _series(res: PanelResult) -> dict[tuple[str, str], tuple[list[Any], list[flo
     return dict(out)
 
 
-def _plot(res: PanelResult, path: Path, tr: TimeRange) -> None:
+#: Panels whose values are counts per time bucket: drawn as stacked bars, one bar per bucket.
+_COUNT_PANELS = frozenset({"decisions", "fallback_reasons"})
+#: Panels whose values are a level that holds until the next decision: drawn as steps.
+_LEVEL_PANELS = frozenset({"queue_depth", "expected_wait"})
+#: Marks closer than this share of the time axis share one label.
+_MARK_MERGE_SHARE = 0.03
+#: Series with at most this many points get a dot per point.
+_DOTS_UP_TO = 20
+
+
+@dataclass(frozen=True)
+class Axis:
+    """The time axis every interval-bucketed chart shares: the span of the data and the marks."""
+
+    start: datetime
+    end: datetime
+    bucket_s: int
+    marks: tuple[tuple[str, datetime], ...] = ()
+    #: the last bucket with data in any chart: a state holds until then
+    last: datetime | None = None
+
+
+def _bucketed(p: Panel) -> bool:
+    """Whether the panel's time column is the report's interval (not, say, whole hours)."""
+    return "$__timeInterval" in p.sql
+
+
+def _times(res: PanelResult) -> list[datetime]:
+    return [_utc(row[0]) for row in res.rows if isinstance(row[0], datetime)]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def shared_axis(results: list[PanelResult], tr: TimeRange, marks: list[tuple[str, datetime]]) -> Axis:
+    """From the first to the last bucket with data (or mark), a bucket of margin either side;
+    the whole range when nothing has data."""
+    data = [t for r in results if r.panel.kind == "timeseries" and _bucketed(r.panel) for t in _times(r)]
+    inside = [(label, at) for label, at in marks if tr.start <= at <= tr.end]
+    times = data + [at for _, at in inside]
+    if not times:
+        return Axis(tr.start, tr.end, tr.interval_s, tuple(inside))
+    margin = timedelta(seconds=tr.interval_s)
+    return Axis(min(times) - margin, max(times) + 2 * margin, tr.interval_s, tuple(inside),
+                max(data, default=None))
+
+
+def _runs(xs: list[datetime], ys: list[float], bucket_s: int) -> list[tuple[list[datetime], list[float]]]:
+    """Consecutive buckets as one run; a bucket with no value starts a new run."""
+    runs: list[tuple[list[datetime], list[float]]] = []
+    for x, y in zip(xs, ys, strict=True):
+        if runs and (x - runs[-1][0][-1]).total_seconds() <= bucket_s * 1.5:
+            runs[-1][0].append(x)
+            runs[-1][1].append(y)
+        else:
+            runs.append(([x], [y]))
+    return runs
+
+
+def _merged_marks(axis: Axis) -> list[tuple[str, datetime]]:
+    """Marks too close to read apart become one label ("burst + preemption")."""
+    span = (axis.end - axis.start).total_seconds() or 1.0
+    merged: list[tuple[str, datetime]] = []
+    for label, at in axis.marks:
+        if merged and (at - merged[-1][1]).total_seconds() / span < _MARK_MERGE_SHARE:
+            merged[-1] = (f"{merged[-1][0]} + {label}", merged[-1][1])
+        else:
+            merged.append((label, at))
+    return merged
+
+
+def _plot(res: PanelResult, path: Path, axis: Axis) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.transforms import Bbox
 
     p = res.panel
     fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
@@ -74,20 +149,7 @@ def _plot(res: PanelResult, path: Path, tr: TimeRange) -> None:
         ax.text(0.5, 0.5, "no data in range", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
     elif p.kind == "timeseries":
-        several_values = len([c for c, k in p.columns if k == "number" and c not in p.limits]) > 1
-        for (label, column), (xs, ys) in sorted(_series(res).items()):
-            if column in p.limits:
-                ax.plot(xs, ys, linestyle="--", color="red", linewidth=1.2, label=f"{column} = {ys[0]:g}")
-                continue
-            name = f"{label} {column}".strip() if several_values else (label or column)
-            ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=name,
-                    drawstyle="steps-post" if p.steps else "default")
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
-        ax.set_xlim(mdates.date2num(tr.start), mdates.date2num(tr.end))
-        ax.set_xlabel("UTC")
-        ax.set_ylabel(_UNIT_LABELS.get(p.unit, ""))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        _plot_timeseries(ax, res, axis)
     elif p.kind == "bar":
         labels = [str(r[0]) for r in res.rows]
         values = [float(r[1] or 0) for r in res.rows]
@@ -100,7 +162,8 @@ def _plot(res: PanelResult, path: Path, tr: TimeRange) -> None:
         shown = [[_cell(v) for v in row] for row in res.rows[:_TABLE_ROWS_IN_PNG]]
         widths = [max([len(c)] + [len(row[i]) for row in shown]) + 2 for i, c in enumerate(res.columns)]
         total = sum(widths)
-        table = ax.table(cellText=shown, colLabels=res.columns, loc="upper center", cellLoc="left",
+        # the table fills the axes, so a short one keeps the row height of a long one
+        table = ax.table(cellText=shown, colLabels=res.columns, bbox=Bbox.from_bounds(0, 0, 1, 1), cellLoc="left",
                          colWidths=[w / total for w in widths])
         table.auto_set_font_size(False)
         table.set_fontsize(7)
@@ -109,6 +172,89 @@ def _plot(res: PanelResult, path: Path, tr: TimeRange) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _plot_timeseries(ax: Any, res: PanelResult, axis: Axis) -> None:
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    p = res.panel
+    series = sorted(_series(res).items())
+    several_values = len([c for c, k in p.columns if k == "number" and c not in p.limits]) > 1
+    if _bucketed(p):
+        start, end, bucket_s = axis.start, axis.end, axis.bucket_s
+    else:  # e.g. whole hours: its own span, one bucket of margin
+        times = _times(res)
+        bucket_s = 3600
+        start, end = min(times) - timedelta(hours=0.5), max(times) + timedelta(hours=1.5)
+    drawn = [(key, xy) for key, xy in series if key[1] not in p.limits]
+    bottoms: dict[datetime, float] = defaultdict(float)
+    for (_, column), (_, ys) in series:
+        if column in p.limits:
+            ax.axhline(ys[0], linestyle="--", color="red", linewidth=1.0, alpha=0.7, zorder=1.5,
+                       label=f"{column} = {ys[0]:g}")
+    for i, ((label, column), (xs, ys)) in enumerate(drawn):
+        name = f"{label} {column}".strip() if several_values else (label or column)
+        xs = [_utc(x) for x in xs]
+        # equal values would hide each other: each series is drawn thinner than the one before
+        # (a level seen by decisions rarely coincides across lanes and keeps one width)
+        line = 2.2 if p.key in _LEVEL_PANELS else 1.4 + 1.0 * (len(drawn) - 1 - i)
+        dots = {"marker": "o", "markersize": 3} if len(xs) <= _DOTS_UP_TO else {}
+        if p.key in _COUNT_PANELS:  # counts of one bucket stack up to the bucket's total
+            under = [bottoms[x] for x in xs]
+            ax.bar(xs, ys, width=bucket_s / 86400 * 0.8, bottom=under, align="edge", label=name)
+            for x, y in zip(xs, ys, strict=True):
+                bottoms[x] += y
+        elif not _bucketed(p):  # one value per lane and long bucket: side by side
+            share = bucket_s / 86400 * 0.8 / len(drawn)
+            ax.bar([mdates.date2num(x) + i * share for x in xs], ys, width=share, align="edge", label=name)
+        elif p.steps or p.key in _LEVEL_PANELS:
+            # A state holds until its next change; a level seen by decisions (queue depth) is
+            # known only in the buckets that had decisions, so it is not carried over gaps.
+            runs = [(xs, ys)] if p.steps else _runs(xs, ys, bucket_s)
+            color = None
+            for run_xs, run_ys in runs:
+                until = run_xs[-1]
+                if p.steps and axis.last is not None and _bucketed(p):
+                    until = max(until, axis.last)
+                step_xs = [*run_xs, until + timedelta(seconds=bucket_s)]
+                drawn_line = ax.step(step_xs, [*run_ys, run_ys[-1]], where="post", linewidth=line,
+                                     color=color, label=name if color is None else None)[0]
+                color = drawn_line.get_color()
+            if dots:
+                ax.plot(xs, ys, linestyle="none", color=color, **dots)
+        else:  # samples: joined only across neighbouring buckets, never over a gap
+            color = None
+            for run_xs, run_ys in _runs(xs, ys, bucket_s):
+                alone = {"marker": "o", "markersize": 3} if len(run_xs) == 1 else dots
+                drawn_line = ax.plot(run_xs, run_ys, linewidth=line, color=color,
+                                     label=name if color is None else None, **alone)[0]
+                color = drawn_line.get_color()
+    for n, (label, at) in enumerate(_merged_marks(axis) if _bucketed(p) else []):
+        ax.axvline(at, color="#555", linestyle=":", linewidth=1)
+        # above the plot, on two alternating rows so neighbours do not overlap
+        ax.annotate(label, (mdates.date2num(at), 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(0, 2 + 9 * (n % 2)), textcoords="offset points", ha="center",
+                    va="bottom", fontsize=7, color="#333")
+    if _bucketed(p) and axis.marks:
+        ax.set_title(p.title, fontsize=11, loc="left", pad=24)
+    ax.set_xlim(mdates.date2num(start), mdates.date2num(end))
+    locator = mdates.AutoDateLocator(minticks=5, maxticks=10, tz=UTC)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S" if bucket_s < 3600 else "%H:%M", tz=UTC))
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_xlabel(f"UTC ({start:%Y-%m-%d}), {bucket_s} s per bucket")
+    if p.unit == "percentunit":
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    else:
+        ax.set_ylabel(_UNIT_LABELS.get(p.unit, ""))
+    if p.key in _COUNT_PANELS or p.steps or p.key in _LEVEL_PANELS:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    # headroom above the highest value or limit, so a series at its limit stays visible
+    highest = max([*(max(ys) for _, (_, ys) in series), *bottoms.values()], default=0.0)
+    ax.set_ylim(0, highest * 1.12 if highest > 0 else None)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
 
 
 def _cell(value: Any) -> str:
@@ -159,17 +305,19 @@ def render_report(
 ) -> Report:
     """Writes one PNG per panel and `index.html` into out_dir. A failing panel is shown, not fatal."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tr = TimeRange.last(timedelta(hours=hours), now or datetime.now(UTC))
+    # Grafana sizes the bucket to the panel's pixels; a 1000-px chart resolves seconds over a
+    # few minutes (a demo run) and a few minutes over a day.
+    tr = TimeRange.last(timedelta(hours=hours), now or datetime.now(UTC), points=_BUCKETS)
     report = Report(out_dir / "index.html")
     for p in PANELS:
         try:
-            res = run_panel(client, p, tr, database)
+            report.results.append(run_panel(client, p, tr, database))
         except Exception as exc:  # one broken panel must not hide the others
             report.results.append(PanelResult(p, [], [], error=str(exc)[:500]))
-            continue
-        png = f"{p.key}.png"
-        _plot(res, out_dir / png, tr)
-        res.png = png
-        report.results.append(res)
+    axis = shared_axis(report.results, tr, read_marks(out_dir))
+    for res in report.results:
+        if res.error is None:
+            res.png = f"{res.panel.key}.png"
+            _plot(res, out_dir / res.png, axis)
     report.index.write_text(_html(report.results, tr, database))
     return report

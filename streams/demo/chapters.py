@@ -27,6 +27,7 @@ from streams.demo.waits import admission_role, scrape_until, wait_for_probe
 
 async def normal_load(stage: Stage) -> None:
     factory, options = stage.factory, stage.options
+    stage.mark("normal load")
     # one request per lane goes through the HTTP gateway, the rest straight onto Kafka
     via_http = [factory.make(model, "normal") for model in ModelName]
     for request in via_http:
@@ -45,6 +46,7 @@ async def normal_load(stage: Stage) -> None:
 
 async def lane_failure_falls_back_to_shared(stage: Stage) -> None:
     tally, factory = stage.tally, stage.factory
+    stage.mark("degrade")
     await stage.command("lane", "degrade", "anisora", "--reason", "capacity")
     await stage.wait(
         "fallback_activated",
@@ -63,6 +65,7 @@ async def burst_beyond_the_queue_limit(stage: Stage) -> None:
     burst = stage.factory.batch(
         ModelName.anisora, "burst", stage.options.burst, Priority.background
     )
+    stage.mark("burst")
     await stage.submit("burst", burst)
     # Decided in the next chapter, with the critical request right behind it in the log: while
     # the demo waited here, the shared worker could start a queued item and leave the critical
@@ -74,6 +77,7 @@ async def critical_preempts_background(stage: Stage) -> None:
     burst_ids = list(stage.phases["burst"])
     # through the gateway: it stamps the key's producer, which admission trusts for critical
     critical = stage.factory.make(ModelName.anisora, "critical", Priority.critical)
+    stage.mark("preemption")
     answer = await stage.gateway.submit(critical)
     stage.phases["burst"].append(critical.task_id)
     await stage.progress("burst decided", burst_ids, tally.decided, 60.0)
@@ -83,6 +87,7 @@ async def critical_preempts_background(stage: Stage) -> None:
 
 
 async def lane_recovers(stage: Stage) -> None:
+    stage.mark("restore")
     await stage.command("lane", "restore", "anisora")
     await stage.wait(
         "anisora dedicated",
@@ -113,6 +118,7 @@ async def bad_input_refused_and_oom_retried_lower(stage: Stage) -> None:
     )
     await stage.producer.send(topics.events_lane, value=b'{"event_type": "heartb')
     stage.phases["invalid"] = [invalid.task_id]
+    stage.mark("OOM")
     await stage.submit("oom", [factory.make(model, "oom") for model in ModelName])
     oom = stage.phases["oom"]
     await stage.progress("decided + done", [invalid.task_id, *oom], tally.settled, 180.0)
@@ -161,6 +167,7 @@ async def standby_admission_takes_over(stage: Stage) -> None:
     survivor = "admission-standby" if active_name == "admission" else "admission"
     active = stage.service(active_name)
     killed_at = time.monotonic()
+    stage.mark("kill -9")
     active.kill()
     late = stage.factory.make(ModelName.phr00t, "late")
     waiting = asyncio.create_task(stage.gateway.submit(late))
@@ -207,6 +214,7 @@ async def broker_goes_away(stage: Stage) -> None:
     stage.service("audit-sink").stop()
     await stage.observer.stop()
 
+    stage.mark("broker gone")
     stage.stack.broker.stop()
     outage = stage.factory.make(ModelName.phr00t, "outage")
     stage.answers["broker_down"] = await stage.gateway.submit(outage)

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from schemas.settings import Settings
+from streams.audit.report_marks import write_marks
 from streams.demo.chapters import play_chapters
 from streams.demo.errors import DemoError
 from streams.demo.options import DemoOptions, DemoResult
@@ -50,6 +51,7 @@ async def _summarise(stage: Stage) -> DemoResult:
     )
     report_path = None
     if stage.options.write_report:
+        write_marks(run_dir / "report", stage.marks)
         # the report's window is this run (plus a minute), not the default day
         hours = (time.monotonic() - stage.started + 60.0) / 3600.0
         out = await asyncio.to_thread(

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -69,6 +70,11 @@ class Stage:
     phases: dict[str, list[str]] = field(default_factory=dict)
     #: what the gateway answered in the fault chapters, by situation
     answers: dict[str, str] = field(default_factory=dict)
+    #: the scenario's moments (label, UTC), drawn on the report's time axes
+    marks: list[tuple[str, datetime]] = field(default_factory=list)
+
+    def mark(self, label: str) -> None:
+        self.marks.append((label, datetime.now(UTC)))
 
     @property
     def tally(self) -> Tally:

@@ -106,11 +106,12 @@ def summarise(dsn: str, database: str, phases: dict[str, list[str]]) -> DemoSumm
                 "WHERE lane IS NOT NULL AND queue_depth IS NOT NULL GROUP BY lane"
             ).result_rows
         }
+        # In the order admission published them (one partition of events.memory), not by clock.
         summary.fallback_activations = [
             (str(lane), str(reason))
             for lane, reason in client.query(
                 f"SELECT ifNull(lane, ''), reason FROM {db}.memory_events FINAL "
-                "WHERE event_type = 'fallback_activated' ORDER BY occurred_at"
+                "WHERE event_type = 'fallback_activated' ORDER BY kafka_partition, kafka_offset"
             ).result_rows
         ]
         summary.memory_peaks = {

@@ -63,6 +63,7 @@ def gateway(
     import uvicorn
 
     from streams.gateway.app import create_app
+    from streams.gateway.http_server import server_config
 
     settings = load_settings()
     settings.kafka_security.check_usable()  # its Kafka clients start in the background
@@ -72,7 +73,10 @@ def gateway(
         f"gateway on http://{bind}:{bound_port} (keys: {settings.resolved_gateway_keys_file}, "
         f"broker: {settings.kafka_bootstrap})"
     )
-    uvicorn.run(create_app(settings), host=bind, port=bound_port, log_level="info")
+    server = uvicorn.Server(server_config(create_app(settings), settings, bind, bound_port, log_level="info"))
+    server.run()
+    if not server.started:  # as `uvicorn.run` does: the port was taken, the app failed to start
+        raise typer.Exit(3)
 
 
 @keys_app.command("add")

@@ -10,12 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas.policy import DEGRADED_QUEUE_POLICY as _QUEUE
+from schemas.settings import Settings
 
 PROBLEMS_PATH = "/problems"
 DOC_FILE = "docs/problems.md"
 
 _DECISION = "`task_id`, `lane`, `lane_mode`"
 _RETRY = "`retry_after_seconds` (and the `Retry-After` header)"
+_HEAD_LIMIT = (
+    "`FRAMEGATE_GATEWAY_MAX_REQUEST_HEAD_BYTES` (default "
+    f"{Settings.model_fields['gateway_max_request_head_bytes'].default} bytes)"
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,9 @@ CATALOG: tuple[ProblemType, ...] = (
         "validation_error", 422, "Validation error",
         "The JSON object breaks the `GenerationRequest` contract (a field's type, range, "
         "multiple of 16, 4k+1 frames, the model's pinned steps/cfg, `input_image` for "
-        "`image_to_video`, unknown fields).",
+        "`image_to_video`, unknown fields). An integer field takes any JSON number with a zero "
+        "fraction (`1216`, `1216.0`, `1.216e3`), as JSON Schema's `integer` does; a fraction "
+        "(`1216.5`) is refused with `type` `int_from_float`.",
         "`errors[]`: one `{loc, msg, type}` per broken rule, `loc` naming the field; `task_id` "
         "when it was readable",
         "Fix the named fields; validate against `GenerationRequest.schema.json` before sending. "
@@ -142,6 +149,27 @@ CATALOG: tuple[ProblemType, ...] = (
         "on this gateway.",
         _RETRY,
         "Retry after `retry_after_seconds`, or through another gateway replica.",
+    ),
+    ProblemType(
+        "invalid_http_request", 400, "Invalid HTTP request",
+        "The bytes received are not an HTTP/1.1 request the server can parse (a broken request "
+        "line or header). The application never saw it; the connection is closed.",
+        "`detail`",
+        "Fix the client's HTTP. Do not retry as is.",
+    ),
+    ProblemType(
+        "request_line_too_long", 414, "Request line too long",
+        f"The request line (method, target, version) is longer than {_HEAD_LIMIT}. The "
+        "connection is closed.",
+        "`detail` names the limit",
+        "Use the documented paths; they are short. Do not retry as is.",
+    ),
+    ProblemType(
+        "request_headers_too_large", 431, "Request headers too large",
+        f"The request line and headers together are longer than {_HEAD_LIMIT}, say an "
+        "oversized `Authorization` or cookie header. The connection is closed.",
+        "`detail` names the limit",
+        "Send fewer or smaller headers (a key is 43 characters). Do not retry as is.",
     ),
     ProblemType(
         "internal_error", 500, "Internal error",

@@ -31,6 +31,9 @@ class GatewayCode(StrEnum):
     decision_timeout = "decision_timeout"
     gateway_overloaded = "gateway_overloaded"
     internal_error = "internal_error"
+    invalid_http_request = "invalid_http_request"
+    request_line_too_long = "request_line_too_long"
+    request_headers_too_large = "request_headers_too_large"
 
 
 #: Every `code` a problem can carry: admission's rejection codes and the gateway's own.

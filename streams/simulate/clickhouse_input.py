@@ -1,7 +1,9 @@
 """History from the audit tables (`admission_decisions`, `task_events`, `lane_events`).
 
-Events are read in their Kafka log order (`kafka_offset`; the `events.*` topics have one
-partition), requests in `tasks.requested` order (the decisions' `source_offset`).
+Events are read in their Kafka log order (`kafka_partition`, `kafka_offset`: every event is
+keyed by its task id or lane key, so one partition holds an entity's events in publishing order,
+and the `events.*` topics have one partition), requests in `tasks.requested` order (the
+decisions' `source_offset`). Times only place events in the window: producer clocks tie and drift.
 """
 
 from __future__ import annotations
@@ -112,12 +114,12 @@ def _read(client: Client, db: str, window: Window, dsn: str) -> History:
     history.task_events = [
         TimedEvent(r["occurred_at"].timestamp(), task_event_from_row(r), r["kafka_offset"])
         for r in _rows(client, f"SELECT * FROM {db}.task_events FINAL WHERE {ev_where} "
-                               "ORDER BY kafka_offset", ev_params)
+                               "ORDER BY kafka_partition, kafka_offset", ev_params)
     ]
     lane_where, lane_params = _where(Window(None, window.end), "occurred_at")
     lanes = []
     for r in _rows(client, f"SELECT * FROM {db}.lane_events FINAL WHERE {lane_where} "
-                           "ORDER BY kafka_offset", lane_params):
+                           "ORDER BY kafka_partition, kafka_offset", lane_params):
         early = window.start is not None and r["occurred_at"] < window.start - timedelta(seconds=WARMUP_S)
         if early and r["event_type"] == "heartbeat":
             continue  # lane states before the window still count; old heartbeats do not

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +35,8 @@ def simulate_command(
         help="Find the fewest workers on LANE with queue_overloaded at or below --max-overload-rate.")] = None,
     max_overload_rate: Annotated[float, typer.Option(help="Search target: refusals / requests.")] = 0.0,
     search_upper: Annotated[int, typer.Option(help="Most workers the search tries.")] = 64,
+    jobs: Annotated[int | None, typer.Option(
+        help="Worker processes for the search's probes (default: one per core).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     charts: Annotated[Path | None, typer.Option(help="Write PNG charts and index.html into this directory.")] = None,
 ) -> None:
@@ -48,7 +51,7 @@ def simulate_command(
     try:
         _run(from_kafka, dsn, since, until, hours, scenario or [], workers or [], degrade or [], restore or [],
              elastic, arrival_scale, seed, what_if_queue_policy, tuple(search or ()), max_overload_rate,
-             search_upper, as_json, charts)
+             search_upper, jobs, as_json, charts)
     except SimulateError as exc:
         print(f"framegate simulate: {exc}", file=sys.stderr)
         raise typer.Exit(exc.exit_code) from None
@@ -57,7 +60,8 @@ def simulate_command(
 def _run(from_kafka: bool, dsn: str | None, since: str | None, until: str | None, hours: float | None,
          scenario_files: list[Path], workers: list[str], degrade: list[str], restore: list[str],
          elastic: bool, arrival_scale: float, seed: int, policy_text: str | None,
-         search: tuple[RouteLane, ...], max_rate: float, upper: int, as_json: bool, charts: Path | None) -> None:
+         search: tuple[RouteLane, ...], max_rate: float, upper: int, jobs: int | None, as_json: bool,
+         charts: Path | None) -> None:
     from schemas import DEGRADED_QUEUE_POLICY
     from streams.simulate.errors import SimulateError
     from streams.simulate.output import print_report, to_json
@@ -70,6 +74,8 @@ def _run(from_kafka: bool, dsn: str | None, since: str | None, until: str | None
         raise SimulateError(f"--max-overload-rate must be within 0..1, got {max_rate:g}")
     if upper < 1:
         raise SimulateError(f"--search-upper must be at least 1, got {upper}")
+    if jobs is not None and jobs < 1:
+        raise SimulateError(f"--jobs must be at least 1, got {jobs}")
     window = parse_window(since, until, hours)
     scenarios = [load_scenario(p) for p in scenario_files]
     flagged = workers or degrade or restore or not elastic or arrival_scale != 1.0
@@ -85,7 +91,8 @@ def _run(from_kafka: bool, dsn: str | None, since: str | None, until: str | None
         from streams.simulate.clickhouse_input import read_clickhouse
 
         history = read_clickhouse(dsn or settings.resolved_clickhouse_dsn, settings.audit_database, window)
-    report = simulate(history, settings, scenarios, policy, search, max_rate, upper)
+    report = simulate(history, settings, scenarios, policy, search, max_rate, upper,
+                      jobs if jobs is not None else (os.cpu_count() or 1))
     console = Console()
     if charts is not None:
         from streams.simulate.charts import render_charts

@@ -1,6 +1,7 @@
-"""The one place the simulator calls the admission core: a request record in, a `Decision` out.
+"""The one place the simulator calls the admission core: an arrival's facts in, a `Verdict` out.
 
-The same `decide_record` the agent runs, without its Kafka and metrics edges.
+The same core the agent runs (`streams.admission.core`), fed facts directly: a recorded request
+is read into facts once at the edge (`ingest`), and a synthetic one is made as facts.
 """
 
 from __future__ import annotations
@@ -9,9 +10,16 @@ from dataclasses import replace
 
 from schemas import DEGRADED_QUEUE_POLICY, DegradedQueuePolicy, SourceRecord
 from schemas.settings import Settings
-from streams.admission.decide import Decision, apply, decide
-from streams.admission.record import decide_record
-from streams.admission.state import AdmissionConfig, AdmissionState, config_from_settings
+from streams.admission import core
+from streams.admission.core.facts import RequestFacts, UnparsedFacts
+from streams.admission.ingest import request_facts
+from streams.admission.parsing import parse
+from streams.admission.state import (
+    AdmissionConfig,
+    AdmissionState,
+    config_from_settings,
+    queue_limits,
+)
 from streams.simulate.history import Arrival
 from streams.simulate.reconstruct import AUTHORISED_PRODUCER
 
@@ -24,17 +32,32 @@ def simulation_config(settings: Settings) -> AdmissionConfig:
 
 def new_state(settings: Settings, policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY) -> AdmissionState:
     """A fresh core state; `policy` other than the contract's only for what-if runs."""
-    return AdmissionState(config=replace(simulation_config(settings), queue_policy=policy))
+    return AdmissionState(config=replace(simulation_config(settings), queue_policy=queue_limits(policy)))
 
 
-def decide_arrival(state: AdmissionState, arrival: Arrival, topic: str) -> Decision | None:
-    """Decide and fold one arrival; None for a carried-over input rejection (nothing to decide)."""
+def arrival_facts(arrival: Arrival, topic: str) -> RequestFacts | UnparsedFacts | None:
+    """What the core decides of an arrival; None for a carried-over input rejection."""
+    if arrival.facts is not None:
+        return arrival.facts
     source = SourceRecord(topic=topic, partition=arrival.partition, offset=arrival.offset)
     if arrival.payload is not None:
-        outcome = decide_record(state, arrival.payload, source, arrival.at)
-    elif arrival.request is not None:
-        outcome = decide(state, arrival.request, arrival.at, source)
-    else:
+        parsed = parse(arrival.payload, source, arrival.at)
+        return parsed if isinstance(parsed, UnparsedFacts) else request_facts(parsed, source, arrival.at)
+    if arrival.request is not None:
+        return request_facts(arrival.request, source, arrival.at)
+    return None
+
+
+def decide_arrival(state: AdmissionState, arrival: Arrival, topic: str,
+                   facts: RequestFacts | UnparsedFacts | None = None) -> core.Verdict | None:
+    """Decide and fold one arrival; None for a carried-over input rejection (nothing to decide)."""
+    facts = facts if facts is not None else arrival_facts(arrival, topic)
+    if facts is None:
         return None
-    apply(state, outcome)
-    return outcome
+    at = arrival.at.timestamp()
+    if isinstance(facts, UnparsedFacts):
+        verdict = core.decide_unparsed(state, facts, at)
+    else:
+        verdict = core.decide(state, facts, at)
+    core.apply(state, verdict)
+    return verdict

@@ -11,8 +11,8 @@ import heapq
 import itertools
 import random
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import cast
 
 from schemas import (
     DecisionOutcome,
@@ -20,20 +20,24 @@ from schemas import (
     LaneEvent,
     LaneEventType,
     LaneMode,
-    ModelName,
-    RejectionCode,
     RouteLane,
     TaskEvent,
-    TaskStatus,
 )
 from schemas.settings import Settings
-from streams.admission.decide import Decision
-from streams.admission.state import AdmissionState, fold_lane_event, fold_task_event
+from streams.admission import core
+from streams.admission.core.facts import (
+    HeartbeatFacts,
+    LaneStateFacts,
+    RequestFacts,
+    TaskFacts,
+    UnparsedFacts,
+)
+from streams.admission.ingest import lane_facts, task_facts
 from streams.simulate.answers import Answers, Tally, answers
-from streams.simulate.core import decide_arrival, new_state
+from streams.simulate.core import arrival_facts, decide_arrival, new_state
 from streams.simulate.history import Arrival, History
 from streams.simulate.scenario import Scenario
-from streams.simulate.service_times import ServiceTimes
+from streams.simulate.service_times import JobShape, ServiceTimes, Shape
 from streams.simulate.workers import (
     Job,
     LaneWorkers,
@@ -56,15 +60,13 @@ def recorded_workers(history: History) -> dict[RouteLane, int]:
     return {lane: len(ids) for lane, ids in seen.items()}
 
 
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
+def _utc_ts(ts: float) -> float:
+    """`ts` as a record time: whole microseconds, as a wire timestamp would carry it."""
+    return datetime.fromtimestamp(ts, UTC).timestamp()
 
 
-# Wire names looked up in a dict made once, not read from the members per request.
-_MODEL_NAMES = {model: model.value for model in ModelName}
-_CODES = {code: code.value for code in RejectionCode}
-_ACCEPTED, _FAILED = DecisionOutcome.accepted, TaskStatus.failed
-_DEDICATED, _DEGRADED = LaneMode.dedicated, LaneMode.degraded_shared
+_ACCEPTED = DecisionOutcome.accepted
+_DEGRADED = LaneMode.degraded_shared
 
 
 class Simulation:
@@ -79,7 +81,7 @@ class Simulation:
         self.arrivals = history.arrivals if arrivals is None else arrivals
         self.outside_contract = outside_contract
         self.topic = settings.topics.tasks_requested
-        self.state: AdmissionState = new_state(settings, policy)
+        self.state: core.AdmissionState = new_state(settings, policy)
         self.base = recorded_workers(history)
         self.lanes = {lane: LaneWorkers(lane, scenario.workers_at(lane, self.base[lane], 0.0)) for lane in RouteLane}
         #: Lanes whose workers the scenario sets: their heartbeats are simulated, not replayed.
@@ -110,18 +112,21 @@ class Simulation:
                 continue
             if event.mode is not None and event.lane_key in moded:
                 continue
-            self.push(timed.ts, _LANE, event)
+            facts = lane_facts(event)
+            if facts is not None:
+                self.push(timed.ts, _LANE, facts)
         start = self.history.start
         # Worker events from before the window: the agent had folded them (service times seen,
         # tasks finished); inside the window the simulated workers take over.
         for timed in self.history.task_events:
             if timed.ts < start:
-                self.push(timed.ts, _RECORDED_TASK, timed.event)
+                assert isinstance(timed.event, TaskEvent)
+                self.push(timed.ts, _RECORDED_TASK, task_facts(timed.event))
         for change in self.scenario.lane_modes:
             at = start + change.at_s
-            self.push(at, _LANE, LaneEvent(event_type=LaneEventType.lane_state, lane_key=change.lane,
-                                           mode=change.mode, fallback_reason=change.reason,
-                                           occurred_at=_utc(at)))
+            self.push(at, _LANE, LaneStateFacts(lane=change.lane, availability=None, warm=None,
+                                                mode=change.mode, fallback_reason=change.reason,
+                                                at=_utc_ts(at)))
         for gpu in self.scenario.gpus:
             self.push(start + gpu.from_s, _CAPACITY, gpu.lane)
             self.push(start + gpu.until_s, _CAPACITY, gpu.lane)
@@ -134,14 +139,18 @@ class Simulation:
     def _rescaled(self, k: float) -> Iterator[Arrival]:
         whole, frac = int(k), k - int(k)
         offset = 0
+        topic = self.topic
         for arrival in self.arrivals:
             copies = whole + (1 if self.rng.random() < frac else 0)
-            for n in range(copies if arrival.request is not None else min(copies, 1)):
-                request = arrival.request
-                if request is not None and n > 0:
-                    request = request.model_copy(update={"task_id": f"{request.task_id}.k{n}"})
-                yield Arrival(arrival.ts, arrival.at, arrival.partition, offset, request,
-                              arrival.payload if n == 0 else None, arrival.carried, arrival.shape_known)
+            facts = arrival_facts(arrival, topic) if arrival.request is not None or arrival.facts is not None else None
+            for n in range(copies if isinstance(facts, RequestFacts) else min(copies, 1)):
+                copy = None
+                if isinstance(facts, RequestFacts):
+                    copy = replace(facts, task_id=f"{facts.task_id}.k{n}" if n else facts.task_id,
+                                   origin=f"p{arrival.partition}o{offset}", position=(arrival.partition, offset))
+                yield Arrival(arrival.ts, arrival.at, arrival.partition, offset, None,
+                              arrival.payload if n == 0 else None, arrival.carried, arrival.shape_known,
+                              facts=copy)
                 offset += 1
 
     # --- the run -----------------------------------------------------------------------------
@@ -166,72 +175,71 @@ class Simulation:
 
     def _step(self, ts: float, kind: int, _: int, payload: object) -> None:
         if kind == _DONE:
-            job = cast(Job, payload)
-            workers = self.lanes[job.lane]
-            workers.release(job.slot)
-            fold_task_event(self.state, done_event(job, ts))
+            assert isinstance(payload, Job)
+            workers = self.lanes[payload.lane]
+            workers.release(payload.slot)
+            core.fold_task(self.state, done_event(payload, ts))
             self._dispatch(workers, ts)
         elif kind == _LANE:
-            assert isinstance(payload, LaneEvent)
-            fold_lane_event(self.state, payload)
+            assert isinstance(payload, HeartbeatFacts | LaneStateFacts)
+            core.fold_lane(self.state, payload)
         elif kind == _RECORDED_TASK:
-            assert isinstance(payload, TaskEvent)
-            fold_task_event(self.state, payload)
+            assert isinstance(payload, TaskFacts)
+            core.fold_task(self.state, payload)
         else:
             assert isinstance(payload, RouteLane)
             workers = self.lanes[payload]
             workers.resize(self.scenario.workers_at(payload, self.base[payload], ts - self.history.start))
             self._dispatch(workers, ts)
 
-    def _beat(self, ts: float, now: datetime) -> None:
+    def _beat(self, ts: float, now: float) -> None:
         """Every simulated worker's heartbeat, once per heartbeat interval (checked at arrivals:
         only a decision reads them)."""
         self.last_beat = ts
         state = self.state
+        fold = core.fold_heartbeat
         for workers in self.beating:
-            busy, beats = workers.busy, workers.beats
+            busy, ids, lane = workers.busy, workers.ids, workers.lane
             for slot in range(workers.capacity):
-                fold_lane_event(state, heartbeat(beats[slot], slot in busy, now))
+                fold(state, heartbeat(lane, ids[slot], slot in busy, now))
 
     def _arrive(self, arrival: Arrival) -> None:
         ts = arrival.ts
+        facts = arrival_facts(arrival, self.topic)
         if self.beating and ts - self.last_beat >= self.beat_s:
-            self._beat(ts, arrival.at)
-        outcome = self._decide(arrival)
+            self._beat(ts, arrival.at.timestamp())
+        verdict = self._decide(arrival, facts)
         tally = self.tally
-        if outcome is None:
+        if verdict is None:
             assert arrival.carried is not None
             tally.refuse(ts, arrival.carried.code or "unknown")
             return
-        decision = outcome.decision
-        if decision.replayed:
+        if verdict.replayed:
             return
         workers = None
-        if decision.outcome is _ACCEPTED:
-            lane, granted, task_id = decision.lane, decision.request, decision.task_id
-            assert lane is not None and granted is not None and task_id is not None
+        if verdict.outcome is _ACCEPTED:
+            lane, task_id, granted = verdict.lane, verdict.task_id, verdict.granted
+            assert lane is not None and task_id is not None and isinstance(facts, RequestFacts)
             workers = self.lanes[lane]
-            tally.accept(ts, workers.name, decision.queue_depth or 0)
-            # What the GPU runs: the granted request, or the full one with elastic step-down off.
-            runs = granted if self.elastic or arrival.request is None else arrival.request
-            workers.fifo.append(Job(task_id, _MODEL_NAMES[granted.model], lane, ts,
-                                    decision.lane_mode or _DEDICATED,
+            tally.accept(ts, workers.name, verdict.queue_depth or 0)
+            # What the GPU runs: the granted shape, or the full one with elastic step-down off.
+            runs: JobShape = facts
+            if granted is not None and self.elastic:
+                runs = Shape(facts.model, granted.width, granted.height, granted.num_frames, facts.steps)
+            workers.fifo.append(Job(task_id, verdict.model_name, lane, ts, verdict.mode or LaneMode.dedicated,
                                     self.times.seconds(task_id, runs, arrival.shape_known)))
         else:
-            tally.refuse(ts, _CODES[decision.code] if decision.code else "unknown")
-        preempted = outcome.preempted
+            tally.refuse(ts, verdict.code.value if verdict.code else "unknown")
+        preempted = verdict.preempted
         if preempted is not None and preempted.task_id is not None:
             self.preempted.add(preempted.task_id)
             tally.refuse(ts, "queue_overloaded", preempted_acceptance=True)
-        for event in outcome.task_events:
-            if event.task.status is _FAILED:
-                fold_task_event(self.state, event)
         if workers is not None:
             self._dispatch(workers, ts)
 
-    def _decide(self, arrival: Arrival) -> Decision | None:
+    def _decide(self, arrival: Arrival, facts: RequestFacts | UnparsedFacts | None) -> core.Verdict | None:
         """The admission core's part of an arrival (its own method: `bench/` times it apart)."""
-        return decide_arrival(self.state, arrival, self.topic)
+        return decide_arrival(self.state, arrival, self.topic, facts)
 
     def _dispatch(self, workers: LaneWorkers, ts: float) -> None:
         fifo = workers.fifo
@@ -243,11 +251,11 @@ class Simulation:
             if job.task_id in preempted:
                 continue
             if job.mode is _DEGRADED and ts - job.enqueued > max_wait_s:
-                fold_task_event(state, expired_event(job, ts))
+                core.fold_task(state, expired_event(job, ts))
                 tally.expired += 1
                 continue
             job.slot = workers.take()
-            fold_task_event(state, started_event(job, ts))
+            core.fold_task(state, started_event(job, ts))
             tally.waits.append(ts - job.enqueued)
             tally.run(workers.name, ts, job.service_s)
             self.push(ts + job.service_s, _DONE, job)

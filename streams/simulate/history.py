@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas import GenerationRequest, LaneEvent, TaskEvent
+from streams.admission.core.facts import RequestFacts
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class Arrival:
     #: False when the request's size was not recorded (a refusal read from ClickHouse): its
     #: service time is then sampled from its model's runs as they were, never scaled.
     shape_known: bool = True
+    #: The request as the core's facts, when it was made as facts (a synthetic day): no wire
+    #: record to read.
+    facts: RequestFacts | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from schemas import AdmissionDecision, GenerationRequest, LaneEvent, ModelName, TaskEvent
+from streams.admission.core.verdict import Verdict
 from streams.simulate.history import RecordedDecision
 
 #: Producers the simulator gives critical requests: whether a producer may submit critical work
@@ -139,6 +140,28 @@ def task_event_from_row(row: dict[str, Any]) -> TaskEvent:
 def _text(member: StrEnum | None) -> str | None:
     # `str()` of a StrEnum member is its value.
     return None if member is None else str(member)
+
+
+def recorded_of(verdict: Verdict, at: datetime) -> RecordedDecision:
+    """A verdict of the core in recorded terms (what `as_recorded` reads of its decision)."""
+    answer = verdict.replay_of if verdict.replay_of is not None else verdict
+    replayed = verdict.replayed
+    return RecordedDecision(
+        at=at,
+        outcome=answer.outcome.value,
+        code=_text(answer.code),
+        task_id=answer.task_id,
+        model=_text(answer.model),
+        priority=_text(answer.priority),
+        lane=_text(answer.lane),
+        lane_mode=_text(answer.mode),
+        queue_depth=answer.queue_depth,
+        reason=answer.reason,
+        replayed=replayed,
+        source=verdict.position,
+        events_task_upto=None if replayed else verdict.folded[0],
+        events_lane_upto=None if replayed else verdict.folded[1],
+    )
 
 
 def as_recorded(decision: AdmissionDecision) -> RecordedDecision:

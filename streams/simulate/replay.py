@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 
 from schemas import LaneEvent, TaskEvent
 from schemas.settings import Settings
-from streams.admission.state import AdmissionState, fold_lane_event, fold_task_event
+from streams.admission import core
+from streams.admission.ingest import lane_facts, task_facts
+from streams.admission.state import AdmissionState
 from streams.simulate.core import decide_arrival, new_state
 from streams.simulate.history import Arrival, History, RecordedDecision, TimedEvent
-from streams.simulate.reconstruct import as_recorded
+from streams.simulate.reconstruct import recorded_of
 
 
 @dataclass
@@ -96,11 +98,13 @@ def replay_recorded(history: History, settings: Settings) -> SimulatedDecisions:
 
     def fold_task(timed: TimedEvent) -> None:
         assert isinstance(timed.event, TaskEvent)
-        fold_task_event(state, timed.event)
+        core.fold_task(state, task_facts(timed.event))
 
     def fold_lane(timed: TimedEvent) -> None:
         assert isinstance(timed.event, LaneEvent)
-        fold_lane_event(state, timed.event)
+        facts = lane_facts(timed.event)
+        if facts is not None:
+            core.fold_lane(state, facts)
 
     # Named as the simulation's config names them, so `decide` records the positions it folded.
     tasks = LogCursor(history.task_events, state.config.events_task_topic, state, fold_task)
@@ -124,13 +128,13 @@ def replay_recorded(history: History, settings: Settings) -> SimulatedDecisions:
 
 
 def _decide(state: AdmissionState, arrival: Arrival, topic: str, out: SimulatedDecisions) -> None:
-    outcome = decide_arrival(state, arrival, topic)
+    verdict = decide_arrival(state, arrival, topic)
     key = (arrival.partition, arrival.offset)
-    if outcome is None:
+    if verdict is None:
         assert arrival.carried is not None
         out.primary[key] = arrival.carried
         out.carried += 1
         return
-    out.primary[key] = as_recorded(outcome.decision)
-    if outcome.preempted is not None and outcome.preempted.task_id is not None:
-        out.preemptions[outcome.preempted.task_id] = as_recorded(outcome.preempted)
+    out.primary[key] = recorded_of(verdict, arrival.at)
+    if verdict.preempted is not None and verdict.preempted.task_id is not None:
+        out.preemptions[verdict.preempted.task_id] = recorded_of(verdict.preempted, arrival.at)

@@ -9,21 +9,21 @@ from schemas import (
     DEGRADED_QUEUE_POLICY,
     DecisionOutcome,
     DegradedQueuePolicy,
-    GenerationRequest,
     LaneMode,
     RouteLane,
 )
 from schemas.settings import Settings
-from streams.admission.elastic import step_down
-from streams.admission.priority import may_degrade
+from streams.admission.core.elastic import step_down
+from streams.admission.core.priority import may_degrade
+from streams.admission.ingest import request_facts
 from streams.simulate.answers import Answers, recorded_answers
 from streams.simulate.engine import Simulation, recorded_workers
 from streams.simulate.fidelity import Fidelity, check
 from streams.simulate.history import History
 from streams.simulate.replay import replay_recorded
 from streams.simulate.scenario import RECORDED, Scenario
-from streams.simulate.search import SearchResult, search_workers
-from streams.simulate.service_times import ServiceTimes, recorded_service_times
+from streams.simulate.search import SearchResult, parallel, search_workers
+from streams.simulate.service_times import JobShape, ServiceTimes, Shape, recorded_service_times
 from streams.simulate.whatif_policy import label
 
 
@@ -44,16 +44,19 @@ class Report:
     max_depth: int = DEGRADED_QUEUE_POLICY.max_depth
 
 
-def granted_requests(history: History) -> dict[str, GenerationRequest]:
-    """The request each recorded acceptance ran with (its step-down applied again)."""
-    out: dict[str, GenerationRequest] = {}
+def granted_requests(history: History) -> dict[str, JobShape]:
+    """The shape each recorded acceptance ran with (its step-down applied again)."""
+    out: dict[str, JobShape] = {}
     for arrival in history.arrivals:
         decision = history.decisions.get((arrival.partition, arrival.offset))
         request = arrival.request
         if request is None or decision is None or decision.outcome != DecisionOutcome.accepted.value:
             continue
+        facts = request_facts(request, None, arrival.at)
         degraded = decision.lane_mode == LaneMode.degraded_shared.value and may_degrade(request.priority)
-        out[request.task_id] = step_down(request)[0] if degraded else request
+        granted = step_down(facts)[0] if degraded else None
+        out[request.task_id] = facts if granted is None else Shape(
+            facts.model, granted.width, granted.height, granted.num_frames, facts.steps)
     return out
 
 
@@ -69,8 +72,12 @@ def simulate_scenario(history: History, settings: Settings, scenario: Scenario,
 
 def simulate(history: History, settings: Settings, scenarios: list[Scenario],
              policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY,
-             search_lanes: tuple[RouteLane, ...] = (), max_rate: float = 0.0, upper: int = 64) -> Report:
-    """The fidelity replay always runs under the contract's policy: it checks the record."""
+             search_lanes: tuple[RouteLane, ...] = (), max_rate: float = 0.0, upper: int = 64,
+             jobs: int = 1) -> Report:
+    """The fidelity replay always runs under the contract's policy: it checks the record.
+
+    `jobs`: worker processes for the search's probes (each a whole simulation).
+    """
     fidelity = check(history, replay_recorded(history, settings))
     workers = {lane.value: n for lane, n in recorded_workers(history).items()}
     report = Report(
@@ -82,8 +89,9 @@ def simulate(history: History, settings: Settings, scenarios: list[Scenario],
     for scenario in scenarios:
         report.scenarios.append(simulate_scenario(history, settings, scenario, policy))
     base = scenarios[0] if scenarios else RECORDED
-    for lane in search_lanes:
-        report.searches.append(search_workers(
-            base, lane, lambda s: simulate_scenario(history, settings, s, policy),
-            len(history.arrivals), max_rate, upper))
+    if search_lanes:
+        with parallel(lambda s: simulate_scenario(history, settings, s, policy), jobs) as probe:
+            for lane in search_lanes:
+                report.searches.append(search_workers(base, lane, probe, len(history.arrivals), max_rate,
+                                                      upper, jobs))
     return report

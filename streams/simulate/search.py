@@ -1,17 +1,27 @@
 """Search mode: the fewest workers on a lane for which `queue_overloaded` stays at or below a rate.
 
-Bisection assumes fewer refusals with more workers (see tests/unit/simulate for where that holds);
-every probe is a full simulation, so each answer also carries the probes it took.
+The search assumes fewer refusals with more workers (see tests/unit/simulate for where that
+holds): it keeps an interval [lo, hi] whose `hi` meets the target, and each round probes `jobs`
+worker counts that split it evenly, as one simulation each, side by side in `jobs` worker
+processes. With one job that is plain bisection; with more, the interval shrinks by `jobs + 1`
+per round for the same wall time. The candidates of a round depend only on the interval, so a
+search finds the same count whatever runs the probes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from schemas import RouteLane
 from streams.simulate.answers import Answers
 from streams.simulate.scenario import Scenario
+
+#: Runs a batch of scenarios (side by side or one after another) and returns their answers in order.
+Prober = Callable[[list[Scenario]], list[Answers]]
 
 
 @dataclass(frozen=True)
@@ -38,22 +48,68 @@ def overloaded(a: Answers) -> int:
     return a.refused.get("queue_overloaded", 0)
 
 
-def search_workers(base: Scenario, lane: RouteLane, run: Callable[[Scenario], Answers], requests: int,
-                   max_rate: float = 0.0, upper: int = 64) -> SearchResult:
+def candidates(lo: int, hi: int, jobs: int) -> list[int]:
+    """Up to `jobs` counts in [lo, hi) splitting it into `jobs + 1` even parts (bisection for 1)."""
+    picked = {lo + (hi - lo) * i // (jobs + 1) for i in range(1, jobs + 1)}
+    return sorted(c for c in picked if lo <= c < hi) or [lo + (hi - lo) // 2]
+
+
+def search_workers(base: Scenario, lane: RouteLane, probe: Prober, requests: int,
+                   max_rate: float = 0.0, upper: int = 64, jobs: int = 1) -> SearchResult:
     probes: dict[int, int] = {}
 
+    def run(counts: list[int]) -> None:
+        todo = [n for n in counts if n not in probes]
+        scenarios = [base.with_workers(lane, n, f"{lane.value}={n}") for n in todo]
+        for n, answer in zip(todo, probe(scenarios), strict=True):
+            probes[n] = overloaded(answer)
+
     def ok(n: int) -> bool:
-        if n not in probes:
-            probes[n] = overloaded(run(base.with_workers(lane, n, f"{lane.value}={n}")))
         return probes[n] <= max_rate * requests
 
+    # One job checks the upper bound first, as bisection does; more probe it with the first round.
+    run([upper] if jobs == 1 else sorted({upper, *candidates(0, upper, jobs - 1)}))
     if not ok(upper):
         return SearchResult(lane, max_rate, None, upper, probes)
     lo, hi = 0, upper  # invariant: ok(hi); the answer is in [lo, hi]
     while lo < hi:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid + 1
+        known = [n for n in sorted(probes) if lo <= n < hi]
+        if not known:
+            run(candidates(lo, hi, jobs))
+            known = [n for n in sorted(probes) if lo <= n < hi]
+        passing = [n for n in known if ok(n)]
+        if passing:
+            hi = passing[0]
+        failing = [n for n in known if n < hi and not ok(n)]
+        if failing:
+            lo = failing[-1] + 1
     return SearchResult(lane, max_rate, hi, upper, probes)
+
+
+def serial(run: Callable[[Scenario], Answers]) -> Prober:
+    return lambda scenarios: [run(s) for s in scenarios]
+
+
+#: What a worker process runs: set before the pool forks, so the children inherit it (and the
+#: history it closes over) without pickling.
+_RUN: Callable[[Scenario], Answers] | None = None
+
+
+def _run_in_child(scenario: Scenario) -> Answers:
+    assert _RUN is not None
+    return _RUN(scenario)
+
+
+@contextmanager
+def parallel(run: Callable[[Scenario], Answers], jobs: int) -> Iterator[Prober]:
+    """A prober running each batch in `jobs` forked worker processes (serial for one job)."""
+    global _RUN
+    if jobs <= 1:
+        yield serial(run)
+        return
+    _RUN = run
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            yield lambda scenarios: list(pool.map(_run_in_child, scenarios))
+    finally:
+        _RUN = None

@@ -11,14 +11,40 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
-from schemas import GenerationRequest, ModelName, TaskEvent, TaskStatus
+from schemas import ModelName, TaskEvent, TaskStatus
 from streams.simulate.errors import SimulateError
 from streams.simulate.history import History
 
 
-def cost(request: GenerationRequest) -> float:
+class JobShape(Protocol):
+    """What a job's GPU time depends on (a request's facts, as admitted)."""
+
+    @property
+    def model(self) -> ModelName: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def num_frames(self) -> int: ...
+    @property
+    def steps(self) -> int: ...
+
+
+@dataclass(slots=True)
+class Shape:
+    """A job's shape as it runs: a request's after an elastic step-down."""
+
+    model: ModelName
+    width: int
+    height: int
+    num_frames: int
+    steps: int
+
+
+def cost(request: JobShape) -> float:
     return float(request.width * request.height * request.num_frames * request.steps)
 
 
@@ -44,7 +70,7 @@ class ServiceTimes:
         #: from, and whether the pool is of that very shape (its times taken as they are).
         self.pools: dict[tuple[ModelName, int, int, int], tuple[list[float] | list[Run], bool]] = {}
 
-    def add_shape(self, model: str, request: GenerationRequest, seconds: float) -> None:
+    def add_shape(self, model: str, request: JobShape, seconds: float) -> None:
         self.by_shape[(model, request.width, request.height, request.num_frames)].append(seconds)
         self.pools.clear()
 
@@ -54,7 +80,7 @@ class ServiceTimes:
         found = self.pools[key] = (shape, True) if shape else (self.by_model.get(model.value) or self.everything, False)
         return found
 
-    def seconds(self, task_id: str, request: GenerationRequest, shape_known: bool = True) -> float:
+    def seconds(self, task_id: str, request: JobShape, shape_known: bool = True) -> float:
         run = self.runs.get(task_id)
         if run is not None:
             return run.seconds if run.cost is None or not shape_known else run.seconds * cost(request) / run.cost
@@ -69,7 +95,7 @@ class ServiceTimes:
         return pick.seconds if pick.cost is None else pick.seconds * cost(request) / pick.cost
 
 
-def recorded_service_times(history: History, granted: dict[str, GenerationRequest], seed: int) -> ServiceTimes:
+def recorded_service_times(history: History, granted: dict[str, JobShape], seed: int) -> ServiceTimes:
     """Runs from `done` events (their `duration_seconds`), else from processing -> terminal times.
 
     `granted`: the request each task ran with, when known (its cost scales the run).

@@ -21,6 +21,8 @@ from schemas import (
     TaskEvent,
     TaskStatus,
 )
+from streams.admission.core.facts import RequestFacts
+from streams.admission.ingest import request_facts
 from streams.simulate.history import Arrival, History, TimedEvent
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -61,10 +63,18 @@ def restore(model: ModelName, at_s: float) -> TimedEvent:
     return TimedEvent(at.timestamp(), event)
 
 
+def with_identity(base: RequestFacts, task_id: str, submitted_at: float, offset: int) -> RequestFacts:
+    """`base` as the request `task_id` submitted at `submitted_at`, at `offset` of partition 0."""
+    return RequestFacts(task_id, base.model, base.priority, base.task_type, base.producer, base.width,
+                        base.height, base.fps, base.num_frames, base.steps, base.encoding_profile,
+                        submitted_at, base.input_scheme, f"p0o{offset}", (0, offset))
+
+
 def arrivals(rate: float, seconds: float, models: tuple[ModelName, ...] = tuple(ModelName),
              priorities: tuple[Priority, ...] = (Priority.standard,)) -> Iterator[Arrival]:
-    """Arrivals built lazily (a day at 50/s would not fit in memory as a list of requests)."""
-    bases = {(m, p): template(m, "t", p) for m in models for p in priorities}
+    """Arrivals built lazily (a day at 50/s would not fit in memory as a list of requests), made
+    as the core's facts: the template request's, read once, with each arrival's id and time."""
+    bases = {(m, p): request_facts(template(m, "t", p), None, EPOCH) for m in models for p in priorities}
     n = int(rate * seconds)
     step = 1.0 / rate
     start = EPOCH.timestamp()
@@ -72,8 +82,8 @@ def arrivals(rate: float, seconds: float, models: tuple[ModelName, ...] = tuple(
         ts = start + i * step
         at = datetime.fromtimestamp(ts, UTC)
         key = (models[i % len(models)], priorities[(i // len(models)) % len(priorities)])
-        request = bases[key].model_copy(update={"task_id": f"s{i}", "submitted_at": at})
-        yield Arrival(ts=ts, at=at, partition=0, offset=i, request=request)
+        facts = with_identity(bases[key], f"s{i}", at.timestamp(), i)
+        yield Arrival(ts=ts, at=at, partition=0, offset=i, request=None, facts=facts)
 
 
 #: Priorities taken in turn by `authorised_arrivals` (a pair of requests, one per model, per turn).

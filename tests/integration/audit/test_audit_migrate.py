@@ -30,8 +30,8 @@ def test_migrate_twice_is_a_no_op_and_recreates_a_dropped_table(clickhouse_clien
     db = clickhouse_database
     first = migrate(clickhouse_client, db, heartbeat_ttl_days=14)
     second = migrate(clickhouse_client, db, heartbeat_ttl_days=14)
-    assert first.newly_applied == [1, 2, 3, 4, 5] and second.newly_applied == [] and second.already_applied == [1, 2, 3, 4, 5]
-    assert applied_versions(clickhouse_client, db) == {1, 2, 3, 4, 5}
+    assert first.newly_applied == [1, 2, 3, 4, 5, 6] and second.newly_applied == [] and second.already_applied == [1, 2, 3, 4, 5, 6]
+    assert applied_versions(clickhouse_client, db) == {1, 2, 3, 4, 5, 6}
     tables = _tables(clickhouse_client, db)
     for name in (ddl.TASK_EVENTS, ddl.ADMISSION_DECISIONS, ddl.LANE_EVENTS, ddl.MEMORY_EVENTS, ddl.REJECTS):
         assert tables[name] == "ReplacingMergeTree"
@@ -61,7 +61,7 @@ def test_a_v1_database_gets_the_defensive_tasks_current_view(clickhouse_client: 
     columns = {r[0] for r in clickhouse_client.query(f"DESCRIBE TABLE {db}.{ddl.TASKS_CURRENT}").result_rows}
     assert "ignored_events" not in columns
     upgrade = migrate(clickhouse_client, db, 14)
-    assert (upgrade.newly_applied, upgrade.already_applied) == ([2, 3, 4, 5], [1])
+    assert (upgrade.newly_applied, upgrade.already_applied) == ([2, 3, 4, 5, 6], [1])
     columns = {r[0] for r in clickhouse_client.query(f"DESCRIBE TABLE {db}.{ddl.TASKS_CURRENT}").result_rows}
     assert "ignored_events" in columns
 
@@ -91,8 +91,8 @@ def test_cli_audit_migrate(clickhouse_client: Any, clickhouse_dsn: str) -> None:
     try:
         first = CliRunner().invoke(app, ["audit", "migrate"], env=env)
         again = CliRunner().invoke(app, ["audit", "migrate"], env=env)
-        assert first.exit_code == 0 and "applied [1, 2, 3, 4, 5]" in first.output, first.output
+        assert first.exit_code == 0 and "applied [1, 2, 3, 4, 5, 6]" in first.output, first.output
         assert again.exit_code == 0 and "nothing new" in again.output, again.output
-        assert applied_versions(clickhouse_client, db) == {1, 2, 3, 4, 5}
+        assert applied_versions(clickhouse_client, db) == {1, 2, 3, 4, 5, 6}
     finally:
         clickhouse_client.command(f"DROP DATABASE IF EXISTS {db}")

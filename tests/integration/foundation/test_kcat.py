@@ -1,4 +1,4 @@
-"""The README's kcat round trip against the real local broker (skipped where kcat is absent)."""
+"""The kcat round trip against the real local broker (skipped where kcat is absent); the docs' own kcat lines run in tests/docs/test_docs_examples.py."""
 
 from __future__ import annotations
 

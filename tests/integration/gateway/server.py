@@ -14,6 +14,7 @@ from schemas.settings import Settings, load_settings
 from schemas.topics import Topics
 from streams.gateway.app import create_app
 from streams.gateway.auth import Scope, add_key
+from streams.gateway.http_server import server_config
 from streams.local_stack.broker import free_port
 from tests.waiting import wait_until
 
@@ -49,9 +50,7 @@ def serve(settings: Settings, ready_feed: bool = True) -> Iterator[str]:
     """Yields the base URL; waits until the gateway answers (and its decision feed is ready)."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
+        server_config(create_app(settings), settings, "127.0.0.1", port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, name="gateway-uvicorn", daemon=True)
     thread.start()

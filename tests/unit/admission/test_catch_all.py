@@ -7,21 +7,20 @@ state, with a decider that fails on some requests standing in for a bug in the c
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 import pytest
 
 from schemas import (
     AdmissionDecision,
     DecisionOutcome,
-    GenerationRequest,
     RejectionCode,
     RouteLane,
     SourceRecord,
 )
 from schemas.wire import decode
 from streams.admission import record as record_module
-from streams.admission.decide import Decision, apply, decide
+from streams.admission.core import RequestFacts, Verdict, decide
+from streams.admission.decide import apply
 from streams.admission.record import decide_record
 from streams.admission.state import AdmissionState, fold_lane_event
 from tests.factories import T0, heartbeat, request
@@ -31,11 +30,10 @@ class DecisionBug(Exception):
     """Stands in for a bug in the pure core."""
 
 
-def decide_with_a_bug(state: AdmissionState, req: GenerationRequest, now: datetime,
-                      source: SourceRecord | None = None) -> Decision:
-    if req.task_id.startswith("bug"):
+def decide_with_a_bug(state: AdmissionState, facts: RequestFacts, at: float) -> Verdict:
+    if facts.task_id.startswith("bug"):
         raise DecisionBug("the core raised")
-    return decide(state, req, now, source)
+    return decide(state, facts, at)
 
 
 @pytest.fixture

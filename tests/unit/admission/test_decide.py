@@ -21,8 +21,8 @@ from schemas import (
     TaskEvent,
     TaskStatus,
 )
+from streams.admission.core.lane_queue import expected_wait
 from streams.admission.decide import apply, decide
-from streams.admission.lane_queue import expected_wait
 from streams.admission.state import AdmissionConfig, fold_lane_event, fold_task_event
 from tests.admission_states import state
 from tests.factories import T0, at, degrade, heartbeat, request
@@ -134,7 +134,7 @@ def test_the_acceptance_event_of_a_preempted_task_read_back_is_not_an_illegal_tr
     assert own_pending.task.status is TaskStatus.pending and own_pending.task_id == victim.decision.task_id
     assert fold_task_event(s, own_pending)
     assert s.counters.illegal_task_transitions == 0
-    record = s.record(own_pending.task_id, T0)
+    record = s.record(own_pending.task_id, T0.timestamp())
     assert record is not None and record.status is TaskStatus.failed and record.preempted
 
 

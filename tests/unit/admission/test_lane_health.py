@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import Availability, LaneMode, ModelName, Priority, RejectionCode, RouteLane
-from streams.admission.lane_queue import QueuedItem
-from streams.admission.refusal import Refusal
-from streams.admission.routing import Route
+from streams.admission.core.lane_queue import QueuedItem
+from streams.admission.core.refusal import Refusal
+from streams.admission.core.routing import Route
+from streams.admission.core.withdrawal import Capacity, check_withdrawal
 from streams.admission.state import AdmissionState, fold_lane_event
-from streams.admission.withdrawal import Capacity, check_withdrawal
 from tests.factories import T0, heartbeat
 
 LANES = (RouteLane.anisora, RouteLane.shared)
@@ -57,7 +57,7 @@ def fill_shared(s: AdmissionState, depth: int) -> None:
     queue = s.queue(RouteLane.shared)
     queue.items.clear()
     for i in range(depth):
-        queue.add(QueuedItem(task_id=f"q{i}", priority=Priority.standard, enqueued_at=T0,
+        queue.add(QueuedItem(task_id=f"q{i}", priority=Priority.standard, enqueued_at=T0.timestamp(),
                              model=ModelName.anisora))
 
 
@@ -80,10 +80,10 @@ def test_the_memo_never_changes_an_answer(script: list[tuple[float, tuple[Any, .
             _, lane, priority = step
             now = T0 + timedelta(seconds=clock)
             state_lane = s.lane(lane)
-            with_memo = check_withdrawal(s, route_of(lane), now, priority)
+            with_memo = check_withdrawal(s, route_of(lane), (now).timestamp(), priority)[0]
             kept = state_lane.health
             state_lane.health = None
-            afresh = check_withdrawal(s, route_of(lane), now, priority)
+            afresh = check_withdrawal(s, route_of(lane), (now).timestamp(), priority)[0]
             state_lane.health = kept
             assert with_memo == afresh
 
@@ -93,7 +93,7 @@ def test_the_memo_is_kept_across_heartbeats_that_change_nothing_it_reads() -> No
     fold_lane_event(s, heartbeat(RouteLane.anisora, T0, "w1"))
     fold_lane_event(s, heartbeat(RouteLane.anisora, T0, "w2"))
     lane = s.lane(RouteLane.anisora)
-    check_withdrawal(s, route_of(RouteLane.anisora), T0 + timedelta(seconds=1), Priority.standard)
+    check_withdrawal(s, route_of(RouteLane.anisora), (T0 + timedelta(seconds=1)).timestamp(), Priority.standard)[0]
     memo = lane.health
     assert memo is not None and memo.healthy == 2
     # A fresh heartbeat with another load below the threshold: same standing, same memo.
@@ -103,7 +103,7 @@ def test_the_memo_is_kept_across_heartbeats_that_change_nothing_it_reads() -> No
     fold_lane_event(s, heartbeat(RouteLane.anisora, T0 + timedelta(seconds=3), "w1", artifact_write_ms=5000.0))
     assert lane.health is None
     # A new worker joins the live ones: dropped as well.
-    check_withdrawal(s, route_of(RouteLane.anisora), T0 + timedelta(seconds=4), Priority.standard)
+    check_withdrawal(s, route_of(RouteLane.anisora), (T0 + timedelta(seconds=4)).timestamp(), Priority.standard)[0]
     assert lane.health is not None
     fold_lane_event(s, heartbeat(RouteLane.anisora, T0 + timedelta(seconds=4), "w3"))
     assert lane.health is None
@@ -116,9 +116,9 @@ def test_a_memo_ends_when_a_live_worker_starts_to_starve() -> None:
     for second in (0, 14, 28):
         fold_lane_event(s, heartbeat(RouteLane.anisora, T0 + timedelta(seconds=second), "w1", load1=50.0))
     route = route_of(RouteLane.anisora)
-    assert check_withdrawal(s, route, T0 + timedelta(seconds=28), Priority.standard) == \
+    assert check_withdrawal(s, route, (T0 + timedelta(seconds=28)).timestamp(), Priority.standard)[0] == \
         Capacity(workers=1, time_to_ready_s=0.0)
     assert s.lane(RouteLane.anisora).health is not None
-    assert isinstance(check_withdrawal(s, route, T0 + timedelta(seconds=30), Priority.standard), Capacity)
-    starved = check_withdrawal(s, route, T0 + timedelta(seconds=30, microseconds=1), Priority.standard)
+    assert isinstance(check_withdrawal(s, route, (T0 + timedelta(seconds=30)).timestamp(), Priority.standard)[0], Capacity)
+    starved = check_withdrawal(s, route, (T0 + timedelta(seconds=30, microseconds=1)).timestamp(), Priority.standard)[0]
     assert isinstance(starved, Refusal) and starved.code is RejectionCode.cpu_starvation

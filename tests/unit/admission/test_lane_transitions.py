@@ -19,7 +19,7 @@ from schemas import (
     VideoExecutionLane,
 )
 from schemas.errors import FramegateError, IllegalLaneTransition
-from schemas.lane import AVAILABILITY_TRANSITIONS, SharedLane
+from schemas.lane import AVAILABILITY_TRANSITIONS
 from streams.admission.errors import SnapshotUnusable
 from streams.admission.snapshot import decode_snapshot, encode_snapshot, state_document
 from streams.admission.state import INITIAL_AVAILABILITY, AdmissionState, fold_lane_event
@@ -61,22 +61,23 @@ def test_the_fold_counts_and_logs_a_refused_transition_and_changes_nothing(
         caplog: pytest.LogCaptureFixture) -> None:
     s = state()
     fold_lane_event(s, lane_state(RouteLane.phr00t, availability=Availability.unavailable))
-    before = s.lane(RouteLane.phr00t).seed
-    with caplog.at_level(logging.WARNING, logger="streams.admission.state"):
+    lane = s.lane(RouteLane.phr00t)
+    before = (lane.availability, lane.warm, lane.mode, lane.fallback_reason, lane.updated_at)
+    with caplog.at_level(logging.WARNING, logger="streams.admission.core.folds"):
         # All or nothing: the legal mode change in the same event is refused with it.
         refused = fold_lane_event(s, lane_state(RouteLane.phr00t, 1, availability=Availability.cold,
                                                 mode=LaneMode.degraded_shared,
                                                 fallback_reason=FallbackReason.capacity))
     assert refused is None
     assert s.counters.illegal_lane_transitions == 1
-    assert s.lane(RouteLane.phr00t).seed is before
+    assert (lane.availability, lane.warm, lane.mode, lane.fallback_reason, lane.updated_at) == before
     assert s.lane(RouteLane.phr00t).mode is LaneMode.dedicated
     assert "illegal lane transition unavailable -> cold" in caplog.text
 
 
 def test_a_lane_has_no_seed_until_its_first_lane_state_event() -> None:
     s = state()
-    assert all(s.lane(lane).seed is None for lane in RouteLane)
+    assert not any(s.lane(lane).known for lane in RouteLane)
     assert s.lane(RouteLane.anisora).mode is LaneMode.dedicated
     assert s.lane(RouteLane.shared).mode is None  # where degraded lanes route to: no mode of its own
     assert s.lane(RouteLane.anisora).availability is None
@@ -86,18 +87,17 @@ def test_a_first_event_without_availability_starts_from_the_state_every_transiti
     assert AVAILABILITY_TRANSITIONS[INITIAL_AVAILABILITY] == frozenset(Availability)
     s = state()
     transition = fold_lane_event(s, degrade(RouteLane.anisora, when=T0))
-    seed = s.lane(RouteLane.anisora).seed
-    assert isinstance(seed, VideoExecutionLane)
-    assert (seed.lane_key, seed.mode, seed.fallback_reason, seed.availability, seed.warm) == (
-        LaneKey.anisora, LaneMode.degraded_shared, FallbackReason.capacity, INITIAL_AVAILABILITY, False)
+    lane = s.lane(RouteLane.anisora)
+    assert (lane.known, lane.mode, lane.fallback_reason, lane.availability, lane.warm) == (
+        True, LaneMode.degraded_shared, FallbackReason.capacity, INITIAL_AVAILABILITY, False)
     assert transition is not None and transition.old_mode is LaneMode.dedicated
 
 
 def test_the_shared_lane_follows_the_availability_transitions_without_a_mode() -> None:
     s = state()
     assert fold_lane_event(s, lane_state(RouteLane.shared, availability=Availability.unavailable, warm=True)) is None
-    seed = s.lane(RouteLane.shared).seed
-    assert isinstance(seed, SharedLane) and seed.warm and seed.availability is Availability.unavailable
+    shared = s.lane(RouteLane.shared)
+    assert shared.mode is None and shared.warm and shared.availability is Availability.unavailable
     fold_lane_event(s, lane_state(RouteLane.shared, 1, availability=Availability.cold))
     assert s.counters.illegal_lane_transitions == 1
     assert s.lane(RouteLane.shared).availability is Availability.unavailable
@@ -111,15 +111,15 @@ def test_seed_lanes_round_trip_through_a_snapshot() -> None:
     restored, _ = decode_snapshot(encode_snapshot(s, {}), s.config)
     assert state_document(restored) == state_document(s)
     for lane in RouteLane:
-        assert restored.lane(lane).seed == s.lane(lane).seed
-    assert isinstance(restored.lane(RouteLane.shared).seed, SharedLane)
+        assert restored.lane(lane) == s.lane(lane)
+    assert restored.lane(RouteLane.shared).mode is None
     assert restored.lane(RouteLane.anisora).mode is LaneMode.degraded_shared
 
 
 def test_an_empty_state_round_trips_with_no_seed_lanes() -> None:
     s = AdmissionState()
     restored, _ = decode_snapshot(encode_snapshot(s, {}), s.config)
-    assert all(restored.lane(lane).seed is None for lane in RouteLane)
+    assert not any(restored.lane(lane).known for lane in RouteLane)
 
 
 def test_a_snapshot_from_before_the_seed_lanes_is_refused_and_rebuilt() -> None:

@@ -11,7 +11,10 @@ from hypothesis import strategies as st
 
 from schemas import AdmissionDecision, GenerationRequest, RejectionCode, SourceRecord
 from schemas.export import json_schema
-from streams.admission.parsing import Rejected, parse
+from streams.admission import core
+from streams.admission.core.facts import UnparsedFacts
+from streams.admission.parsing import parse
+from streams.admission.render import render
 from tests.factories import T0, request
 
 SRC = SourceRecord(topic="t.tasks.requested", partition=1, offset=42)
@@ -20,10 +23,11 @@ SCHEMA = json_schema(AdmissionDecision)
 
 def rejected(payload: bytes | None) -> AdmissionDecision:
     out = parse(payload, SRC, T0)
-    assert isinstance(out, Rejected)
-    jsonschema.validate(json.loads(out.decision.to_wire()), SCHEMA)
-    assert out.decision.source == SRC
-    return out.decision
+    assert isinstance(out, UnparsedFacts)
+    decision = render(core.decide_unparsed(core.AdmissionState(), out, T0.timestamp()), T0, None, SRC).decision
+    jsonschema.validate(json.loads(decision.to_wire()), SCHEMA)
+    assert decision.source == SRC
+    return decision
 
 
 @pytest.mark.parametrize("payload", [b"not json", b"[1,2]", b"42", None, b"x" * 70_000, b"\xff\xfe\x00"])
@@ -62,4 +66,5 @@ def test_valid_request_parses() -> None:
 def test_hostile_bytes_never_raise(payload: bytes) -> None:
     out = parse(payload, SRC, T0)
     if not isinstance(out, GenerationRequest):
-        jsonschema.validate(json.loads(out.decision.to_wire()), SCHEMA)
+        decision = render(core.decide_unparsed(core.AdmissionState(), out, T0.timestamp()), T0, None, SRC).decision
+        jsonschema.validate(json.loads(decision.to_wire()), SCHEMA)

@@ -164,4 +164,4 @@ def test_heartbeats_only_move_forward() -> None:
     s = state()
     fold_lane_event(s, heartbeat(RouteLane.anisora, when=T0 + timedelta(seconds=5)))
     fold_lane_event(s, heartbeat(RouteLane.anisora, when=T0))
-    assert s.lane(RouteLane.anisora).workers["w1"].seen_at == T0 + timedelta(seconds=5)
+    assert s.lane(RouteLane.anisora).workers["w1"].seen_at == (T0 + timedelta(seconds=5)).timestamp()

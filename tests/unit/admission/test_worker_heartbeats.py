@@ -18,8 +18,8 @@ from gpu_consumers.lane_status import LaneStatus
 from gpu_consumers.memory_guard import MemoryGuard
 from schemas import DecisionOutcome, LaneEvent, ModelName, Priority, RejectionCode, RouteLane
 from schemas.wire import decode
+from streams.admission.core.lane_queue import QueuedItem
 from streams.admission.decide import decide
-from streams.admission.lane_queue import QueuedItem
 from streams.admission.state import AdmissionState, fold_lane_event
 from tests.factories import at, request
 
@@ -105,7 +105,7 @@ def test_a_busy_worker_flags_its_session_quota_and_withdraws_only_background_bes
 
 
 def _queued(task_id: str) -> QueuedItem:
-    return QueuedItem(task_id=task_id, priority=Priority.standard, enqueued_at=at(0), model=ModelName.phr00t)
+    return QueuedItem(task_id=task_id, priority=Priority.standard, enqueued_at=at(0).timestamp(), model=ModelName.phr00t)
 
 
 def test_a_worker_that_cannot_load_its_model_makes_the_lane_unavailable(host: Host) -> None:

@@ -3,8 +3,10 @@
 Requests are generated two ways: from the exported schema itself (every property drawn from its
 own subschema, from the values its `allOf` rules mention, and from just outside both), and from
 the model's own constants (`MODEL_CONSTRAINTS`, `FRAME_COUNTS`, the side bounds). For each one,
-"valid by the schema" must equal "accepted by `GenerationRequest`". The rules the schema cannot
-express are listed in docs/contracts.md and kept out of the generators on purpose.
+"valid by the schema" must equal "accepted by `GenerationRequest`". Every document is sent as
+JSON text in which integers are spelled any way JSON allows (`1216`, `1216.0`, `1.216e3`, `-0`,
+...), some with a fraction (`1216.5`): JSON Schema `integer` is a number with a zero fraction,
+whatever its spelling, and the server must read it so too.
 """
 
 from __future__ import annotations
@@ -38,21 +40,60 @@ SCHEMA: dict[str, Any] = json_schema(GenerationRequest)
 VALIDATOR = jsonschema_rs.validator_for(SCHEMA, validate_formats=True)
 PROPERTIES: dict[str, dict[str, Any]] = SCHEMA["properties"]
 REQUIRED = set(SCHEMA["required"])
-#: Values of the wrong JSON type; integral floats such as 8.0 are left out (docs/contracts.md).
+#: Values of the wrong JSON type.
 WRONG_TYPES = st.sampled_from(["8", 8.5, True, [], {}, "", -1])
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def schema_valid(instance: dict[str, Any]) -> bool:
-    return bool(VALIDATOR.is_valid(instance))
+def schema_valid(document: str) -> bool:
+    """What a producer's validator says: it sees the document as its JSON parser reads it."""
+    return bool(VALIDATOR.is_valid(json.loads(document)))
 
 
-def accepted(instance: dict[str, Any]) -> bool:
+def accepted(document: str) -> bool:
     try:
-        GenerationRequest.model_validate_json(json.dumps(instance))
+        GenerationRequest.model_validate_json(document)
     except ValidationError:
         return False
     return True
+
+
+# --- spelled as JSON text -------------------------------------------------------------------------
+
+
+def _integral_spellings(n: int) -> list[str]:
+    """JSON numbers equal to `n`: a fraction of zero, an exponent, a shifted decimal point."""
+    sign, digits = ("-" if n < 0 else ""), str(abs(n))
+    spellings = [str(n), f"{n}.0", f"{n}.000", f"{n}e0", f"{n}E+0",
+                 f"{sign}{digits[0]}.{digits[1:] or '0'}e{len(digits) - 1}"]
+    if n == 0:
+        spellings += ["-0", "-0.0", "-0e3", "0e-2", "0.0E5"]
+    else:
+        spellings.append(f"{n}0e-1")  # JSON allows no leading zero: not for 0
+    return spellings
+
+
+def _spelling(n: int) -> st.SearchStrategy[str]:
+    fractions = [f"{n}.5", f"{n}.0001", f"{n * 10 + 5}e-1"]
+    return _mostly(5).flatmap(
+        lambda integral: st.sampled_from(_integral_spellings(n) if integral else fractions)
+    )
+
+
+@st.composite
+def spelled(draw: st.DrawFn, instances: st.SearchStrategy[dict[str, Any]]) -> str:
+    """One document as JSON text, each integer (not a boolean) spelled one of the ways above."""
+    instance = draw(instances)
+    spellings: dict[str, str] = {}
+    for name, value in list(instance.items()):
+        if type(value) is int:
+            token = f"@@{len(spellings)}@@"
+            spellings[json.dumps(token)] = draw(_spelling(value))
+            instance[name] = token
+    document = json.dumps(instance)
+    for token, spelling in spellings.items():
+        document = document.replace(token, spelling)
+    return document
 
 
 # --- generated from the schema ----------------------------------------------------------------
@@ -193,12 +234,12 @@ def _agree(strategy: st.SearchStrategy[dict[str, Any]]) -> Counter[bool]:
     seen: Counter[bool] = Counter()
 
     @SETTINGS
-    @given(strategy)
-    def check(instance: dict[str, Any]) -> None:
-        valid = schema_valid(instance)
-        assert valid == accepted(instance), (
+    @given(spelled(strategy))
+    def check(document: str) -> None:
+        valid = schema_valid(document)
+        assert valid == accepted(document), (
             f"schema says {'valid' if valid else 'invalid'}, validation says the opposite: "
-            f"{instance}"
+            f"{document}"
         )
         seen[valid] += 1
 
@@ -228,10 +269,30 @@ def _issue_examples() -> Iterator[tuple[dict[str, Any], str]]:
 
 def test_what_admission_refused_the_schema_refuses_and_errors_name_the_field() -> None:
     for instance, field in _issue_examples():
-        assert not schema_valid(instance), instance
+        assert not schema_valid(json.dumps(instance)), instance
         try:
             GenerationRequest.model_validate_json(json.dumps(instance))
         except ValidationError as exc:
             assert [err["loc"] for err in exc.errors()] == [(field,)]
         else:
             raise AssertionError(f"accepted {instance}")
+
+
+def test_integral_numbers_are_integers_and_a_fraction_is_refused_precisely() -> None:
+    good = json.loads(factories.request(ModelName.anisora, cfg=None, seed=0).to_wire())
+    text = json.dumps({**good, "height": "@@h@@", "seed": "@@s@@"})
+    for height, seed in (("1216.0", "-0"), ("1.216e3", "-0.0"), ("12160e-1", "0e3")):
+        document = text.replace('"@@h@@"', height).replace('"@@s@@"', seed)
+        assert schema_valid(document)
+        request = GenerationRequest.model_validate_json(document)
+        assert (request.height, request.seed) == (1216, 0)
+        assert type(request.height) is int and type(request.seed) is int
+    document = text.replace('"@@h@@"', "1216.5").replace('"@@s@@"', "0")
+    assert not schema_valid(document)
+    try:
+        GenerationRequest.model_validate_json(document)
+    except ValidationError as exc:
+        assert [(e["loc"], e["type"]) for e in exc.errors()] == [(("height",), "int_from_float")]
+        assert "fractional part" in exc.errors()[0]["msg"]
+    else:
+        raise AssertionError("1216.5 accepted as a height")

@@ -80,10 +80,10 @@ def test_negative_or_tiny_sizes_refused(side: int) -> None:
     "overrides",
     [
         {"steps": "4"},
-        {"steps": 4.0},
+        {"steps": 4.5},
         {"width": "832"},
         {"width": True},
-        {"num_frames": 81.0},
+        {"num_frames": 81.5},
         {"cfg": "1.0"},
         {"model": "sora"},
         {"priority": "urgent"},
@@ -96,6 +96,12 @@ def test_negative_or_tiny_sizes_refused(side: int) -> None:
 def test_wrong_types_and_unknowns_are_refused(overrides: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         GenerationRequest.model_validate_json(as_json(**overrides))
+
+
+def test_integral_numbers_are_integers() -> None:
+    """JSON Schema `integer` admits a number with a zero fraction; so does the server."""
+    request = GenerationRequest.model_validate_json(as_json(steps=4.0, num_frames=81.0))
+    assert (request.steps, request.num_frames) == (4, 81) and type(request.steps) is int
 
 
 def test_nan_and_infinity_are_refused() -> None:

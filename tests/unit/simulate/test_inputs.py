@@ -9,6 +9,7 @@ import pytest
 
 from schemas import DEGRADED_QUEUE_POLICY, ModelName, Priority, RouteLane
 from schemas.settings import Settings
+from streams.admission.core.config import CONTRACT_QUEUE
 from streams.simulate import synthetic
 from streams.simulate.core import new_state
 from streams.simulate.errors import SimulateError
@@ -92,7 +93,7 @@ def test_the_what_if_policy_is_labelled_changes_decisions_and_is_put_back() -> N
     assert contract.peak_depth["shared"] == 25 and wider.peak_depth["shared"] == 40
     assert wider.outside_contract and not contract.outside_contract
     # The what-if policy lives in that run's state only: a fresh core is back on the contract.
-    assert new_state(Settings()).queue(RouteLane.shared).policy is DEGRADED_QUEUE_POLICY
+    assert new_state(Settings()).queue(RouteLane.shared).policy == CONTRACT_QUEUE
 
 
 def test_recorded_step_downs_are_undone() -> None:

@@ -1,8 +1,10 @@
-"""The simulated workers' slotted events fold exactly like the wire events they stand for."""
+"""The simulated workers' events are the facts the agent's edge reads out of the wire events they
+stand for, so the core folds them alike."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -13,18 +15,17 @@ from hypothesis import strategies as st
 from schemas import (
     Availability,
     GenerationTask,
+    HostPressure,
     LaneEvent,
     LaneEventType,
     LaneMode,
-    ModelName,
     RouteLane,
     TaskErrorCode,
     TaskEvent,
     TaskStatus,
 )
-from streams.admission.decide import apply, decide
-from streams.admission.snapshot import state_document
-from streams.admission.state import AdmissionState, fold_lane_event, fold_task_event
+from streams.admission.core.facts import TaskFacts
+from streams.admission.ingest import lane_facts, task_facts
 from streams.simulate.workers import (
     Job,
     LaneWorkers,
@@ -33,21 +34,14 @@ from streams.simulate.workers import (
     heartbeat,
     started_event,
 )
-from tests.admission_states import state
-from tests.factories import at, request
+from tests.factories import at
 
 
-def decided(task_id: str) -> AdmissionState:
-    s = state(degraded=True)
-    apply(s, decide(s, request(ModelName.anisora, task_id=task_id), at(1)))
-    return s
-
-
-def wire(job: Job, lane: RouteLane, status: TaskStatus, when: datetime, **fields: Any) -> TaskEvent:
-    task = GenerationTask(id=job.task_id, model=job.task.model, type="image_to_video", status=status,
+def wire(job: Job, status: TaskStatus, when: datetime, **fields: Any) -> TaskEvent:
+    task = GenerationTask(id=job.task_id, model=job.model, type="image_to_video", status=status,
                           created_at=when, updated_at=when,
                           error_msg="dropped" if status is TaskStatus.failed else None)
-    return TaskEvent(occurred_at=when, task=task, lane=lane, **fields)
+    return TaskEvent(occurred_at=when, task=task, lane=job.lane, **fields)
 
 
 def job() -> Job:
@@ -55,51 +49,30 @@ def job() -> Job:
 
 
 DONE_FIELDS = {"duration_seconds": 2.5, "artifact_path": "/a.mp4"}
-CASES: list[tuple[str, Callable[[Job, float], TaskEvent], list[tuple[TaskStatus, dict[str, Any]]]]] = [
-    ("started", started_event, [(TaskStatus.processing, {})]),
-    ("started, done", done_event, [(TaskStatus.processing, {}), (TaskStatus.done, DONE_FIELDS)]),
-    ("expired", expired_event, [(TaskStatus.failed, {"error_code": TaskErrorCode.queue_overloaded})]),
+CASES: list[tuple[str, Callable[[Job, float], TaskFacts], TaskStatus, dict[str, Any]]] = [
+    ("started", started_event, TaskStatus.processing, {}),
+    ("done", done_event, TaskStatus.done, DONE_FIELDS),
+    ("expired", expired_event, TaskStatus.failed, {"error_code": TaskErrorCode.queue_overloaded}),
 ]
 
 
-@pytest.mark.parametrize(("name", "make", "steps"), CASES, ids=[c[0] for c in CASES])
-def test_a_simulated_task_event_folds_like_the_wire_one(
-        name: str, make: Callable[[Job, float], TaskEvent],
-        steps: list[tuple[TaskStatus, dict[str, Any]]]) -> None:
-    simulated, real, one = decided("job-1"), decided("job-1"), job()
-    if len(steps) == 2:
-        assert fold_task_event(simulated, started_event(one, at(2).timestamp()))
-    for status, fields in steps:
-        assert fold_task_event(real, wire(one, RouteLane.shared, status, at(2), **fields))
-    assert fold_task_event(simulated, make(one, at(2).timestamp()))
-    assert state_document(simulated) == state_document(real)
-    assert state_document(real) != state_document(decided("job-1")), "the fold changed something"
+@pytest.mark.parametrize(("name", "make", "status", "fields"), CASES, ids=[c[0] for c in CASES])
+def test_a_simulated_task_event_is_the_facts_of_the_wire_one(
+        name: str, make: Callable[[Job, float], TaskFacts], status: TaskStatus, fields: dict[str, Any]) -> None:
+    one = job()
+    real = task_facts(wire(one, status, at(2), **fields))
+    assert make(one, at(2).timestamp()) == replace(real, event_id="")
 
 
-def test_an_event_of_a_task_decided_before_the_dedup_window_folds_like_the_wire_one() -> None:
-    """The fold reads the event's time only for a task it no longer remembers."""
-    simulated, real, one = state(), state(), job()
-    late = at(2).timestamp()
-    assert fold_task_event(simulated, started_event(one, late))
-    assert fold_task_event(real, wire(one, RouteLane.shared, TaskStatus.processing, at(2)))
-    assert state_document(simulated) == state_document(real)
-    assert simulated.early == real.early and "job-1" in real.early
-
-
-def test_a_simulated_heartbeat_folds_like_the_wire_one() -> None:
-    simulated, real = state(), state()
+def test_a_simulated_heartbeat_is_the_facts_of_the_wire_one() -> None:
     workers = LaneWorkers(RouteLane.shared, 4)
     for busy in (False, True):
-        beat = heartbeat(workers.beats[3], busy, at(4 + busy))
-        assert fold_lane_event(simulated, beat) is None
-        host = beat.host
-        assert host is not None and host.gpu_sessions_in_use == int(busy)
-        fold_lane_event(real, LaneEvent(event_type=LaneEventType.heartbeat, lane_key=RouteLane.shared,
-                                        worker_id="sim-shared-3", availability=Availability.ready, warm=True,
-                                        host=host, occurred_at=at(4 + busy)))
-        assert state_document(simulated) == state_document(real)
-        assert real.lane(RouteLane.shared).live_workers(at(5), 15.0) == \
-            simulated.lane(RouteLane.shared).live_workers(at(5), 15.0)
+        when = at(4 + busy)
+        real = lane_facts(LaneEvent(
+            event_type=LaneEventType.heartbeat, lane_key=RouteLane.shared, worker_id="sim-shared-3",
+            availability=Availability.ready, warm=True, occurred_at=when,
+            host=HostPressure(load1=0.0, cpu_cores=8, gpu_sessions_in_use=int(busy))))
+        assert heartbeat(RouteLane.shared, workers.ids[3], busy, when.timestamp()) == real
 
 
 @settings(max_examples=60, deadline=None)
@@ -121,5 +94,5 @@ def test_a_free_worker_is_the_lowest_idle_slot_below_capacity(ops: list[tuple[st
         elif op == "resize":
             workers.resize(n)
             capacity = n
-            assert len(workers.beats) >= n
+            assert len(workers.ids) >= n
         assert workers.busy == busy

@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from schemas import Availability, LaneMode, Priority, RejectionCode, RouteLane
-from streams.admission.priority import throttled_first
-from streams.admission.refusal import Refusal
-from streams.admission.routing import Route
-from streams.admission.state import AdmissionState, LaneHealth, LaneState, WorkerSignal
+from schemas.enums import Availability, LaneMode, Priority, RejectionCode, RouteLane
+from streams.admission.core.clock import elapsed
+from streams.admission.core.config import AdmissionConfig
+from streams.admission.core.priority import throttled_first
+from streams.admission.core.refusal import Refusal
+from streams.admission.core.routing import Route
+from streams.admission.core.state import (
+    AdmissionState,
+    LaneHealth,
+    LaneState,
+    WorkerCheck,
+    WorkerSignal,
+)
+
+#: `until` of a memo no live worker bounds.
+FOREVER = math.inf
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Capacity:
     """The lane can take the item: how many workers serve it and the cold-start allowance."""
 
@@ -27,62 +37,75 @@ class Capacity:
     time_to_ready_s: float
 
 
-def cpu_starved(worker: WorkerSignal, state: AdmissionState, now: datetime) -> bool:
+def cpu_starved(worker: WorkerSignal, config: AdmissionConfig, now: float) -> bool:
     since = worker.cpu_over_since
-    return since is not None and (now - since).total_seconds() > state.config.cpu_starvation_s
+    return since is not None and elapsed(now, since) > config.cpu_starvation_s
 
 
-def worker_problem(worker: WorkerSignal, route: Route, state: AdmissionState, now: datetime,
+def worker_problem(worker: WorkerSignal, route: Route, config: AdmissionConfig, now: float,
                    shared_full: bool) -> RejectionCode | None:
-    if worker.io_saturated(state.config.io_saturation_ms):
+    if worker.io_saturated(config.io_saturation_ms):
         return RejectionCode.io_saturation
-    if cpu_starved(worker, state, now):
+    if cpu_starved(worker, config, now):
         return RejectionCode.cpu_starvation
     # The shared lane is itself the fallback: its quota is governed by the queue policy. Software
     # fallback is unavailable when the worker disabled it or the shared queue is full.
     if route.lane is not RouteLane.shared and worker.quota_met and (
-            not worker.host.shared_fallback_enabled or shared_full):
+            not worker.shared_fallback_enabled or shared_full):
         return RejectionCode.gpu_quota_exhausted
     return None
 
 
-def lane_health(state: AdmissionState, lane: LaneState, route: Route, now: datetime,
+def live_workers(lane: LaneState, now: float, stale_s: float) -> list[WorkerSignal]:
+    """Workers whose last heartbeat is at most `stale_s` old at `now` (sorted for determinism)."""
+    return [w for _, w in sorted(lane.workers.items()) if elapsed(now, w.seen_at) <= stale_s]
+
+
+def lane_health(config: AdmissionConfig, lane: LaneState, route: Route, now: float,
                 shared_full: bool) -> LaneHealth:
     """Run every check on every live worker of `lane` at `now`, and say how long the answer holds."""
-    cfg = state.config
-    live = lane.live_workers(now, cfg.heartbeat_stale_s)
-    stale = timedelta(seconds=cfg.heartbeat_stale_s)
+    live = live_workers(lane, now, config.heartbeat_stale_s)
+    stale = config.heartbeat_stale_s
     # A run over the CPU threshold starves strictly after `cpu_starvation_s`: the memo ends a
     # microsecond early rather than on a rounded boundary.
-    starving = timedelta(microseconds=math.floor(cfg.cpu_starvation_s * 1e6))
-    until = min((w.seen_at + stale for w in live), default=datetime.max.replace(tzinfo=now.tzinfo))
-    serving = [w for w in live if w.availability is not Availability.unavailable]
-    problems = [worker_problem(w, route, state, now, shared_full) for w in serving]
-    for w, problem in zip(serving, problems, strict=True):
+    starving = math.floor(config.cpu_starvation_s * 1e6) / 1e6
+    until = min((round(w.seen_at + stale, 6) for w in live), default=FOREVER)
+    checks = []
+    problems = []
+    for w in live:
+        serving = w.availability is not Availability.unavailable
+        problem = worker_problem(w, route, config, now, shared_full) if serving else None
+        checks.append(WorkerCheck(w.worker_id, serving, problem))
+        if not serving:
+            continue
+        problems.append(problem)
         if w.cpu_over_since is not None and problem is not RejectionCode.cpu_starvation:
-            until = min(until, w.cpu_over_since + starving)
-    healthy = [w for w, p in zip(serving, problems, strict=True) if p is None]
+            until = min(until, round(w.cpu_over_since + starving, 6))
+    healthy = [c for c in checks if c.serving and c.problem is None]
+    by_id = {w.worker_id: w for w in live}
     return LaneHealth(
         since=now, until=until, shared_full=shared_full,
-        live=frozenset(w.worker_id for w in live),
-        serving=len(serving), healthy=len(healthy),
+        live=frozenset(by_id),
+        serving=len(problems), healthy=len(healthy),
         first_problem=next((p for p in problems if p is not None), None),
-        cold=all(w.availability is Availability.cold or not w.warm for w in healthy),
+        cold=all(by_id[c.worker_id].availability is Availability.cold or not by_id[c.worker_id].warm
+                 for c in healthy),
+        checks=tuple(checks),
     )
 
 
-def health_at(state: AdmissionState, lane: LaneState, route: Route, now: datetime) -> LaneHealth:
+def health_at(state: AdmissionState, lane: LaneState, route: Route, now: float) -> LaneHealth:
     """The lane's `LaneHealth` at `now`: the memo while it holds, else found afresh (and kept).
 
-    Heartbeats arrive far more often than a worker's standing changes, so checking every live
-    worker on every decision would repeat the same answer; the memo is the one thing `decide`
-    writes, and it never changes an answer (tests/unit/admission/test_lane_health.py).
+    The memo is the one thing `decide` writes, and it never changes an answer
+    (tests/unit/admission/test_lane_health.py).
     """
-    shared = state.queue(RouteLane.shared)
-    shared_full = shared.depth >= shared.policy.max_depth
+    shared = state.queues[RouteLane.shared]
+    shared_full = len(shared.items) >= shared.policy.max_depth
     health = lane.health
-    if health is None or health.shared_full is not shared_full or not health.since <= now < health.until:
-        health = lane.health = lane_health(state, lane, route, now, shared_full)
+    if (health is None or health.shared_full is not shared_full
+            or not (health.since <= now and (health.until is FOREVER or elapsed(health.until, now) > 0))):
+        health = lane.health = lane_health(state.config, lane, route, now, shared_full)
     return health
 
 
@@ -94,25 +117,27 @@ _TITLES = {
 }
 
 
-def check_withdrawal(state: AdmissionState, route: Route, now: datetime, priority: Priority) -> Refusal | Capacity:
+def check_withdrawal(state: AdmissionState, route: Route, now: float, priority: Priority,
+                     ) -> tuple[Refusal | Capacity, LaneHealth | None]:
+    """The lane's capacity for an item of `priority`, or the refusal; with the checks read."""
     cfg = state.config
-    lane = state.lane(route.lane)
+    lane = state.lanes[route.lane]
     name = route.lane.value
     if route.mode is LaneMode.dedicated and lane.availability is Availability.unavailable:
         return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
-                       f"lane {name} is marked unavailable")
+                       f"lane {name} is marked unavailable"), None
     if not lane.workers:
         return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
                        f"no heartbeat ever received from lane {name}; failing closed",
-                       reason="missing_signal")
+                       reason="missing_signal"), None
     health = health_at(state, lane, route, now)
     if not health.live:
         return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
                        f"last heartbeat from lane {name} is older than {cfg.heartbeat_stale_s:g}s; "
-                       "failing closed", reason="stale_signal")
+                       "failing closed", reason="stale_signal"), health
     if not health.serving:
         return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
-                       f"every live worker of lane {name} reports unavailable")
+                       f"every live worker of lane {name} reports unavailable"), health
     throttled = throttled_first(priority) and health.healthy < health.serving
     if not health.healthy or throttled:
         code = health.first_problem
@@ -127,6 +152,6 @@ def check_withdrawal(state: AdmissionState, route: Route, now: datetime, priorit
         if health.healthy:
             detail += (f"; {priority.value} work is throttled first ({health.serving - health.healthy} of "
                        f"{health.serving} live workers fail a check)")
-        return Refusal(code, _TITLES.get(code, "Lane cannot serve"), detail)
+        return Refusal(code, _TITLES.get(code, "Lane cannot serve"), detail), health
     cold = lane.availability is Availability.cold or health.cold
-    return Capacity(workers=health.healthy, time_to_ready_s=cfg.cold_start_s if cold else 0.0)
+    return Capacity(workers=health.healthy, time_to_ready_s=cfg.cold_start_s if cold else 0.0), health

@@ -3,14 +3,13 @@ throttled first; which item a higher class may preempt is the queue's call (`Lan
 
 from __future__ import annotations
 
-from schemas import GenerationRequest, Priority
-from streams.admission.state import AdmissionConfig
+from schemas.enums import Priority
 
 
-def authorised(request: GenerationRequest, config: AdmissionConfig) -> bool:
-    if request.priority is not Priority.critical:
+def authorised(priority: Priority, producer: str | None, critical_producers: frozenset[str]) -> bool:
+    if priority is not Priority.critical:
         return True
-    return request.producer is not None and request.producer in config.critical_producers
+    return producer is not None and producer in critical_producers
 
 
 def may_degrade(priority: Priority) -> bool:

@@ -1,16 +1,17 @@
-"""`Refusal`: what a rule says when it refuses; `decide` turns it into a problem document."""
+"""`Refusal`: what a rule says when it refuses; `decide` turns it into a rejection verdict."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from schemas import FieldError, RejectionCode
+from schemas.enums import RejectionCode
+from streams.admission.core.facts import FieldProblem
 
 Reason = Literal["depth", "wait", "preempted", "stale_signal", "missing_signal"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Refusal:
     code: RejectionCode
     title: str
@@ -20,4 +21,4 @@ class Refusal:
     value: float | None = None
     value_unit: str | None = None
     #: Field-level problems (validation refusals).
-    errors: tuple[FieldError, ...] = ()
+    errors: tuple[FieldProblem, ...] = ()
