@@ -54,10 +54,17 @@ def secrets_in(text: str, secrets: dict[str, str]) -> list[str]:
     return [name for name, value in secrets.items() if value in text]
 
 
+def debug_everywhere(caplog: pytest.LogCaptureFixture) -> None:
+    """Debug level on the root logger and on the client libraries' own (an in-process CLI run
+    of a one-shot command may have raised theirs); caplog restores them afterwards."""
+    for name in (None, "aiokafka", "clickhouse_connect"):
+        caplog.set_level(logging.DEBUG, logger=name)
+
+
 def test_no_secret_in_logs_or_metrics(kafka_bootstrap: str, clickhouse_client: Any, clickhouse_dsn: str,
                                       clickhouse_database: str, tmp_path: Path,
                                       caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
+    debug_everywhere(caplog)
     topics = Topics(prefix=f"leak{uuid.uuid4().hex[:8]}.")
     asyncio.run(create_topics(kafka_bootstrap, topics))
     publish_events(kafka_bootstrap, topics.events_lane,
@@ -125,7 +132,7 @@ def test_no_secret_in_logs_or_metrics(kafka_bootstrap: str, clickhouse_client: A
 
 def test_a_refused_client_neither_logs_nor_raises_its_password(tmp_path: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
+    debug_everywhere(caplog)
     security = KafkaSecurity(protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
                              username="gateway", password=SecretStr(KAFKA_PASSWORD))
     with LocalBroker(port=free_port(), log_path=tmp_path / "tansu.log", authentication=True) as broker:
