@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lock demo test lint unit soak bench clean docs docs-serve docs-gen
+.PHONY: install lock demo test lint unit soak bench clean docs docs-serve docs-gen gpu-wheels gpu-verify
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -57,10 +57,13 @@ soak: install
 	$(BIN)/pytest -m soak -p no:cacheprovider
 
 # Every benchmark records its figures (bench/_record.py) into a fresh file; the performance page
-# is rendered from it.
+# is rendered from it. The GPU verification kit and its modules are not benchmarks: `make
+# gpu-verify` runs the kit.
+BENCH_SCRIPTS := $(filter-out bench/gpu_verify.py bench/gpu_checks.py bench/gpu_report.py,$(wildcard bench/[!_]*.py))
+
 bench: install
 	rm -f .framegate/bench/records.jsonl
-	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done
+	for script in $(BENCH_SCRIPTS); do $(BIN)/python $$script || exit 1; done
 	$(BIN)/python -m docs.gen performance
 
 # The docs site (mkdocs.yml): built strict into site/, served on loopback while writing.
@@ -75,5 +78,23 @@ docs-serve: install
 docs-gen: install
 	$(BIN)/python -m docs.gen
 
+# The GPU verification kit (docs/gpu-verification.md). `gpu-wheels` fetches, here, the wheels a
+# lent GPU machine lacks (bench/gpu_wheels.txt; CPython 3.12, manylinux2014 x86-64) into .whl/;
+# `gpu-verify` runs the kit with this checkout's venv, or on a bare machine with its python3 and
+# the wheels installed into $(GPU_SITE) (the doc's one command does both).
+GPU_SITE ?= /tmp/framegate-gpu-site
+GPU_OUT ?= gpu-report
+GPU_PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PY))
+
+gpu-wheels:
+	rm -rf .whl && mkdir -p .whl
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+		--platform manylinux2014_x86_64 -r bench/gpu_wheels.txt -d .whl
+	ls .whl | wc -l && du -sh .whl
+
+gpu-verify:
+	PYTHONPATH=$(CURDIR)$(if $(wildcard $(GPU_SITE)),:$(GPU_SITE)) $(GPU_PY) bench/gpu_verify.py \
+		--out $(GPU_OUT) $(GPU_ARGS)
+
 clean:
-	rm -rf $(VENV) .framegate .mypy_cache .pytest_cache .ruff_cache site
+	rm -rf $(VENV) .framegate .mypy_cache .pytest_cache .ruff_cache site .whl

@@ -15,6 +15,10 @@ are what compete with it, as on a GPU host.
 2. Shared lane: M jobs alternating anisora/phr00t (declared needs 1 GiB each, no reserve) with a
    budget that fits both (2.5 GiB: target loads == 2) and one that fits one (1.5 GiB: a load on
    every change).
+
+`runner_busy` is the busy fraction of the job runner alone, with the worker's hand-off (one
+job's mp4 written on an encode thread while the next job's pipeline runs) and no Kafka: it
+imports nothing of Kafka, so `bench/gpu_verify.py` reuses it with a real pipeline on CUDA.
 """
 
 from __future__ import annotations
@@ -26,22 +30,18 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _record import record  # bench/_record.py: the performance page's figures
-
+from gpu_consumers.job_runner import Generated, JobReport, JobRunner
 from gpu_consumers.pipeline_gaps import PipelineGaps
-from gpu_consumers.worker import LaneWorker
-from schemas import LaneMode, ModelName, RouteLane, TaskStatus, Topics
+from gpu_consumers.task_events import TaskContext
+from schemas import AdmissionDecision, LaneMode, ModelName, RouteLane, TaskStatus, Topics
 from schemas.settings import load_settings
-from streams.local_stack.broker import LocalBroker, free_port
-from streams.local_stack.topics import create_topics
-from tests.integration.gpu_consumers.gpu_lane_harness import observing, publish_items, work_item
-from tests.integration.gpu_consumers.stand_in_pipeline import stand_in
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,11 @@ class BusyRun:
 
 
 async def busy_run(bootstrap: str, out: Path, jobs: int, step_s: float, overlap: bool) -> BusyRun:
+    from gpu_consumers.worker import LaneWorker
+    from streams.local_stack.topics import create_topics
+    from tests.integration.gpu_consumers.gpu_lane_harness import observing, publish_items, work_item
+    from tests.integration.gpu_consumers.stand_in_pipeline import stand_in
+
     topics = Topics(prefix=f"busy{uuid.uuid4().hex[:6]}.")
     await create_topics(bootstrap, topics)
     settings = load_settings(kafka_bootstrap=bootstrap, topic_prefix=topics.prefix, artifact_dir=out,
@@ -90,7 +95,40 @@ def split_line(run: BusyRun) -> str:
             + f"; wall - busy {run.wall_s - run.busy_s:.2f} s")
 
 
+def runner_busy(runner: JobRunner, decisions: list[AdmissionDecision], overlap: bool) -> tuple[BusyRun, list[JobReport]]:
+    """Run `decisions` through `runner` as the worker hands them over, without Kafka: the
+    pipeline on this thread, the finished job's mp4 (and its cleanup) on an encode thread while
+    the next pipeline runs, at most one job encoding at a time; `overlap=False`: one job end to
+    end at a time. Busy = seconds inside the pipeline / wall time of the whole run."""
+    reports: list[JobReport] = []
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoder:
+        encoding: Future[JobReport] | None = None
+        for decision in decisions:
+            generated = runner.generate(decision, TaskContext(decision, runner.lane, runner.worker_id, 0))
+            if encoding is not None:
+                reports.append(encoding.result())
+                encoding = None
+            if isinstance(generated, Generated):
+                encoding = encoder.submit(runner.finish, generated)
+                if not overlap:
+                    reports.append(encoding.result())
+                    encoding = None
+            else:
+                reports.append(generated)
+        if encoding is not None:
+            reports.append(encoding.result())
+    wall = time.perf_counter() - started
+    busy = sum(r.pipeline_s for r in reports)
+    return BusyRun(busy / wall, wall, busy, runner.gaps), reports
+
+
 async def shared_run(bootstrap: str, out: Path, jobs: int, budget_gib: float) -> tuple[int, int]:
+    from gpu_consumers.worker import LaneWorker
+    from streams.local_stack.topics import create_topics
+    from tests.integration.gpu_consumers.gpu_lane_harness import publish_items, work_item
+    from tests.integration.gpu_consumers.stand_in_pipeline import stand_in
+
     topics = Topics(prefix=f"shared{uuid.uuid4().hex[:6]}.")
     await create_topics(bootstrap, topics)
     settings = load_settings(
@@ -120,6 +158,8 @@ def main() -> None:
     parser.add_argument("--step-s", type=float, default=0.3, help="stand-in seconds per denoising step")
     parser.add_argument("--shared-jobs", type=int, default=100, help="0: skip the shared-lane part")
     args = parser.parse_args()
+    from streams.local_stack.broker import LocalBroker, free_port
+
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with LocalBroker(port=free_port(), log_path=tmp / "tansu.log") as broker:
@@ -137,6 +177,8 @@ def main() -> None:
     print(f"  worker (encode overlaps next pipeline): {overlap.fraction:.3f}  wall {overlap.wall_s:6.2f} s  "
           "(target >= 0.97)")
     print(f"  one job end to end (before):            {serial.fraction:.3f}  wall {serial.wall_s:6.2f} s")
+    from _record import record  # bench/_record.py; imported here: the GPU kit imports this module
+
     record("lane worker busy fraction (encode overlaps next pipeline)", overlap.fraction, "", ">= 0.97")
     print("time between two pipelines (GPU idle), mean ms per gap by stage:")
     print(f"  worker:     {split_line(overlap)}")

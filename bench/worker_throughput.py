@@ -1,6 +1,6 @@
 """Lane worker throughput vs a bare loop over the same pipeline, in one process run.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/worker_throughput.py --jobs 50
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/worker_throughput.py --jobs 50 [--device cuda]
 
 Starts a local tansu broker, builds the tiny models, then:
 1. bare loop: load phr00t once, N x (pipeline call + mp4 export) back to back;
@@ -15,6 +15,9 @@ consumes while the worker runs (events are read back after it stopped), so no ob
 the broker and takes the GIL from the job thread during the measured window.
 Prints the throughput ratio (target >= 0.95), per-job overhead in ms, and memory (RSS after
 cleanup) after the first few jobs vs after N.
+
+`bare_loop` imports nothing of Kafka (the broker, the worker and its harness are imported by the
+worker half only), so `bench/gpu_verify.py` reuses it on hosts without the Kafka stack.
 """
 
 from __future__ import annotations
@@ -31,33 +34,29 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _record import record  # bench/_record.py: the performance page's figures
-
 from gpu_consumers.artifacts import write_mp4
 from gpu_consumers.memory_guard import MemoryGuard
 from gpu_consumers.pipelines import RunOptions, load_pipeline, run_pipeline
 from gpu_consumers.tiny_models import build_tiny_models
-from gpu_consumers.worker import LaneWorker
 from schemas import LaneMode, MemoryEventType, ModelName, RouteLane, TaskStatus, Topics
+from schemas.requests import GenerationRequest
 from schemas.settings import load_settings
-from streams.local_stack.broker import LocalBroker, free_port
-from streams.local_stack.topics import create_topics
-from tests.integration.gpu_consumers.gpu_lane_harness import observing, publish_items, work_item
+from tests.factories import tiny_request
 
 SEQ = 32
 
 
-def bare_loop(model_dir: Path, out: Path, jobs: int) -> tuple[float, float]:
-    """Seconds for N pipeline calls, and for N pipeline calls + mp4 export."""
-    loaded = load_pipeline(ModelName.phr00t, model_dir / "phr00t", "cpu")
+def bare_loop(
+    model_dir: Path, out: Path, jobs: int, device: str = "cpu", request: GenerationRequest | None = None
+) -> tuple[float, float]:
+    """Seconds for N pipeline calls, and for N pipeline calls + mp4 export (`request`: the job's
+    shape, by default a 32x32x9 phr00t job)."""
+    request = request or tiny_request(ModelName.phr00t)
+    loaded = load_pipeline(request.model, model_dir / request.model.value, device)
     options = RunOptions(max_sequence_length=SEQ)
-    requests = [work_item(ModelName.phr00t, RouteLane.phr00t).request for _ in range(jobs + 1)]
-    warm = requests[-1]
-    assert warm is not None
-    run_pipeline(loaded, "warm", warm, options)  # first call pays one-off setup
+    run_pipeline(loaded, "warm", request, options)  # first call pays one-off setup
     pipeline_s = export_s = 0.0
-    for i, request in enumerate(requests[:jobs]):
-        assert request is not None
+    for i in range(jobs):
         t0 = time.perf_counter()
         frames = run_pipeline(loaded, f"bare-{i}", request, options)
         t1 = time.perf_counter()
@@ -68,10 +67,15 @@ def bare_loop(model_dir: Path, out: Path, jobs: int) -> tuple[float, float]:
     return pipeline_s, pipeline_s + export_s
 
 
-async def worker_run(bootstrap: str, topics: Topics, model_dir: Path, out: Path, jobs: int) -> tuple[float, list[float]]:
+async def worker_run(
+    bootstrap: str, topics: Topics, model_dir: Path, out: Path, jobs: int, device: str = "cpu"
+) -> tuple[float, list[float]]:
+    from gpu_consumers.worker import LaneWorker
+    from tests.integration.gpu_consumers.gpu_lane_harness import observing, publish_items, work_item
+
     settings = load_settings(
         kafka_bootstrap=bootstrap, topic_prefix=topics.prefix, model_dir=model_dir, artifact_dir=out,
-        lane_max_sequence_length=SEQ, lane_memory_reserve_gib=0.0,
+        lane_max_sequence_length=SEQ, lane_memory_reserve_gib=0.0, lane_device=device,
     )
     worker = LaneWorker(RouteLane.phr00t, settings)
     stop = asyncio.Event()
@@ -110,32 +114,41 @@ async def worker_run(bootstrap: str, topics: Topics, model_dir: Path, out: Path,
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
     import torch
+
+    from streams.local_stack.broker import LocalBroker, free_port
+    from streams.local_stack.topics import create_topics
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         build_tiny_models(tmp / "models")
         (tmp / "bare").mkdir()
-        pipeline_s, bare_s = bare_loop(tmp / "models", tmp / "bare", args.jobs)
+        pipeline_s, bare_s = bare_loop(tmp / "models", tmp / "bare", args.jobs, args.device)
         with LocalBroker(port=free_port(), log_path=tmp / "tansu.log") as broker:
             topics = Topics(prefix=f"bench{uuid.uuid4().hex[:6]}.")
             asyncio.run(create_topics(broker.bootstrap, topics))
-            worker_s, rss = asyncio.run(worker_run(broker.bootstrap, topics, tmp / "models", tmp / "w", args.jobs))
+            worker_s, rss = asyncio.run(
+                worker_run(broker.bootstrap, topics, tmp / "models", tmp / "w", args.jobs, args.device)
+            )
         guard_rss = MemoryGuard(use_cuda=False).measure().rss_gib
     n = args.jobs
-    print(f"jobs: {n} (phr00t tiny, 32x32x9, 4 steps, CPU, 1 torch thread)")
+    print(f"jobs: {n} (phr00t tiny, 32x32x9, 4 steps, {args.device}, 1 torch thread)")
     print(f"bare loop, pipeline only:        {pipeline_s:7.3f} s  {n / pipeline_s:7.2f} jobs/s")
     print(f"bare loop, pipeline + mp4:       {bare_s:7.3f} s  {n / bare_s:7.2f} jobs/s")
     print(f"worker (Kafka, events, guard):   {worker_s:7.3f} s  {n / worker_s:7.2f} jobs/s")
     print(f"throughput ratio worker / bare (pipeline + mp4): {bare_s / worker_s:.3f}  (target >= 0.95)")
+    from _record import record  # bench/_record.py; imported here: the GPU kit imports this module
+
     record("lane worker throughput / bare loop (pipeline + mp4)", bare_s / worker_s, "", ">= 0.95")
     print(f"throughput ratio worker / bare (pipeline only):  {pipeline_s / worker_s:.3f}")
     print(f"per-job overhead vs pipeline + mp4: {(worker_s - bare_s) / n * 1000:.1f} ms")
     print(f"per-job overhead vs pipeline only:  {(worker_s - pipeline_s) / n * 1000:.1f} ms")
     first = sum(rss[:3]) / len(rss[:3])
-    print(f"RSS after cleanup: first 3 jobs avg {first:.4f} GiB, after job {n}: {rss[-1]:.4f} GiB "
+    unit = "allocated" if args.device == "cuda" else "RSS"
+    print(f"{unit} after cleanup: first 3 jobs avg {first:.4f} GiB, after job {n}: {rss[-1]:.4f} GiB "
           f"({(rss[-1] / first - 1) * 100:+.2f}%); process now {guard_rss:.4f} GiB")
 
 

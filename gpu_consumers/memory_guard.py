@@ -49,6 +49,11 @@ class MemoryGuard:
         self._nvml: Any = _nvml_handle() if self.use_cuda else None
         self._libc = _libc()
 
+    @property
+    def has_nvml(self) -> bool:
+        """Whether device memory figures come from NVML (else from CUDA's `mem_get_info`)."""
+        return self._nvml is not None
+
     def freeze_baseline(self) -> None:
         """Move everything alive now (torch, diffusers, transformers: ~millions of objects) out
         of the collector's reach. Called once after imports and before any model loads, so a

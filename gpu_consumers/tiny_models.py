@@ -3,11 +3,15 @@
 `anisora/` is Wan 2.1 I2V shaped (CLIP image encoder, `image_dim` set); `phr00t/` is one merged
 Wan 2.2 transformer without image encoder (`image_dim=None`, no `transformer_2`). Both are
 ordinary diffusers directories, loaded the same way as real weights.
+
+`TransformerSize` makes the transformer larger (the GPU verification kit needs models of a few
+GiB to see real VRAM come and go); everything else stays tiny.
 """
 
 from __future__ import annotations
 
 import string
+from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.enums import ModelName
@@ -16,6 +20,25 @@ from schemas.enums import ModelName
 TEXT_DIM = 32
 CLIP_DIM = 16
 LATENT_CHANNELS = 16
+
+
+@dataclass(frozen=True)
+class TransformerSize:
+    """The Wan transformer's shape (the default: tiny). `bf16` writes its weights in bfloat16."""
+
+    num_layers: int = 2
+    num_attention_heads: int = 2
+    attention_head_dim: int = 12
+    ffn_dim: int = 32
+    bf16: bool = False
+
+    def parameters(self) -> int:
+        """Roughly how many weights the transformer holds (attention and feed-forward blocks)."""
+        dim = self.num_attention_heads * self.attention_head_dim
+        return self.num_layers * (10 * dim * dim + 2 * dim * self.ffn_dim)
+
+
+TINY = TransformerSize()
 
 
 def _tokenizer_vocab() -> list[tuple[str, float]]:
@@ -27,8 +50,11 @@ def _tokenizer_vocab() -> list[tuple[str, float]]:
     return vocab
 
 
-def build_tiny_models(directory: Path, seed: int = 0) -> dict[ModelName, Path]:
-    """Write `directory/anisora` and `directory/phr00t`; returns model -> path."""
+def build_tiny_models(
+    directory: Path, seed: int = 0, size: TransformerSize = TINY, device: str = "cpu"
+) -> dict[ModelName, Path]:
+    """Write `directory/anisora` and `directory/phr00t`; returns model -> path. The random
+    weights are drawn on `device` (a large transformer initialises in seconds on a GPU)."""
     import torch
     from diffusers import (
         AutoencoderKLWan,
@@ -68,21 +94,24 @@ def build_tiny_models(directory: Path, seed: int = 0) -> dict[ModelName, Path]:
             temperal_downsample=[False, True, True],
         )
         is_anisora = model is ModelName.anisora
-        transformer = WanTransformer3DModel(
-            patch_size=(1, 2, 2),
-            num_attention_heads=2,
-            attention_head_dim=12,
-            in_channels=LATENT_CHANNELS * 2 + 4,
-            out_channels=LATENT_CHANNELS,
-            text_dim=TEXT_DIM,
-            freq_dim=32,
-            ffn_dim=32,
-            num_layers=2,
-            cross_attn_norm=True,
-            qk_norm="rms_norm_across_heads",
-            rope_max_seq_len=32,
-            image_dim=CLIP_DIM if is_anisora else None,
-        )
+        with torch.device(device):
+            transformer = WanTransformer3DModel(
+                patch_size=(1, 2, 2),
+                num_attention_heads=size.num_attention_heads,
+                attention_head_dim=size.attention_head_dim,
+                in_channels=LATENT_CHANNELS * 2 + 4,
+                out_channels=LATENT_CHANNELS,
+                text_dim=TEXT_DIM,
+                freq_dim=32,
+                ffn_dim=size.ffn_dim,
+                num_layers=size.num_layers,
+                cross_attn_norm=True,
+                qk_norm="rms_norm_across_heads",
+                rope_max_seq_len=32,
+                image_dim=CLIP_DIM if is_anisora else None,
+            )
+        if size.bf16:
+            transformer.to(torch.bfloat16)  # type: ignore[attr-defined]
         scheduler = FlowMatchEulerDiscreteScheduler(shift=5.0 if is_anisora else 8.0)
         image_encoder = None
         image_processor = None
@@ -111,4 +140,5 @@ def build_tiny_models(directory: Path, seed: int = 0) -> dict[ModelName, Path]:
         target = directory / model.value
         pipe.save_pretrained(target)  # type: ignore[attr-defined]
         written[model] = target
+        del pipe, transformer  # a large transformer's weights go before the next one is drawn
     return written

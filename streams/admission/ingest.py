@@ -42,6 +42,7 @@ def request_facts(request: GenerationRequest, source: SourceRecord | None, now: 
     return RequestFacts(
         task_id=request.task_id,
         model=request.model,
+        model_name=request.model.value,
         priority=request.priority,
         task_type=request.type.value,
         producer=request.producer,

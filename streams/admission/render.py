@@ -82,19 +82,19 @@ def decision_record(v: Verdict, now: datetime, request: GenerationRequest | None
             event_id=event_id(v.origin, "decision"), occurred_at=now, outcome=original.outcome,
             task_id=original.task_id, model=original.model, priority=original.priority,
             lane=original.lane, lane_mode=original.mode, queue_depth=original.queue_depth,
-            estimated_wait_seconds=original.wait_s, time_to_ready_seconds=original.time_to_ready_s,
+            estimated_wait_seconds=original.stated_wait, time_to_ready_seconds=original.time_to_ready_s,
             degradations=_degradations(original),
             status=original.code.status if original.code is not None else None, code=original.code,
             title=original.title, detail=original.detail,
             retry_after_seconds=original.retry_after_s, reason=original.reason,
             errors=_errors(original), source=source, replayed=True,
-            replay_of=event_id_text(original),  # type: ignore[arg-type]
+            replay_of=event_id_text(original),
         )
     accepted = v.outcome is DecisionOutcome.accepted
     return AdmissionDecision(
         event_id=event_id(v.origin, v.kind), occurred_at=now, outcome=v.outcome, task_id=v.task_id,
         model=v.model, priority=v.priority, lane=v.lane, lane_mode=v.mode, queue_depth=v.queue_depth,
-        estimated_wait_seconds=v.wait_s, time_to_ready_seconds=v.time_to_ready_s,
+        estimated_wait_seconds=v.stated_wait, time_to_ready_seconds=v.time_to_ready_s,
         degradations=_degradations(v),
         request=granted_request(request, v.granted) if accepted and request is not None else None,
         status=v.code.status if v.code is not None else None, code=v.code, title=v.title,

@@ -65,7 +65,7 @@ def restore(model: ModelName, at_s: float) -> TimedEvent:
 
 def with_identity(base: RequestFacts, task_id: str, submitted_at: float, offset: int) -> RequestFacts:
     """`base` as the request `task_id` submitted at `submitted_at`, at `offset` of partition 0."""
-    return RequestFacts(task_id, base.model, base.priority, base.task_type, base.producer, base.width,
+    return RequestFacts(task_id, base.model, base.model_name, base.priority, base.task_type, base.producer, base.width,
                         base.height, base.fps, base.num_frames, base.steps, base.encoding_profile,
                         submitted_at, base.input_scheme, f"p0o{offset}", (0, offset))
 

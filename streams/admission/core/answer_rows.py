@@ -37,7 +37,7 @@ def verdict_row(v: Verdict) -> list[Any]:
     assert v.task_id is not None
     return [
         v.task_id, event_id_text(v), v.kind, v.at, v.outcome.value, _text(v.model), _text(v.priority),
-        _text(v.lane), _text(v.mode), v.queue_depth, v.wait_s, v.time_to_ready_s,
+        _text(v.lane), _text(v.mode), v.queue_depth, v.stated_wait, v.time_to_ready_s,
         [[s.parameter, s.requested, s.granted] for s in v.steps] if v.steps else 0,
         _text(v.code), v.title, v.detail, v.retry_after_s, v.reason,
         [[list(e.loc), e.msg, e.type] for e in v.errors] if v.errors else 0,

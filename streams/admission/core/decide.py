@@ -101,13 +101,13 @@ def _rejection(facts: RequestFacts, refusal: Refusal, at: float, rt: Route | Non
         outcome=_REJECTED, task_id=facts.task_id, at=at, origin=facts.origin,
         model=facts.model, priority=facts.priority,
         lane=rt.lane if rt else None, mode=rt.mode if rt else None,
-        queue_depth=depth, wait_s=round(wait, 3) if wait is not None else None,
+        queue_depth=depth, wait_s=wait,
         code=refusal.code, title=refusal.title, detail=refusal.detail,
         retry_after_s=retry_after if status == 503 else None,
         reason=refusal.reason, errors=refusal.errors,
         value=refusal.value, value_unit=refusal.value_unit,
         position=facts.position, folded=folded,
-        model_name=facts.model.value, task_type=facts.task_type, created_at=facts.submitted_at,
+        model_name=facts.model_name, task_type=facts.task_type, created_at=facts.submitted_at,
         trace=trace,
     )
 
@@ -136,7 +136,7 @@ def _decide(state: AdmissionState, facts: RequestFacts, at: float, rt: Route, un
     if isinstance(capacity, Refusal):
         return reject(capacity, Rule.withdrawal, len(queue.items), health=health)
     assert isinstance(capacity, Capacity)
-    service_s = state.service_seconds(rt.lane, facts.model.value)
+    service_s = state.service_seconds(rt.lane, facts.model_name)
     workers = capacity.workers
     victim = None
     degraded = rt.mode is _DEGRADED_MODE
@@ -162,9 +162,9 @@ def _decide(state: AdmissionState, facts: RequestFacts, at: float, rt: Route, un
     verdict = Verdict(
         outcome=_ACCEPTED, task_id=facts.task_id, at=at, origin=facts.origin,
         model=facts.model, priority=priority, lane=rt.lane, mode=rt.mode,
-        queue_depth=ahead + 1, wait_s=round(wait, 3), time_to_ready_s=capacity.time_to_ready_s,
+        queue_depth=ahead + 1, wait_s=wait, time_to_ready_s=capacity.time_to_ready_s,
         steps=tuple(steps), granted=granted, position=facts.position, folded=folded,
-        model_name=facts.model.value, task_type=facts.task_type, created_at=facts.submitted_at,
+        model_name=facts.model_name, task_type=facts.task_type, created_at=facts.submitted_at,
         trace=Trace(Rule.accepted, rt, _reading(queue, expired, service_s, workers, wait), health),
     )
     if victim is not None:

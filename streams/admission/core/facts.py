@@ -29,6 +29,8 @@ class RequestFacts:
 
     task_id: str
     model: ModelName
+    #: `model.value`, read once at the edge (the rules key service times by it).
+    model_name: str
     priority: Priority
     task_type: str
     producer: str | None

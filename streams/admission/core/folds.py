@@ -14,7 +14,7 @@ from schemas.enums import DecisionOutcome, Priority, RouteLane, TaskStatus
 from schemas.lane import AVAILABILITY_TRANSITIONS, MODE_TRANSITIONS, mode_reason_problem
 from schemas.tasks import TRANSITIONS
 from streams.admission.core.answer_rows import event_id_text
-from streams.admission.core.clock import elapsed
+from streams.admission.core.clock import longer_than
 from streams.admission.core.facts import HeartbeatFacts, LaneStateFacts, TaskFacts
 from streams.admission.core.lane_queue import QueuedItem
 from streams.admission.core.state import (
@@ -80,9 +80,9 @@ def fold_heartbeat(state: AdmissionState, beat: HeartbeatFacts) -> None:
 
 
 def _forget_gone_workers(lane: LaneState, now: float, retention_s: float) -> None:
-    if lane.oldest_seen is not None and elapsed(now, lane.oldest_seen) <= retention_s:
+    if lane.oldest_seen is not None and not longer_than(now, lane.oldest_seen, retention_s):
         return
-    gone = [wid for wid, w in lane.workers.items() if elapsed(now, w.seen_at) > retention_s]
+    gone = [wid for wid, w in lane.workers.items() if longer_than(now, w.seen_at, retention_s)]
     for wid in gone:
         del lane.workers[wid]
         if lane.health is not None and wid in lane.health.live:

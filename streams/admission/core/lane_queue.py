@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from schemas.enums import ModelName, Priority
-from streams.admission.core.clock import elapsed
+from streams.admission.core.clock import HALF_US, longer_than
 from streams.admission.core.config import CONTRACT_QUEUE, QueueLimits
 from streams.admission.core.refusal import Refusal
 
@@ -74,9 +74,9 @@ class LaneQueue:
         """Items that waited longer than the policy allows at `now`."""
         limit = self.policy.max_wait_s
         oldest = self.oldest_at
-        if oldest is None or elapsed(now, oldest) <= limit:
+        if oldest is None or now - oldest <= limit + HALF_US:  # not `longer_than`, inline
             return ()
-        found = tuple(i for i in self.items.values() if elapsed(now, i.enqueued_at) > limit)
+        found = tuple(i for i in self.items.values() if longer_than(now, i.enqueued_at, limit))
         if not found:  # the earliest one left already: tighten the bound
             self.oldest_at = min(i.enqueued_at for i in self.items.values())
         return found

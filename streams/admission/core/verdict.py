@@ -102,7 +102,7 @@ class Verdict:
     lane: RouteLane | None = None
     mode: LaneMode | None = None
     queue_depth: int | None = None
-    #: Expected wait, rounded to the millisecond as the decision states it.
+    #: Expected wait (the decision states it rounded to the millisecond: `stated_wait`).
     wait_s: float | None = None
     time_to_ready_s: float | None = None
     steps: tuple[Step, ...] = ()
@@ -150,10 +150,15 @@ class Verdict:
     def writes_task_event(self) -> bool:
         return self.task_id is not None and self.fresh
 
+    @property
+    def stated_wait(self) -> float | None:
+        """The expected wait as the decision states it: rounded to the millisecond."""
+        return round(self.wait_s, 3) if self.wait_s is not None else None
+
     def answer_key(self) -> tuple[object, ...]:
         """The fields a re-send's answer is made of: two verdicts with the same key give the
         same answer (the request, source and read positions are not part of it)."""
         return (self.at, self.outcome, self.task_id, self.model,
-                self.priority, self.lane, self.mode, self.queue_depth, self.wait_s, self.time_to_ready_s,
+                self.priority, self.lane, self.mode, self.queue_depth, self.stated_wait, self.time_to_ready_s,
                 self.steps, self.code, self.title, self.detail, self.retry_after_s, self.reason,
                 self.errors, self.decided_earlier)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from schemas.enums import Availability, LaneMode, Priority, RejectionCode, RouteLane
-from streams.admission.core.clock import elapsed
+from streams.admission.core.clock import HALF_US, longer_than
 from streams.admission.core.config import AdmissionConfig
 from streams.admission.core.priority import throttled_first
 from streams.admission.core.refusal import Refusal
@@ -39,7 +39,7 @@ class Capacity:
 
 def cpu_starved(worker: WorkerSignal, config: AdmissionConfig, now: float) -> bool:
     since = worker.cpu_over_since
-    return since is not None and elapsed(now, since) > config.cpu_starvation_s
+    return since is not None and longer_than(now, since, config.cpu_starvation_s)
 
 
 def worker_problem(worker: WorkerSignal, route: Route, config: AdmissionConfig, now: float,
@@ -58,7 +58,7 @@ def worker_problem(worker: WorkerSignal, route: Route, config: AdmissionConfig, 
 
 def live_workers(lane: LaneState, now: float, stale_s: float) -> list[WorkerSignal]:
     """Workers whose last heartbeat is at most `stale_s` old at `now` (sorted for determinism)."""
-    return [w for _, w in sorted(lane.workers.items()) if elapsed(now, w.seen_at) <= stale_s]
+    return [w for _, w in sorted(lane.workers.items()) if not longer_than(now, w.seen_at, stale_s)]
 
 
 def lane_health(config: AdmissionConfig, lane: LaneState, route: Route, now: float,
@@ -104,7 +104,7 @@ def health_at(state: AdmissionState, lane: LaneState, route: Route, now: float) 
     shared_full = len(shared.items) >= shared.policy.max_depth
     health = lane.health
     if (health is None or health.shared_full is not shared_full
-            or not (health.since <= now and (health.until is FOREVER or elapsed(health.until, now) > 0))):
+            or not (health.since <= now and health.until - now > HALF_US)):  # now strictly before until
         health = lane.health = lane_health(state.config, lane, route, now, shared_full)
     return health
 

@@ -59,8 +59,8 @@ CONFIG = AdmissionConfig(critical_producers=frozenset({"ops"}), events_task_topi
 
 
 def _event_id(rng: random.Random) -> str:
-    return "%08x-%04x-4%03x-8%03x-%012x" % (rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(12),
-                                             rng.getrandbits(12), rng.getrandbits(48))
+    a, b, c, d, e = (rng.getrandbits(n) for n in (32, 16, 12, 12, 48))
+    return f"{a:08x}-{b:04x}-4{c:03x}-8{d:03x}-{e:012x}"
 
 
 def script(seed: int = 7, requests: int = 700) -> Iterator[tuple[str, int, bytes]]:

@@ -98,7 +98,8 @@ def test_lane_runs_items_to_playable_mp4(
             assert {MemoryEventType.memory_post_generation, MemoryEventType.memory_cleanup} <= kinds
             for event in memory:
                 assert isinstance(event.value, float) and event.value > 0
-                assert event.value_unit == "rss_gib"  # CPU host: RSS is the headline
+                # The headline: VRAM allocated where the worker runs on CUDA, RSS on a CPU host.
+                assert event.value_unit == ("allocated_gib" if worker.device == "cuda" else "rss_gib")
                 assert event.lane is lane and event.lane_mode is item.lane_mode
         heartbeat = next(e for e in seen.lanes if e.warm)
         assert heartbeat.lane_key is lane and heartbeat.host is not None

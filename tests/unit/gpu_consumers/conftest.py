@@ -14,3 +14,15 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("tiny-models-unit")
     build_tiny_models(directory)
     return directory
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`gpu`-marked tests skip before their fixtures run (a tiny-model build) where there is no CUDA."""
+    if item.get_closest_marker("gpu") is not None and not _cuda_available():
+        pytest.skip("needs CUDA")
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())

@@ -1,5 +1,8 @@
 """A job from item to terminal event, without a broker: real tiny pipelines, OOMs injected at
-the pipeline boundary (the settings-driven fault injector), and a real CUDA OOM where CUDA exists."""
+the pipeline boundary (the settings-driven fault injector), and a real CUDA OOM where CUDA exists.
+
+The pipelines run on the lane's device as the worker resolves it (`FRAMEGATE_LANE_DEVICE`, by
+default CUDA where there is one), so the same tests exercise both hosts."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from gpu_consumers.job_runner import JobRunner
 from gpu_consumers.lane_status import LaneStatus
 from gpu_consumers.memory_guard import MemoryGuard
 from gpu_consumers.model_cache import LoadBudget, ModelCache
-from gpu_consumers.pipelines import RunOptions, load_pipeline
+from gpu_consumers.pipelines import RunOptions, load_pipeline, resolve_device
 from gpu_consumers.task_events import TaskContext
 from schemas import (
     AdmissionDecision,
@@ -31,7 +34,12 @@ from schemas import (
     TaskType,
 )
 from schemas.envelope import Envelope, utc_now
+from schemas.settings import load_settings
 from tests.factories import tiny_request
+
+
+def lane_device() -> str:
+    return resolve_device(load_settings().lane_device)
 
 
 def item(task_id: str, model: ModelName = ModelName.phr00t, **fields: object) -> AdmissionDecision:
@@ -43,11 +51,12 @@ def item(task_id: str, model: ModelName = ModelName.phr00t, **fields: object) ->
 
 
 def make_runner(
-    model_dir: Path, tmp: Path, device: str = "cpu", faults: OomFaultInjector | None = None
+    model_dir: Path, tmp: Path, device: str | None = None, faults: OomFaultInjector | None = None
 ) -> tuple[JobRunner, list[Envelope], LaneStatus]:
     import torch
 
     torch.set_num_threads(1)
+    device = device or lane_device()
     emitted: list[Envelope] = []
     guard = MemoryGuard(use_cuda=device == "cuda")
     status = LaneStatus(max_load_failures=3)
@@ -98,7 +107,7 @@ def test_critical_is_never_degraded(tiny_models: Path, tmp_path: Path) -> None:
 def test_pipeline_boundary_refuses_unrounded_frames(tiny_models: Path, tmp_path: Path) -> None:
     from gpu_consumers.pipelines import run_pipeline
 
-    loaded = load_pipeline(ModelName.phr00t, tiny_models / "phr00t", "cpu")
+    loaded = load_pipeline(ModelName.phr00t, tiny_models / "phr00t", lane_device())
     good = item("x").request
     assert good is not None
     bad = GenerationRequest.model_construct(**{**good.model_dump(), "num_frames": 8})
