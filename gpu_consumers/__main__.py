@@ -13,14 +13,21 @@ import signal
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from schemas.enums import RouteLane
-from schemas.settings import load_settings
+from schemas.errors import KafkaSecurityError
+from schemas.settings import load_settings, settings_error_line
+
+EXIT_USAGE = 2  # as `framegate` reports settings it cannot use (streams.cli_failures)
 
 
 def _run_lane(lane: RouteLane) -> int:
     from gpu_consumers.worker import LaneWorker
 
-    worker = LaneWorker(lane, load_settings())
+    settings = load_settings()
+    settings.kafka_security.check_usable()  # one line now, not after the models load
+    worker = LaneWorker(lane, settings)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -58,7 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "lane":
-        return _run_lane(RouteLane(args.lane))
+        try:
+            return _run_lane(RouteLane(args.lane))
+        except KafkaSecurityError as exc:
+            problem = str(exc)
+        except ValidationError as exc:
+            if exc.title != "Settings":
+                raise
+            problem = settings_error_line(exc)
+        print(f"framegate lane: invalid settings: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     return _build_tiny(args.directory)
 
 

@@ -25,12 +25,13 @@ from gpu_consumers.task_ledger import TaskLedger
 from schemas.enums import RouteLane
 from schemas.limits import MAX_ID_CHARS
 from schemas.settings import Settings
+from schemas.topic_ownership import lane_group
 
 log = logging.getLogger(__name__)
 
 
 def group_id(lane: RouteLane) -> str:
-    return f"framegate-lane-{lane.value}"
+    return lane_group(lane)  # the ACLs grant this group (schemas.topic_ownership)
 
 
 def default_worker_id(lane: RouteLane) -> str:

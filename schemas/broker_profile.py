@@ -1,14 +1,17 @@
 """Kafka client settings per broker: every tansu workaround lives here and nowhere else.
 
-Pure data (keyword arguments for aiokafka and Faust) so both halves of framegate share it
+Plain data (keyword arguments for aiokafka and Faust, the client's `KafkaSecurity` among them) so both halves of framegate share it
 without importing each other. The one workaround that is code, not settings, sits beside it for
 the same reason: `offset_holes` (a tansu fetch can skip a record another producer is writing;
 every consumer reads such a hole again, a no-op on Kafka, whose logs here have no holes).
 """
 
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.client_logging import hide_record_values
+from schemas.kafka_security import KafkaSecurity
 
 
 class BrokerProfile(BaseModel):
@@ -37,6 +40,9 @@ class BrokerProfile(BaseModel):
     fetch_skips_records: bool = False
     max_poll_interval_ms: int = 3_600_000
     rebalance_timeout_ms: int = 30_000
+    #: who the client is and how it talks to the brokers; `Settings.broker` fills it in, so
+    #: every client built through these helpers carries it
+    security: KafkaSecurity = Field(default_factory=KafkaSecurity)
 
     def consumer_kwargs(self, bootstrap: str, group_id: str | None, **extra: Any) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -49,19 +55,31 @@ class BrokerProfile(BaseModel):
             "fetch_max_wait_ms": self.fetch_max_wait_ms,
             "max_poll_interval_ms": self.max_poll_interval_ms,
             "rebalance_timeout_ms": self.rebalance_timeout_ms,
+            **self.security.aiokafka_kwargs(),
         }
         kwargs.update(extra)
         return kwargs
 
     def producer_kwargs(self, bootstrap: str, **extra: Any) -> dict[str, Any]:
+        hide_record_values()  # aiokafka would log each record's value (a prompt) at debug
         kwargs: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "acks": "all",
             "enable_idempotence": self.enable_idempotence,
             "linger_ms": 2,
+            **self.security.aiokafka_kwargs(),
         }
         kwargs.update(extra)
         return kwargs
+
+    def admin_kwargs(self, bootstrap: str, **extra: Any) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"bootstrap_servers": bootstrap, **self.security.aiokafka_kwargs()}
+        kwargs.update(extra)
+        return kwargs
+
+    def secured(self, security: KafkaSecurity) -> Self:
+        """This profile for clients that authenticate and encrypt as `security` says."""
+        return self.model_copy(update={"security": security})
 
 
 BROKER_PROFILES: dict[str, BrokerProfile] = {

@@ -25,3 +25,12 @@ class PayloadTooLarge(FramegateError, ValueError):
 class IllegalLaneTransition(FramegateError, ValueError):
     """A lane change the seed's transitions refuse (`AVAILABILITY_TRANSITIONS`, `MODE_TRANSITIONS`,
     `fallback_reason` with `degraded_shared` only)."""
+
+
+class KafkaSecurityError(FramegateError, ValueError):
+    """Kafka security settings that cannot be used (a missing CA file, an unreadable password
+    file); the message is one line naming the setting and never holds a secret."""
+
+
+class PromptKeyError(FramegateError, ValueError):
+    """The key for hashing stored prompts cannot be read or is too short (one line, no secret)."""

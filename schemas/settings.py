@@ -6,19 +6,22 @@ framegate reads `os.environ` for configuration.
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, computed_field
+from pydantic import Field, SecretStr, ValidationError, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import admission_defaults
 from schemas.broker_profile import BROKER_PROFILES, BrokerProfile
+from schemas.errors import PromptKeyError
+from schemas.kafka_security import KafkaSecurity
 from schemas.topics import DEFAULT_PREFIX, Topics
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="FRAMEGATE_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="FRAMEGATE_", env_file=".env", extra="ignore", frozen=True,
+        env_nested_delimiter="__",
     )
 
     # --- local stack / addresses ----------------------------------------------------------
@@ -28,6 +31,12 @@ class Settings(BaseSettings):
         default=19092, ge=1, le=65535, description="Port of `framegate broker`."
     )
     broker_profile: Literal["tansu", "kafka"] = "tansu"
+    kafka_security: KafkaSecurity = Field(
+        default_factory=KafkaSecurity,
+        description="TLS and SASL of every Kafka client: FRAMEGATE_KAFKA_SECURITY__PROTOCOL, "
+        "__SASL_MECHANISM, __USERNAME, __PASSWORD_FILE (or __PASSWORD), __CA_FILE, __CERT_FILE, "
+        "__KEY_FILE, __CHECK_HOSTNAME (see docs/security.md).",
+    )
     topic_prefix: str = DEFAULT_PREFIX
     clickhouse_dsn: str | None = Field(
         default=None,
@@ -188,6 +197,32 @@ class Settings(BaseSettings):
     audit_metrics_port: int = Field(default=0, ge=0, le=65535, description="0: no /metrics server.")
     audit_report_dir: Path | None = Field(default=None, description="Default: data_dir/report.")
     audit_report_hours: float = Field(default=24.0, gt=0, description="Time range of the report.")
+    audit_prompt_retention_days: int = Field(
+        default=30, ge=1, le=3650,
+        description="Days ClickHouse keeps request bodies (admission_decisions.request, with the "
+        "prompts) and rejected payloads (audit_rejects.payload); a column TTL then empties them, "
+        "the rest of each row stays.",
+    )
+    audit_prompt_storage: Literal["text", "hmac"] = Field(
+        default="text",
+        description="`hmac`: store HMAC-SHA256(key, prompt) instead of each prompt and negative "
+        "prompt, and of each rejected payload (equal prompts still compare equal).",
+    )
+    audit_prompt_hmac_key: SecretStr | None = Field(
+        default=None, description="Key of `hmac` prompt storage; prefer audit_prompt_hmac_key_file."
+    )
+    audit_prompt_hmac_key_file: Path | None = Field(
+        default=None, description="File holding the key of `hmac` prompt storage (first line)."
+    )
+
+    @model_validator(mode="after")
+    def _prompt_key_when_hashing(self) -> Self:
+        if self.audit_prompt_storage == "hmac" and not (
+            self.audit_prompt_hmac_key or self.audit_prompt_hmac_key_file
+        ):
+            raise ValueError("FRAMEGATE_AUDIT_PROMPT_STORAGE=hmac needs "
+                             "FRAMEGATE_AUDIT_PROMPT_HMAC_KEY_FILE or FRAMEGATE_AUDIT_PROMPT_HMAC_KEY")
+        return self
 
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
@@ -196,7 +231,7 @@ class Settings(BaseSettings):
 
     @property
     def broker(self) -> BrokerProfile:
-        return BROKER_PROFILES[self.broker_profile]
+        return BROKER_PROFILES[self.broker_profile].secured(self.kafka_security)
 
     @property
     def resolved_admission_app_id(self) -> str:
@@ -218,9 +253,38 @@ class Settings(BaseSettings):
             return self.gateway_keys_file.expanduser().resolve()
         return self.resolved_data_dir / "gateway" / "keys.json"
 
+    def resolved_prompt_hmac_key(self) -> bytes | None:
+        """The key prompts are hashed with (`hmac` storage), else None (prompts kept as text)."""
+        if self.audit_prompt_storage != "hmac":
+            return None
+        if self.audit_prompt_hmac_key_file is not None:
+            path = self.audit_prompt_hmac_key_file.expanduser()
+            try:
+                key = (path.read_text(encoding="utf-8").splitlines() or [""])[0]
+            except (OSError, UnicodeDecodeError) as exc:
+                raise PromptKeyError(
+                    f"FRAMEGATE_AUDIT_PROMPT_HMAC_KEY_FILE: cannot read {path}: "
+                    f"{getattr(exc, 'strerror', None) or type(exc).__name__}"
+                ) from None
+        else:
+            assert self.audit_prompt_hmac_key is not None  # the validator saw one of the two
+            key = self.audit_prompt_hmac_key.get_secret_value()
+        if len(key) < 16:
+            raise PromptKeyError("the prompt HMAC key must be at least 16 characters")
+        return key.encode("utf-8")
+
     @property
     def resolved_report_dir(self) -> Path:
         return (self.audit_report_dir or self.resolved_data_dir / "report").expanduser().resolve()
+
+
+def settings_error_line(exc: ValidationError) -> str:
+    """One line for settings that do not validate: the setting and the reason, never the value
+    (a value may be a password)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = "__".join(str(part) for part in first["loc"]).upper()
+    reason = str(first["msg"]).removeprefix("Value error, ")
+    return f"FRAMEGATE_{where}: {reason}" if where and not reason.startswith("FRAMEGATE_") else reason
 
 
 def load_settings(**overrides: object) -> Settings:

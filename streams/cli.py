@@ -22,7 +22,13 @@ from rich.console import Console
 from schemas.enums import FallbackReason, LaneKey, LaneMode, RouteLane
 from schemas.settings import load_settings
 from streams.audit.commands import audit_app, audit_sink_command, report_command
-from streams.cli_failures import KAFKA_SETTING, Service, ServiceFailure, classify
+from streams.cli_failures import (
+    KAFKA_SETTING,
+    Service,
+    ServiceFailure,
+    classify,
+    misconfiguration,
+)
 from streams.gateway.cli import gateway_app
 from streams.simulate.command import simulate_command
 
@@ -104,14 +110,17 @@ def _exec_gpu_consumers(*args: str) -> None:
 def kcat(ctx: typer.Context) -> None:
     """Run the system kcat with a current librdkafka (Debian's own is too old to talk to tansu).
 
-    Every argument goes to kcat unchanged, e.g. `framegate kcat -L -b 127.0.0.1:19092`.
+    Every argument goes to kcat unchanged, e.g. `framegate kcat -L -b 127.0.0.1:19092`; the
+    FRAMEGATE_KAFKA_SECURITY__* settings reach it as a librdkafka config file (`-F`), never as
+    arguments.
     """
     from streams.local_stack.kcat import KcatUnavailable, kcat_command
 
     settings = load_settings()
     try:
         argv, env = kcat_command(
-            list(ctx.args), settings.resolved_data_dir / "kcat-lib", dict(os.environ)
+            list(ctx.args), settings.resolved_data_dir / "kcat-lib", dict(os.environ),
+            security=settings.kafka_security,
         )
     except KcatUnavailable as exc:
         console.print(f"[red]{exc}[/]")
@@ -170,7 +179,7 @@ def topics_create(
     target = bootstrap or settings.kafka_bootstrap
     service = Service("Kafka", target, "--bootstrap" if bootstrap else KAFKA_SETTING)
     try:
-        result = _run_io(create_topics(target, settings.topics))
+        result = _run_io(create_topics(target, settings.topics, security=settings.kafka_security))
     except Exception as exc:
         failure = classify(exc, settings, kafka_service=service)
         if failure is None:
@@ -261,7 +270,10 @@ def main() -> None:
     try:
         app()
     except Exception as exc:
-        failure = exc if isinstance(exc, ServiceFailure) else classify(exc, load_settings())
+        # before load_settings(): the settings may be what failed
+        failure: ServiceFailure | None = misconfiguration(exc)
+        if failure is None:
+            failure = exc if isinstance(exc, ServiceFailure) else classify(exc, load_settings())
         if failure is None or _debug:
             raise
         typer.echo(f"framegate: {failure.line()}", err=True)

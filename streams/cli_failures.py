@@ -7,6 +7,9 @@ Exit codes (also in README "Operators"):
 - 4: refused: the server answered but refused the operation (authentication, authorisation,
   a protocol or server error)
 
+Settings that cannot be used (a Kafka security group that does not hold together, a CA or
+password file that is missing) are a usage error too (2), reported before any connection.
+
 The translation happens once, at the entry point, from the exception types of the client
 libraries; `--debug` re-raises instead so the traceback is shown.
 """
@@ -16,8 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from schemas.errors import FramegateError
-from schemas.settings import Settings
+from pydantic import ValidationError
+
+from schemas.errors import FramegateError, KafkaSecurityError, PromptKeyError
+from schemas.settings import Settings, settings_error_line
 
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
@@ -60,6 +65,27 @@ class ServiceRefused(ServiceFailure):
     def line(self) -> str:
         s = self.service
         return f"{s.what} at {s.where} ({s.setting}) refused the request: {self.detail}"
+
+
+class Misconfigured(ServiceFailure):
+    """Settings no client can be built from; the line names the setting, never its value."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(Service("settings", "environment", "FRAMEGATE_*"), detail)
+
+    def line(self) -> str:
+        return f"invalid settings: {self.detail}"
+
+
+def misconfiguration(exc: BaseException) -> Misconfigured | None:
+    """The failure for unusable settings (raised before any I/O), else None."""
+    if isinstance(exc, KafkaSecurityError | PromptKeyError):
+        return Misconfigured(str(exc))
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        return Misconfigured(settings_error_line(exc))
+    return None
 
 
 def _first_line(text: str) -> str:
@@ -132,6 +158,6 @@ def classify(
     """
     if isinstance(exc, ServiceFailure):
         return exc
-    return kafka_failure(exc, kafka_service or kafka(settings.kafka_bootstrap)) or (
+    return misconfiguration(exc) or kafka_failure(exc, kafka_service or kafka(settings.kafka_bootstrap)) or (
         clickhouse_failure(exc, settings.resolved_clickhouse_dsn)
     )

@@ -35,6 +35,7 @@ from schemas import (
 from schemas.settings import Settings
 from streams.admission.decide import Decision, apply
 from streams.admission.events import event_id
+from streams.admission.faust_security import faust_security_options
 from streams.admission.faust_transport import ProfiledApp, app_options, run_worker
 from streams.admission.follower import LogFollower, start_state
 from streams.admission.intake import RecordIntake
@@ -378,6 +379,7 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
         web_port=settings.admission_web_port,
         autodiscover=False,
         **app_options(profile),
+        **faust_security_options(settings),
     )
     service = AdmissionService(app, settings)
     t = settings.topics

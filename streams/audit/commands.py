@@ -23,18 +23,24 @@ audit_app = typer.Typer(help="Audit tables in ClickHouse and their dashboards.",
 def migrate_command() -> None:
     """Create or update the audit database, tables and views (idempotent)."""
     from streams.audit.migrations import migrate
+    from streams.audit.retention import align_prompt_retention
     from streams.clickhouse_client import connect
 
     settings = load_settings()
     client = connect(settings.resolved_clickhouse_dsn)
     try:
         result = migrate(client, settings.audit_database, settings.audit_heartbeat_ttl_days)
+        prompts = align_prompt_retention(
+            client, settings.audit_database, settings.audit_prompt_retention_days
+        )
     finally:
         client.close()
     console.print(
         f"database [bold]{result.database}[/]: applied {result.newly_applied or 'nothing new'}, "
         f"already at {result.already_applied or 'none'}"
         + (", heartbeat TTL changed" if result.ttl_changed else "")
+        + (f", prompt retention set to {settings.audit_prompt_retention_days} days"
+           if prompts else "")
     )
 
 
@@ -64,6 +70,7 @@ def audit_sink_command(
 
     from streams.audit.metrics import SinkMetrics
     from streams.audit.migrations import migrate
+    from streams.audit.retention import align_prompt_retention
     from streams.audit.sink import sink_from_settings
     from streams.clickhouse_client import connect
 
@@ -72,6 +79,7 @@ def audit_sink_command(
         client = connect(settings.resolved_clickhouse_dsn)
         try:
             migrate(client, settings.audit_database, settings.audit_heartbeat_ttl_days)
+            align_prompt_retention(client, settings.audit_database, settings.audit_prompt_retention_days)
         finally:
             client.close()
     if settings.audit_metrics_port:

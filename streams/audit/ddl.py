@@ -345,3 +345,15 @@ def migrations_table(db: str) -> str:
     applied_at {_TS} DEFAULT now64(3)
 ) ENGINE = ReplacingMergeTree(applied_at)
 ORDER BY version"""
+
+
+#: Columns holding request bodies and so prompts (table, column, row time): a column TTL empties
+#: them after the retention days (`retention.align_prompt_retention`); the rows stay.
+PROMPT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    (ADMISSION_DECISIONS, "request", "occurred_at"),
+    (REJECTS, "payload", "received_at"),
+)
+
+
+def prompt_ttl_statement(db: str, table: str, column: str, time: str, days: int) -> str:
+    return f"ALTER TABLE {db}.{table} MODIFY COLUMN {column} TTL toDateTime({time}) + INTERVAL {days} DAY"

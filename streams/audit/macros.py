@@ -27,12 +27,20 @@ class TimeRange:
     start: datetime
     end: datetime
     interval_s: int
+    #: `$__interval_ms`: the same interval unrounded to whole seconds (0: `interval_s`).
+    interval_ms: int = 0
 
     @classmethod
     def last(cls, span: timedelta, now: datetime, points: int = 120) -> TimeRange:
-        """`$__interval_s` as Grafana would pick it for ~`points` buckets (at least 1 s)."""
+        """`$__interval_s` and `$__interval_ms` as Grafana would pick them for ~`points` buckets
+        (the first at least 1 s, the second at least 1 ms)."""
         interval = max(1, math.ceil(span.total_seconds() / points))
-        return cls(now - span, now, interval)
+        interval_ms = max(1, math.ceil(span.total_seconds() * 1000 / points))
+        return cls(now - span, now, interval, interval_ms)
+
+    @property
+    def bucket_ms(self) -> int:
+        return self.interval_ms or self.interval_s * 1000
 
     @property
     def from_s(self) -> int:
@@ -73,13 +81,14 @@ def _expand_macro(name: str, args: str | None, tr: TimeRange) -> str:
         return f"toStartOfInterval(toDateTime({col}), INTERVAL {tr.interval_s} second)"
     if name == "timeInterval_ms":
         col = _one_column(name, args)
-        return f"toStartOfInterval(toDateTime64({col}, 3), INTERVAL {tr.interval_s * 1000} millisecond)"
+        return f"toStartOfInterval(toDateTime64({col}, 3), INTERVAL {tr.bucket_ms} millisecond)"
     no_args = {
         "fromTime": f"toDateTime({tr.from_s})",
         "toTime": f"toDateTime({tr.to_s})",
         "fromTime_ms": f"fromUnixTimestamp64Milli({tr.from_ms})",
         "toTime_ms": f"fromUnixTimestamp64Milli({tr.to_ms})",
         "interval_s": str(tr.interval_s),
+        "interval_ms": str(tr.bucket_ms),
     }
     if name in no_args:
         if args is not None:

@@ -153,9 +153,11 @@ ORDER BY decisions DESC""",
         (("decision", "string"), ("decisions", "number")),
         "Totals in the time range.",
     ),
+    # Levels bucketed by Grafana's millisecond interval: a burst fills the queue within a second,
+    # and a short range (a demo run) then shows the climb to the limit, not one point at it.
     Panel(
         "queue_depth", f"Queue depth vs the limit of {MAX_DEPTH}", "Admission", "timeseries",
-        f"""SELECT $__timeInterval(occurred_at) AS time, ifNull(lane, 'none') AS lane,
+        f"""SELECT $__timeInterval_ms(occurred_at) AS time, ifNull(lane, 'none') AS lane,
     max(queue_depth) AS peak_queue_depth, {MAX_DEPTH} AS max_depth
 FROM ${{database}}.admission_decisions
 WHERE $__timeFilter(occurred_at) AND queue_depth IS NOT NULL
@@ -167,7 +169,7 @@ ORDER BY time, lane""",
     ),
     Panel(
         "expected_wait", f"Expected wait vs {MAX_WAIT_S} s", "Admission", "timeseries",
-        f"""SELECT $__timeInterval(occurred_at) AS time, ifNull(lane, 'none') AS lane,
+        f"""SELECT $__timeInterval_ms(occurred_at) AS time, ifNull(lane, 'none') AS lane,
     max(estimated_wait_seconds) AS peak_wait_seconds, {MAX_WAIT_S} AS max_wait_seconds
 FROM ${{database}}.admission_decisions
 WHERE $__timeFilter(occurred_at) AND estimated_wait_seconds IS NOT NULL

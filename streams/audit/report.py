@@ -83,6 +83,8 @@ class Axis:
     marks: tuple[tuple[str, datetime], ...] = ()
     #: the last bucket with data in any chart: a state holds until then
     last: datetime | None = None
+    #: the bucket of charts bucketed by `$__timeInterval_ms` (levels; 0: `bucket_s`)
+    bucket_ms: int = 0
 
 
 def _bucketed(p: Panel) -> bool:
@@ -105,10 +107,10 @@ def shared_axis(results: list[PanelResult], tr: TimeRange, marks: list[tuple[str
     inside = [(label, at) for label, at in marks if tr.start <= at <= tr.end]
     times = data + [at for _, at in inside]
     if not times:
-        return Axis(tr.start, tr.end, tr.interval_s, tuple(inside))
+        return Axis(tr.start, tr.end, tr.interval_s, tuple(inside), bucket_ms=tr.bucket_ms)
     margin = timedelta(seconds=tr.interval_s)
     return Axis(min(times) - margin, max(times) + 2 * margin, tr.interval_s, tuple(inside),
-                max(data, default=None))
+                max(data, default=None), tr.bucket_ms)
 
 
 def _runs(xs: list[datetime], ys: list[float], bucket_s: int) -> list[tuple[list[datetime], list[float]]]:
@@ -181,8 +183,12 @@ def _plot_timeseries(ax: Any, res: PanelResult, axis: Axis) -> None:
     p = res.panel
     series = sorted(_series(res).items())
     several_values = len([c for c, k in p.columns if k == "number" and c not in p.limits]) > 1
+    #: how long one of this chart's buckets lasts (a level's bucket may be under a second)
+    width_s: float = axis.bucket_s
     if _bucketed(p):
         start, end, bucket_s = axis.start, axis.end, axis.bucket_s
+        if "$__timeInterval_ms" in p.sql and axis.bucket_ms:
+            width_s = axis.bucket_ms / 1000
     else:  # e.g. whole hours: its own span, one bucket of margin
         times = _times(res)
         bucket_s = 3600
@@ -217,7 +223,7 @@ def _plot_timeseries(ax: Any, res: PanelResult, axis: Axis) -> None:
                 until = run_xs[-1]
                 if p.steps and axis.last is not None and _bucketed(p):
                     until = max(until, axis.last)
-                step_xs = [*run_xs, until + timedelta(seconds=bucket_s)]
+                step_xs = [*run_xs, until + timedelta(seconds=width_s)]
                 drawn_line = ax.step(step_xs, [*run_ys, run_ys[-1]], where="post", linewidth=line,
                                      color=color, label=name if color is None else None)[0]
                 color = drawn_line.get_color()
@@ -243,7 +249,7 @@ def _plot_timeseries(ax: Any, res: PanelResult, axis: Axis) -> None:
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S" if bucket_s < 3600 else "%H:%M", tz=UTC))
     ax.tick_params(axis="x", labelsize=8)
-    ax.set_xlabel(f"UTC ({start:%Y-%m-%d}), {bucket_s} s per bucket")
+    ax.set_xlabel(f"UTC ({start:%Y-%m-%d}), {width_s if _bucketed(p) else bucket_s:g} s per bucket")
     if p.unit == "percentunit":
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     else:

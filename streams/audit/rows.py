@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
@@ -25,6 +26,7 @@ from schemas.wire import decode
 from streams.audit import ddl
 from streams.audit.deadletter import reject_row
 from streams.audit.errors import RowError
+from streams.audit.prompt_privacy import reject_fields, request_json
 
 _PROVENANCE = ("kafka_topic", "kafka_partition", "kafka_offset")
 
@@ -102,7 +104,8 @@ def task_event_row(event: TaskEvent, source: Source) -> list[Any]:
     ]
 
 
-def admission_decision_row(decision: AdmissionDecision, source: Source) -> list[Any]:
+def admission_decision_row(decision: AdmissionDecision, source: Source,
+                           prompt_key: bytes | None = None) -> list[Any]:
     src = decision.source
     return [
         decision.event_id, decision.occurred_at, decision.schema_version, decision.outcome,
@@ -116,7 +119,7 @@ def admission_decision_row(decision: AdmissionDecision, source: Source) -> list[
         _uint(decision.retry_after_seconds, UINT32_MAX, "retry_after_seconds"),
         decision.reason,
         json.dumps([e.model_dump(mode="json") for e in decision.errors]) if decision.errors else "[]",
-        decision.request.model_dump_json() if decision.request is not None else "",
+        request_json(decision.request, prompt_key) if decision.request is not None else "",
         src.topic if src else None,
         _uint(src.partition, UINT32_MAX, "source.partition") if src else None,
         _uint(src.offset, UINT64_MAX, "source.offset") if src else None,
@@ -163,9 +166,12 @@ class Route:
     mapper: Callable[[Any, Source], list[Any]]
 
 
-def routes(topics: Topics) -> dict[str, Route]:
-    """Topic -> (table, contract, mapper) for every topic the sink audits."""
-    decisions = Route(ddl.ADMISSION_DECISIONS, AdmissionDecision, admission_decision_row)
+def routes(topics: Topics, prompt_key: bytes | None = None) -> dict[str, Route]:
+    """Topic -> (table, contract, mapper) for every topic the sink audits; with `prompt_key`,
+    decisions store keyed hashes of their prompts (`prompt_privacy`)."""
+    decision_row = (admission_decision_row if prompt_key is None
+                    else partial(admission_decision_row, prompt_key=prompt_key))
+    decisions = Route(ddl.ADMISSION_DECISIONS, AdmissionDecision, decision_row)
     return {
         topics.events_task: Route(ddl.TASK_EVENTS, TaskEvent, task_event_row),
         topics.events_lane: Route(ddl.LANE_EVENTS, LaneEvent, lane_event_row),
@@ -175,42 +181,54 @@ def routes(topics: Topics) -> dict[str, Route]:
     }
 
 
-def _reject(source: Source, payload: bytes | None, kind: str, error: str, received_at: datetime) -> MappedRow:
-    return MappedRow(ddl.REJECTS, reject_row(source, payload, kind, error, received_at), None, kind)
+_REJECT_PAYLOAD = TABLE_COLUMNS[ddl.REJECTS].index("payload")
+_REJECT_ERROR = TABLE_COLUMNS[ddl.REJECTS].index("error")
+
+
+def _reject(source: Source, payload: bytes | None, kind: str, error: str, received_at: datetime,
+            prompt_key: bytes | None = None) -> MappedRow:
+    row = reject_row(source, payload, kind, error, received_at)
+    if prompt_key is not None:
+        row[_REJECT_PAYLOAD], row[_REJECT_ERROR] = reject_fields(
+            row[_REJECT_PAYLOAD], row[_REJECT_ERROR], payload or b"", prompt_key)
+    return MappedRow(ddl.REJECTS, row, None, kind)
 
 
 def decode_record(
-    route_map: dict[str, Route], source: Source, payload: bytes | None, received_at: datetime
+    route_map: dict[str, Route], source: Source, payload: bytes | None, received_at: datetime,
+    prompt_key: bytes | None = None,
 ) -> tuple[Route, BaseModel] | MappedRow:
     """The record's route and message, or its rejects row. Never raises for bad input."""
     route = route_map.get(source.topic)
     if route is None:
-        return _reject(source, payload, "unknown_topic", "no audit route", received_at)
+        return _reject(source, payload, "unknown_topic", "no audit route", received_at, prompt_key)
     if payload is None:
-        return _reject(source, payload, "empty", "record has no value", received_at)
+        return _reject(source, payload, "empty", "record has no value", received_at, prompt_key)
     try:
         return route, decode(route.model, payload)
     except PayloadTooLarge as exc:
-        return _reject(source, payload, "too_large", str(exc), received_at)
+        return _reject(source, payload, "too_large", str(exc), received_at, prompt_key)
     except ValueError as exc:  # pydantic's ValidationError
-        return _reject(source, payload, "invalid", str(exc), received_at)
+        return _reject(source, payload, "invalid", str(exc), received_at, prompt_key)
 
 
-def build_row(route: Route, message: BaseModel, source: Source, payload: bytes, received_at: datetime) -> MappedRow:
+def build_row(route: Route, message: BaseModel, source: Source, payload: bytes, received_at: datetime,
+              prompt_key: bytes | None = None) -> MappedRow:
     """The decoded message's row, or its rejects row when a value does not fit its column."""
     try:
         row = route.mapper(message, source)
     except RowError as exc:
-        return _reject(source, payload, "unstorable", str(exc), received_at)
+        return _reject(source, payload, "unstorable", str(exc), received_at, prompt_key)
     return MappedRow(route.table, row, getattr(message, "occurred_at", None))
 
 
 def to_row(
-    route_map: dict[str, Route], source: Source, payload: bytes | None, received_at: datetime
+    route_map: dict[str, Route], source: Source, payload: bytes | None, received_at: datetime,
+    prompt_key: bytes | None = None,
 ) -> MappedRow:
     """Never raises for bad input: what cannot be stored becomes a rejects row."""
-    decoded = decode_record(route_map, source, payload, received_at)
+    decoded = decode_record(route_map, source, payload, received_at, prompt_key)
     if isinstance(decoded, MappedRow):
         return decoded
     assert payload is not None
-    return build_row(*decoded, source, payload, received_at)
+    return build_row(*decoded, source, payload, received_at, prompt_key)

@@ -63,6 +63,8 @@ class SinkConfig:
     batch_linger_s: float = 0.25
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0
+    #: with a key, prompts and rejected payloads are stored as keyed hashes (`prompt_privacy`)
+    prompt_key: bytes | None = field(default=None, repr=False)
 
 
 class _Revocations(ConsumerRebalanceListener):
@@ -87,7 +89,7 @@ class AuditSink:
 
     def __post_init__(self) -> None:
         check_database_name(self.config.database)
-        self._routes = routes(self.config.topics)
+        self._routes = routes(self.config.topics, self.config.prompt_key)
         self._batcher: Batcher[MappedRow] = Batcher(self.config.batch_max_rows, self.config.batch_max_seconds)
         self._backoff = Backoff(self.config.retry_initial_s, self.config.retry_max_s)
         self._client: Any = None
@@ -231,6 +233,7 @@ class AuditSink:
             self.stats.first_records_at = time.monotonic()
         received = datetime.now(UTC)
         route, mapped, clock = self._routes, list[MappedRow](), time.perf_counter
+        key = self.config.prompt_key
         decode_s = 0.0
         for tp, records in fetched.items():
             topic, partition = tp.topic, tp.partition
@@ -239,10 +242,10 @@ class AuditSink:
                 # messages would make the collector's passes longer)
                 source = Source(topic, partition, r.offset)
                 decode_started = clock()
-                message = decode_record(route, source, r.value, received)
+                message = decode_record(route, source, r.value, received, key)
                 decode_s += clock() - decode_started
                 mapped.append(message if isinstance(message, MappedRow)
-                              else build_row(*message, source, r.value, received))
+                              else build_row(*message, source, r.value, received, key))
             self._offsets[tp] = records[-1].offset + 1
         self._batcher.extend(mapped, self.clock())
         self.metrics.pending_rows.set(len(self._batcher))
@@ -325,5 +328,6 @@ def sink_from_settings(settings: Any, metrics: SinkMetrics | None = None) -> Aud
         batch_linger_s=settings.audit_batch_linger_s,
         retry_initial_s=settings.audit_retry_initial_s,
         retry_max_s=settings.audit_retry_max_s,
+        prompt_key=settings.resolved_prompt_hmac_key(),
     )
     return AuditSink(config, metrics=metrics or SinkMetrics())

@@ -66,6 +66,7 @@ def gateway(
     from streams.gateway.http_server import server_config
 
     settings = load_settings()
+    settings.kafka_security.check_usable()  # its Kafka clients start in the background
     bind = host or settings.bind_host
     bound_port = port or settings.gateway_port
     console.print(

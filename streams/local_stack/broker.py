@@ -54,6 +54,11 @@ class LocalBroker:
     port: int
     host: str = "127.0.0.1"
     log_path: Path | None = None
+    #: tansu's `--authentication`: every client must authenticate (SASL SCRAM) first
+    authentication: bool = False
+    #: tansu's `--cert` (see tests/integration/foundation/test_broker_security.py for what
+    #: tansu 0.6.0 makes of it)
+    cert: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -71,6 +76,8 @@ class LocalBroker:
             url,
             "--storage-engine",
             "memory://tansu/",
+            *(["--authentication"] if self.authentication else []),
+            *(["--cert", str(self.cert)] if self.cert is not None else []),
         ]
 
     def start(self, timeout_s: float = 15.0) -> LocalBroker:

@@ -7,12 +7,18 @@ import contextlib
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from schemas.kafka_security import KafkaSecurity
 from schemas.topics import Topics
 
+PLAINTEXT = KafkaSecurity()
 
-async def create_topics(bootstrap: str, topics: Topics, replication: int = 1) -> dict[str, str]:
+
+async def create_topics(bootstrap: str, topics: Topics, replication: int = 1,
+                        security: KafkaSecurity = PLAINTEXT) -> dict[str, str]:
     """Returns topic -> `created` | `exists`. Existing topics are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=10_000, **security.aiokafka_kwargs()
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -32,8 +38,9 @@ async def create_topics(bootstrap: str, topics: Topics, replication: int = 1) ->
         await admin.close()
 
 
-async def describe_partitions(bootstrap: str, names: list[str]) -> dict[str, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def describe_partitions(bootstrap: str, names: list[str],
+                              security: KafkaSecurity = PLAINTEXT) -> dict[str, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.aiokafka_kwargs())
     await admin.start()
     try:
         described = await admin.describe_topics(names)

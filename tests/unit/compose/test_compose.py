@@ -43,7 +43,8 @@ def env_file_names(svc: dict[str, Any]) -> list[str]:
 
 
 def read_env_file(name: str) -> dict[str, str]:
-    path = COMPOSE_DIR / (f"{name}.example" if name == CREDENTIALS else name)
+    """An env file; for a credentials file (`*credentials.env`), its checked-in example."""
+    path = COMPOSE_DIR / (f"{name}.example" if name.endswith(CREDENTIALS) else name)
     found: dict[str, str] = {}
     for line in path.read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
@@ -80,7 +81,7 @@ def test_expected_services_exist() -> None:
         assert infra in SERVICES
     commands = {tuple(svc["command"]) for svc in LONG_RUNNING.values()}
     assert ("framegate", "admission") in commands
-    assert ("framegate", "audit-sink") in commands
+    assert ("framegate", "audit-sink", "--no-migrate") in commands  # audit-migrate owns the schema
     assert ("framegate", "gateway") in commands
     for profile in ("gpu", "cpu"):
         in_profile = {
@@ -109,9 +110,11 @@ def test_every_framegate_variable_is_a_real_setting() -> None:
         names |= {k for k in (svc.get("environment") or {}) if k.startswith("FRAMEGATE_")}
     for name in sorted(names):
         assert name.startswith("FRAMEGATE_"), name
-        assert name.removeprefix("FRAMEGATE_").lower() in fields, (
-            f"{name} is not a field of Settings"
-        )
+        field, _, nested = name.removeprefix("FRAMEGATE_").lower().partition("__")
+        assert field in fields, f"{name} is not a field of Settings"
+        if nested:  # a field of a settings group (env_nested_delimiter "__")
+            group = Settings.model_fields[field].annotation
+            assert nested in group.model_fields, f"{name} is not a field of {group}"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("name", sorted(FRAMEGATE_SERVICES))
@@ -128,8 +131,9 @@ def test_kafka_is_kraft_and_matches_the_bootstrap(tmp_path: Path) -> None:
     assert "controller" in env["KAFKA_PROCESS_ROLES"] and "broker" in env["KAFKA_PROCESS_ROLES"]
     assert "ZOOKEEPER" not in json.dumps(env).upper()
     advertised = {urlparse(u).netloc for u in env["KAFKA_ADVERTISED_LISTENERS"].split(",")}
-    # the internal listener between brokers, and one for producers on the host
-    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "INTERNAL"
+    # the internal listener for the compose network, one for producers on the host; between
+    # brokers, the loopback one (a single node: test_compose_security.py)
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "LOCAL"
     assert "INTERNAL://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     host = next(u for u in env["KAFKA_ADVERTISED_LISTENERS"].split(",") if u.startswith("HOST://"))
     assert f"{urlparse(host).hostname}:{urlparse(host).port}:{urlparse(host).port}" in kafka["ports"]
@@ -141,8 +145,8 @@ def test_kafka_is_kraft_and_matches_the_bootstrap(tmp_path: Path) -> None:
             )
             assert server.split(":")[0] in ("kafka", kafka.get("hostname"))
         assert settings.broker.name == "kafka"
-        if FRAMEGATE_SERVICES[name]["command"][1] != "models":  # builds files, no broker
-            assert "kafka" in FRAMEGATE_SERVICES[name]["depends_on"]
+        if FRAMEGATE_SERVICES[name]["command"][1:3] not in (["models", "build-tiny"], ["audit", "migrate"]):
+            assert "kafka" in FRAMEGATE_SERVICES[name]["depends_on"]  # the others use no broker
 
 
 def test_kafka_log_is_on_the_volume_under_a_fixed_cluster_id() -> None:
@@ -159,12 +163,14 @@ def test_kafka_log_is_on_the_volume_under_a_fixed_cluster_id() -> None:
 def test_clickhouse_dsn_points_at_the_clickhouse_http_port(tmp_path: Path) -> None:
     clickhouse = SERVICES["clickhouse"]
     assert clickhouse["image"].startswith("clickhouse/clickhouse-server")
-    settings = service_settings("audit-sink", tmp_path)
-    dsn = urlparse(settings.resolved_clickhouse_dsn)
-    assert dsn.scheme == "http" and dsn.hostname == "clickhouse" and dsn.port == 8123
     env = {**env_file_vars("clickhouse"), **clickhouse["environment"]}
-    assert (dsn.username, dsn.password) == (env["CLICKHOUSE_USER"], env["CLICKHOUSE_PASSWORD"])
-    assert dsn.path.strip("/") == settings.audit_database == env["CLICKHOUSE_DB"]
+    for name, user, password in (("audit-sink", "audit_sink", "CLICKHOUSE_AUDIT_SINK_PASSWORD"),
+                                 ("audit-migrate", env["CLICKHOUSE_USER"], "CLICKHOUSE_PASSWORD")):
+        settings = service_settings(name, tmp_path)
+        dsn = urlparse(settings.resolved_clickhouse_dsn)
+        assert dsn.scheme == "http" and dsn.hostname == "clickhouse" and dsn.port == 8123
+        assert (dsn.username, dsn.password) == (user, env[password]), name
+        assert dsn.path.strip("/") == settings.audit_database == env["CLICKHOUSE_DB"]
     assert "8123" in json.dumps(clickhouse["healthcheck"])
     assert "clickhouse" in FRAMEGATE_SERVICES["audit-sink"]["depends_on"]
 
@@ -344,13 +350,22 @@ def test_framegate_healthchecks_probe_their_own_port(tmp_path: Path) -> None:
 
 def test_credentials_live_only_in_the_env_file() -> None:
     secret = re.compile(r"PASSWORD|SECRET|TOKEN|://[^/@\s]+:[^/@\s]+@", re.IGNORECASE)
+
+    def credential(key: str, value: str) -> bool:
+        # a *_FILE / *_LOCATION setting names where a secret is mounted, it holds none
+        mounted = key.endswith(("_FILE", "_LOCATION")) and value.startswith("/run/secrets/")
+        return not mounted and bool(secret.search(f"{key}={value}"))
+
     for name, svc in SERVICES.items():
         for key, value in (svc.get("environment") or {}).items():
-            assert not secret.search(f"{key}={value}"), f"{name}: {key} belongs in {CREDENTIALS}"
-    for file in {f for svc in SERVICES.values() for f in env_file_names(svc)} - {CREDENTIALS}:
-        assert not secret.search(json.dumps(read_env_file(file))), f"{file} holds a credential"
-    credentials = read_env_file(CREDENTIALS)
-    assert any(secret.search(k) for k in credentials)
-    assert f"compose/{CREDENTIALS}" in (ROOT / ".gitignore").read_text().splitlines()
-    for name in ("clickhouse", "grafana", "audit-sink"):
-        assert CREDENTIALS in env_file_names(SERVICES[name]), name
+            assert not credential(key, str(value)), f"{name}: {key} belongs in {CREDENTIALS}"
+    files = {f for svc in SERVICES.values() for f in env_file_names(svc)}
+    for file in {f for f in files if not f.endswith(CREDENTIALS)}:
+        held = [k for k, v in read_env_file(file).items() if credential(k, v)]
+        assert not held, f"{file} holds a credential: {held}"
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    for file in {f for f in files if f.endswith(CREDENTIALS)}:
+        assert any(credential(k, v) for k, v in read_env_file(file).items()), file
+        assert f"compose/{file}" in ignored, file
+    for name in ("clickhouse", "grafana", "audit-sink", "audit-migrate"):
+        assert any(f.endswith(CREDENTIALS) for f in env_file_names(SERVICES[name])), name

@@ -68,10 +68,11 @@ def test_the_schema_catches_a_broken_service() -> None:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """compose/ with the operator's credentials.env made from the checked-in example."""
+    """compose/ with the operator's credentials files made from the checked-in examples."""
     copy = tmp_path / "compose"
-    shutil.copytree(COMPOSE_DIR, copy, ignore=shutil.ignore_patterns("credentials.env"))
-    shutil.copy(COMPOSE_DIR / "credentials.env.example", copy / "credentials.env")
+    shutil.copytree(COMPOSE_DIR, copy, ignore=shutil.ignore_patterns("*credentials.env"))
+    for example in COMPOSE_DIR.glob("*credentials.env.example"):
+        shutil.copy(example, copy / example.name.removesuffix(".example"))
     # the build context and dashboard mounts are ../ of compose/
     for sibling in ("Dockerfile", "dashboards"):
         (tmp_path / sibling).symlink_to(ROOT / sibling)
