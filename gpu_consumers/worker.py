@@ -52,6 +52,7 @@ from gpu_consumers.lane_lifecycle import (
     cancel_all,
     close_clients,
     default_worker_id,
+    group_id,
     heartbeats,
     open_lane_consumer,
     open_ledger,
@@ -85,7 +86,7 @@ from schemas.policy import DEGRADED_QUEUE_POLICY
 from schemas.settings import Settings
 from schemas.tasks import TaskEvent
 
-__all__ = ["LaneWorker", "producer_config"]
+__all__ = ["LaneWorker", "group_id", "producer_config"]
 
 log = logging.getLogger(__name__)
 

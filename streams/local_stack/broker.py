@@ -57,7 +57,7 @@ class LocalBroker:
     #: tansu's `--authentication`: every client must authenticate (SASL SCRAM) first
     authentication: bool = False
     #: tansu's `--cert` (see tests/integration/foundation/test_broker_security.py for what
-    #: tansu 0.6.0 makes of it)
+    #: the pinned tansu makes of it)
     cert: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
