@@ -37,8 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _record import record  # bench/_record.py: the performance page's figures
-
+from bench._record import record  # bench/_record.py: the performance page's figures
 from schemas import GenerationRequest, ModelName, RouteLane, Topics
 from streams.local_stack.broker import LocalBroker, free_port
 from streams.local_stack.topics import create_topics

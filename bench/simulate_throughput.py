@@ -28,8 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _record import record  # bench/_record.py: the performance page's figures
-
+from bench._record import record  # bench/_record.py: the performance page's figures
 from schemas import DEGRADED_QUEUE_POLICY, ModelName, RouteLane
 from schemas.settings import Settings
 from streams.admission.core import Verdict

@@ -29,9 +29,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _record import record  # bench/_record.py: the performance page's figures
 from aiokafka import AIOKafkaProducer
 
+from bench._record import record  # bench/_record.py: the performance page's figures
 from schemas.broker_profile import BROKER_PROFILES
 from schemas.topics import Topics
 from streams.audit.migrations import migrate

@@ -47,9 +47,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _record import record as record_figure  # bench/_record.py: the performance page's figures
 from aiokafka import AIOKafkaProducer
 
+from bench._record import (
+    record as record_figure,  # bench/_record.py: the performance page's figures
+)
 from gpu_consumers.worker import LaneWorker
 from schemas import (
     FallbackReason,

@@ -140,7 +140,9 @@ def main() -> None:
     print(f"bare loop, pipeline + mp4:       {bare_s:7.3f} s  {n / bare_s:7.2f} jobs/s")
     print(f"worker (Kafka, events, guard):   {worker_s:7.3f} s  {n / worker_s:7.2f} jobs/s")
     print(f"throughput ratio worker / bare (pipeline + mp4): {bare_s / worker_s:.3f}  (target >= 0.95)")
-    from _record import record  # bench/_record.py; imported here: the GPU kit imports this module
+    from bench._record import (
+        record,  # bench/_record.py; imported here: the GPU kit imports this module
+    )
 
     record("lane worker throughput / bare loop (pipeline + mp4)", bare_s / worker_s, "", ">= 0.95")
     print(f"throughput ratio worker / bare (pipeline only):  {pipeline_s / worker_s:.3f}")
