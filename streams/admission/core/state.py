@@ -21,6 +21,7 @@ from schemas.enums import (
     RouteLane,
     TaskStatus,
 )
+from schemas.tasks import repeats
 from streams.admission.core.answer_rows import pack, unpack
 from streams.admission.core.config import AdmissionConfig
 from streams.admission.core.lane_queue import LaneQueue
@@ -181,7 +182,7 @@ class TaskRecord:
         """An event with `status` changes nothing: the same status again (a redelivery, or
         admission's own `pending`), or admission's own `pending` read back after it preempted
         the task."""
-        return status is self.status or (status is TaskStatus.pending and self.preempted)
+        return repeats(self.status, status) or (status is TaskStatus.pending and self.preempted)
 
 
 @dataclass(slots=True)
