@@ -3,7 +3,8 @@
 Pure data (keyword arguments for aiokafka and Faust) so both halves of framegate share it
 without importing each other. The one workaround that is code, not settings, sits beside it for
 the same reason: `offset_holes` (a tansu fetch can skip a record another producer is writing;
-every consumer reads such a hole again, a no-op on Kafka, whose logs here have no holes).
+consumers read such a hole again, a no-op on Kafka, whose logs here have no holes; admission's
+request intake checks for holes only where `fetch_skips_records` says the broker makes them).
 """
 
 from typing import Any
@@ -29,6 +30,9 @@ class BrokerProfile(BaseModel):
     single_record_changelog_batches: bool
     #: tansu answers ListOffsets by timestamp with offset 0: find time bounds by reading instead.
     offsets_for_times: bool = True
+    #: tansu's tailing fetch can skip a record another producer is writing at the same moment:
+    #: readers that must not move past one read such holes again (`offset_holes`).
+    fetch_skips_records: bool = False
     max_poll_interval_ms: int = 3_600_000
     rebalance_timeout_ms: int = 30_000
 
@@ -68,6 +72,7 @@ BROKER_PROFILES: dict[str, BrokerProfile] = {
         auto_create_topics=False,
         single_record_changelog_batches=True,
         offsets_for_times=False,
+        fetch_skips_records=True,
     ),
     "kafka": BrokerProfile(
         name="kafka",
