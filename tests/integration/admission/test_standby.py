@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import ModelName, Priority, SourceRecord, Topics
 from streams.admission.events import event_id, origin_of
@@ -117,6 +117,68 @@ def test_kill_active_under_load_standby_takes_over(kafka_bootstrap: str, topics:
                         ("rejected", "validation_error"): count // INVALID_EVERY}, outcomes
     assert after, "nothing was decided after the kill"
     assert standby_role == "active", f"standby never became active; its log:\n{standby_log[-3000:]}"
+
+
+#: Tries at killing the active agent after its outputs and before its commit (its commit timer
+#: can win the race; then the standby takes over and the next try kills that one).
+KILL_TRIES = 4
+
+
+def committed_offset(bootstrap: str, group: str, topic: str) -> int:
+    """The group's committed offset on partition 0 of `topic` (0 before its first commit)."""
+    async def fetch() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            return await consumer.committed(TopicPartition(topic, 0)) or 0
+        finally:
+            await consumer.stop()
+    return asyncio.run(fetch())
+
+
+def test_kill_between_outputs_and_commit_the_standby_decides_the_same(kafka_bootstrap: str, topics: Topics,
+                                                                      tmp_path: Path) -> None:
+    lanes_ready(kafka_bootstrap, topics)
+    active, standby = pair(kafka_bootstrap, topics, tmp_path)
+    group, names = f"{topics.prefix}admission", decided_topics(topics)
+    sent: list[str] = []
+    try:
+        for attempt in range(KILL_TRIES):
+            batch = [request(ModelName.anisora if i % 2 else ModelName.phr00t, task_id=f"gap-{attempt}-{i}",
+                             submitted_at=datetime.now(UTC)) for i in range(10)]
+            send_at(kafka_bootstrap, topics, keyed(batch), datetime.now(UTC))
+            sent += [r.task_id for r in batch]
+            want = set(sent)
+            asyncio.run(read_log(kafka_bootstrap, names, lambda rs, want=want: decided_ids(rs) >= want))
+            killed_at = active.kill()
+            if committed_offset(kafka_bootstrap, group, topics.tasks_requested) < len(sent):
+                break  # outputs acknowledged, offsets not committed: the window under test
+            standby.wait_role("active", START_S)
+            (tmp_path / f"c{attempt}").mkdir()
+            active, standby = standby, Agent(kafka_bootstrap, topics, tmp_path / f"c{attempt}").start(START_S)
+            standby.wait_role("standby")
+        else:
+            pytest.fail(f"the commit came before every one of {KILL_TRIES} kills")
+        standby.wait_role("active", START_S)
+        takeover = time.time() - killed_at
+        # the new owner reads from the dead one's last commit and commits past what it finds decided
+        wait_until(lambda: committed_offset(kafka_bootstrap, group, topics.tasks_requested) == len(sent), 30, 0.2,
+                   what="the new owner's commit past the requests the dead owner decided")
+        late = request(ModelName.phr00t, task_id="after-takeover", submitted_at=datetime.now(UTC))
+        send_at(kafka_bootstrap, topics, keyed([late]), datetime.now(UTC))
+        records = asyncio.run(read_log(kafka_bootstrap, names, lambda rs: "after-takeover" in decided_ids(rs)))
+    finally:
+        active.stop()
+        standby.stop()
+    print(f"\nkill -9 after the outputs, before the commit: the standby was active {takeover:.2f} s later")
+    by_task: dict[str, set[str]] = {}
+    for r in records:
+        by_task.setdefault(r.value["task_id"], set()).add(r.value["event_id"])
+        src = SourceRecord.model_validate(r.value["source"])
+        assert r.value["event_id"] == str(event_id(origin_of(src, None, datetime.now(UTC)), "decision"))
+    assert set(by_task) == {*sent, "after-takeover"}
+    assert [t for t, ids in by_task.items() if len(ids) != 1] == [], "a request decided with two ids"
+    assert all(r.value["outcome"] == "accepted" for r in records)
 
 
 def health_of(body: dict[str, object] | None) -> tuple[object, object] | None:
