@@ -340,7 +340,7 @@ class AdmissionService:
         out: list[Output] = []
         for decision in outcome.decisions:
             wire = decision.to_wire()
-            task = decision.task_id.encode()
+            task = decision.task_id.encode() if decision.task_id is not None else None
             if decision.outcome is DecisionOutcome.accepted:
                 assert decision.lane is not None
                 if not decision.replayed:
