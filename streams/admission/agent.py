@@ -82,12 +82,12 @@ def process_age_s() -> float:
 
 
 def record_time(timestamp: float | None) -> datetime:
-    """The log time of a record (Faust gives seconds); the broker always sets one."""
+    """The log time of a record, in seconds; the broker always sets one."""
     return datetime.fromtimestamp(timestamp if timestamp else 0.0, UTC)
 
 
 class AdmissionService:
-    """State, metrics, the log follower and the publishing side; the Faust agent calls into it.
+    """State, metrics, the log follower, the request loop and the publishing side.
 
     Every admission process follows the logs; the one that owns `tasks.requested` (one
     partition, one consumer group) decides and is `active`, the others are `standby` and take
@@ -102,7 +102,7 @@ class AdmissionService:
         self.metrics = AdmissionMetrics()
         self.ready = asyncio.Event()
         #: Set while this process owns `tasks.requested` and has folded what the logs held when
-        #: it took over: Faust may hand over requests before the assignment handler finished.
+        #: it took over: the intake may fetch requests before the assignment handler finished.
         self.deciding = asyncio.Event()
         self.role: Role = "starting"
         # Since the process started (imports included), not since this object was made.

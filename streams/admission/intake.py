@@ -1,15 +1,21 @@
 """`tasks.requested` read by a plain aiokafka consumer group: batches in, commits after the outputs.
 
-Why not a Faust agent (`@app.agent` + `stream.take_events`): faust-streaming builds its worker
-consumer with `fetch_max_wait_ms=1500` written into the driver (0.15.3, the newest release, and
-its main branch), and no setting, URL option or public class attribute changes it; the only ways
-in are its private methods (`_create_worker_consumer`, `_new_consumer_thread`) or aiokafka's
-private `_fetch_max_wait_ms`. tansu does not answer a waiting fetch early, so a Faust agent there
-sees an idle partition's next request up to 1.5 s late. aiokafka's public consumer takes the
-broker profile's fetch wait as it is, and its public API is all this needs: a group
-subscription with a `ConsumerRebalanceListener` (one owner of the one partition: active and
-standby), `getmany`, `seek` and `commit`. Faust keeps the process: worker, signals, web pages,
-timers (see `faust_transport`).
+Why not a Faust agent (`@app.agent` + `stream.take_events`), on faust-streaming 0.15.3, the
+newest release:
+- its aiokafka driver builds the worker consumer with a fixed `fetch_max_wait_ms=1500`; no
+  setting, broker URL option or public class attribute changes it, only its private methods
+  (`_create_worker_consumer`, `_new_consumer_thread`) or aiokafka's private `_fetch_max_wait_ms`
+  would. tansu does not answer a waiting fetch early, so an agent there would see an idle
+  partition's next request up to that wait late;
+- the hole guard needs to hold commits below a skipped record. Faust's fetch loop records a
+  skipped range as a gap, and a commit counts gaps below the highest acked offset as acked,
+  while `take_events` acks its whole batch when the agent asks for the next: once any later
+  request of the batch is acked, a commit can pass the skipped one, and a crash then loses it.
+aiokafka's public consumer takes the broker profile's fetch wait as it is and commits only what
+it is told, and its public API is all this needs: a group subscription with a
+`ConsumerRebalanceListener` (one owner of the one partition: active and standby), `getmany`,
+`seek` and `commit`. Faust keeps the process: worker, signals, web pages, timers
+(see `faust_transport`).
 
 The intake never commits past an undecided request:
 - `commit` writes only the offsets `decided` recorded, and the service calls that once a

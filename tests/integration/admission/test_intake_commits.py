@@ -1,4 +1,4 @@
-"""Requests taken through admission's intake are acked per batch and their offsets committed."""
+"""Requests taken through admission's intake are committed once their decisions are acknowledged."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_decided_requests_are_committed(kafka_bootstrap: str, topics: Topics, tm
         got = decisions(kafka_bootstrap, topics, REQUESTS)
         assert {d.task_id for d in got} == {r.task_id for r in reqs}
         assert all(d.outcome is DecisionOutcome.accepted for d in got)
-        # Faust commits acked offsets on its commit timer: every request acked once decided.
+        # the intake commits decided offsets on admission's commit timer
         group = f"{topics.prefix}admission"
         wait_until(lambda: committed(kafka_bootstrap, group, topics.tasks_requested) == REQUESTS, 30, 0.5,
                    what=f"admission's committed offset on tasks.requested to reach {REQUESTS}")
