@@ -306,11 +306,13 @@ class AdmissionService:
             return None
         if not force and self.folds == self.folds_at_snapshot:
             return None
-        await self.flush()  # every decision the snapshot holds is in the logs first
-        await self.follower.claim_own_decisions()
-        folds = self.folds
-        started = time.perf_counter()
-        body = encode_snapshot(self.state, dict(self.state.folded_upto))
+        # Between batches only: every decision the snapshot holds is in the logs first.
+        async with self.intake.busy:
+            await self.flush()
+            await self.follower.claim_own_decisions()
+            folds = self.folds
+            started = time.perf_counter()
+            body = encode_snapshot(self.state, dict(self.state.folded_upto))
         self.snapshot_head = await write_snapshot(self.producer, self.topics.admission_snapshots,
                                                   body, self.snapshot_head)
         self.folds_at_snapshot = folds

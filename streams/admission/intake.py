@@ -29,12 +29,13 @@ The intake never commits past an undecided request:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 
 from schemas.broker_profile import BrokerProfile
 from schemas.offset_holes import HoleGuard
@@ -60,8 +61,10 @@ class RequestIntake(ConsumerRebalanceListener):
         self.batch_max = batch_max
         self.on_assigned = on_assigned
         self.holes = HoleGuard() if profile.fetch_skips_records else None
-        #: per partition, the offset after the last record handed out (None: the committed one)
+        #: per partition, the offset after the last record handed out (None: not known)
         self.next_of: dict[TopicPartition, int | None] = {}
+        #: assigned partitions whose starting position `take` has not read yet
+        self.fresh: set[TopicPartition] = set()
         #: per partition, the offset after the last request whose outputs are acknowledged
         self.done: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
@@ -98,24 +101,32 @@ class RequestIntake(ConsumerRebalanceListener):
             self.revoked = asyncio.Event()
             await self.commit()
             self.next_of.clear()
+            self.fresh.clear()
             self.done.clear()
             self.committed.clear()
             if self.holes is not None:
                 self.holes.forget()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        for tp in assigned:
-            # the first record after an assignment is checked against the committed offset
-            self.next_of[tp] = await self.started().committed(tp)
+        # The starting positions are read in `take`: the consumer resolves them (from the
+        # committed offsets) once this callback has returned.
+        self.fresh.update(assigned)
         await self.on_assigned(set(assigned))
 
     # --- reading -------------------------------------------------------------------------
     async def take(self) -> tuple[int, list[Any]]:
         """The next non-empty batch of records (in partition order, up to the first hole of
         each) and the generation it was fetched in."""
+        consumer = self.started()
         while True:
             generation = self.generation
-            fetched = await self.started().getmany(timeout_ms=1000, max_records=self.batch_max)
+            for tp in list(self.fresh):
+                # the first record after an assignment is checked against where the consumer
+                # starts reading (the committed offset)
+                with contextlib.suppress(IllegalStateError):  # revoked meanwhile
+                    self.next_of[tp] = await consumer.position(tp)
+                self.fresh.discard(tp)
+            fetched = await consumer.getmany(timeout_ms=1000, max_records=self.batch_max)
             if generation != self.generation:
                 continue
             batch: list[Any] = []
@@ -125,7 +136,8 @@ class RequestIntake(ConsumerRebalanceListener):
                 return generation, batch
 
     def without_holes(self, tp: TopicPartition, records: Sequence[Any]) -> Sequence[Any]:
-        expected = self.next_of.get(tp)
+        # a partition assigned during the fetch: its first record is taken as it is
+        expected = None if tp in self.fresh else self.next_of.get(tp)
         if self.holes is None:
             kept: Sequence[Any] = records
         else:
