@@ -23,7 +23,9 @@ The intake never commits past an undecided request:
 - a fetch that skipped records (tansu, `BrokerProfile.fetch_skips_records`, see `offset_holes`)
   hands over its records up to the hole only, and the consumer seeks back to read the hole again;
 - a revocation waits for the batch being decided (`busy`) and commits it before the partition
-  goes; a batch fetched before a revocation and not yet started is dropped (`generation`).
+  goes; a batch fetched before a revocation and not yet started is dropped (`generation`), and
+  every assignment starts reading at the committed offset (`rewind`), so what was dropped is
+  read again, whatever position the consumer kept.
 """
 
 from __future__ import annotations
@@ -108,8 +110,7 @@ class RequestIntake(ConsumerRebalanceListener):
                 self.holes.forget()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        # The starting positions are read in `take`: the consumer resolves them (from the
-        # committed offsets) once this callback has returned.
+        # The starting positions are set in `take` (`rewind`), once this callback has returned.
         self.fresh.update(assigned)
         await self.on_assigned(set(assigned))
 
@@ -121,10 +122,8 @@ class RequestIntake(ConsumerRebalanceListener):
         while True:
             generation = self.generation
             for tp in list(self.fresh):
-                # the first record after an assignment is checked against where the consumer
-                # starts reading (the committed offset)
                 with contextlib.suppress(IllegalStateError):  # revoked meanwhile
-                    self.next_of[tp] = await consumer.position(tp)
+                    self.next_of[tp] = await self.rewind(tp)
                 self.fresh.discard(tp)
             fetched = await consumer.getmany(timeout_ms=1000, max_records=self.batch_max)
             if generation != self.generation:
@@ -135,9 +134,22 @@ class RequestIntake(ConsumerRebalanceListener):
             if batch:
                 return generation, batch
 
+    async def rewind(self, tp: TopicPartition) -> int:
+        """Start a newly assigned partition at its committed offset, explicitly: the consumer may
+        keep the position of records fetched before a revocation and dropped since (never
+        decided), and a commit after them would pass them by."""
+        consumer = self.started()
+        committed = await consumer.committed(tp)
+        if committed is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, committed)
+        return await consumer.position(tp)
+
     def without_holes(self, tp: TopicPartition, records: Sequence[Any]) -> Sequence[Any]:
-        # a partition assigned during the fetch: its first record is taken as it is
-        expected = None if tp in self.fresh else self.next_of.get(tp)
+        if tp in self.fresh:
+            return []  # assigned during the fetch: read again from the committed offset
+        expected = self.next_of.get(tp)
         if self.holes is None:
             kept: Sequence[Any] = records
         else:

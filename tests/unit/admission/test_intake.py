@@ -43,6 +43,13 @@ def test_with_the_guard_records_in_order_are_handed_out_and_followed() -> None:
     assert tansu.next_of[TP] == 4
 
 
+def test_records_of_a_partition_assigned_during_the_fetch_wait_for_its_rewind() -> None:
+    tansu = intake("tansu")
+    tansu.fresh.add(TP)
+    assert list(tansu.without_holes(TP, [Rec(7), Rec(8)])) == []
+    assert TP not in tansu.next_of
+
+
 def test_only_decided_offsets_are_due_for_commit() -> None:
     tansu = intake("tansu")
     assert tansu.done == {}
