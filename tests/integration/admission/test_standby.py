@@ -43,11 +43,13 @@ def steady_request(i: int) -> bytes:
 
 
 async def steady_load(bootstrap: str, topics: Topics, count: int, rate: float, kill_at: int,
-                      victim: Agent) -> float:
-    """Publishes `count` requests paced at `rate`/s; kills `victim` (-9) before request `kill_at`."""
+                      pair_: tuple[Agent, Agent]) -> tuple[float, Agent]:
+    """Publishes `count` requests paced at `rate`/s; kills the agent of `pair_` that is active (-9)
+    before request `kill_at` (the group may have given the partition to the newer one when it
+    joined); returns the time of the kill and the other agent."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
     await producer.start()
-    killed_at = 0.0
+    killed_at, survivor = 0.0, pair_[1]
     try:
         futures = []
         started = time.monotonic()
@@ -56,13 +58,14 @@ async def steady_load(bootstrap: str, topics: Topics, count: int, rate: float, k
             if delay > 0:
                 await asyncio.sleep(delay)  # pacing the load, not waiting on a condition
             if i == kill_at:
+                victim, survivor = pair_ if pair_[0].role() == "active" else pair_[::-1]
                 killed_at = victim.kill()
             futures.append(await producer.send(topics.tasks_requested, steady_request(i),
                                                key=f"load-{i}".encode(), partition=0))
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    return killed_at
+    return killed_at, survivor
 
 
 def decided_ids(records: list[Record]) -> set[str]:
@@ -85,7 +88,8 @@ def test_kill_active_under_load_standby_takes_over(kafka_bootstrap: str, topics:
     active, standby = pair(kafka_bootstrap, topics, tmp_path)
     count = RATE * SECONDS
     try:
-        killed_at = asyncio.run(steady_load(kafka_bootstrap, topics, count, RATE, RATE * KILL_AFTER_S, active))
+        killed_at, standby = asyncio.run(steady_load(kafka_bootstrap, topics, count, RATE, RATE * KILL_AFTER_S,
+                                                     (active, standby)))
         sent = {f"load-{i}" for i in range(count)}
         names = decided_topics(topics)
         records = asyncio.run(read_log(kafka_bootstrap, names, lambda rs: decided_ids(rs) >= sent, 120))
