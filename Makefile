@@ -61,10 +61,10 @@ unit: install
 soak: install
 	$(BIN)/pytest -m soak -p no:cacheprovider
 
-# Every benchmark records its figures (bench/_record.py) into a fresh file; the performance page
+# Every benchmark records its figures (bench/recorded_figures.py) into a fresh file; the performance page
 # is rendered from it. The GPU verification kit and its modules are not benchmarks: `make
 # gpu-verify` runs the kit.
-BENCH_SCRIPTS := $(filter-out bench/gpu_verify.py bench/gpu_checks.py bench/gpu_report.py,$(wildcard bench/[!_]*.py))
+BENCH_SCRIPTS := $(filter-out bench/gpu_verify.py bench/gpu_checks.py bench/gpu_report.py bench/recorded_figures.py,$(wildcard bench/[!_]*.py))
 
 bench: install
 	rm -f .framegate/bench/records.jsonl

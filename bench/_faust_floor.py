@@ -1,11 +1,12 @@
-"""The Faust floors: the most a Faust app can take from one partition here, doing nothing.
+"""The floors: the most one partition's records can be taken here, doing nothing with them.
 
 Run by `bench/admission_throughput.py` as its own process, as the admission agent runs (`make bench`
-skips `_` scripts), with the same Faust app options and broker profile as admission and no work
-per record, in one of two ways:
-- `agent`: a Faust agent with `take_events` batching (Faust's own path for a record);
-- `intake`: admission's path, the records handed to a `RecordIntake` a fetch at a time and
-  acked per batch.
+skips `_` scripts), with the broker profile admission uses and no work per record, in one of two
+ways:
+- `agent`: a Faust agent batching with `take_events` on Faust's public API, with admission's Faust
+  app options (Faust's own consumer and its per-record path);
+- `intake`: admission's path, `RequestIntake` (a plain aiokafka consumer group), a batch marked
+  decided and committed as admission does.
 Prints one line: `<records> <seconds> <cpu_seconds>`, timed from the first batch.
 
 Usage: .venv/bin/python bench/_faust_floor.py BOOTSTRAP TOPIC RECORDS {agent,intake}
@@ -13,6 +14,7 @@ Usage: .venv/bin/python bench/_faust_floor.py BOOTSTRAP TOPIC RECORDS {agent,int
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -23,57 +25,79 @@ from typing import cast
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import faust
+from aiokafka import TopicPartition
 
 from schemas.settings import Settings
-from streams.admission.agent import BATCH_MAX, INTAKE_LIMIT
-from streams.admission.faust_transport import ProfiledApp, app_options, run_worker
+from streams.admission.agent import BATCH_MAX, COMMIT_INTERVAL_S, FETCH_BYTES
+from streams.admission.faust_transport import app_options, run_worker
+from streams.admission.intake import RequestIntake
 
 #: How long a `take_events` batch waits to fill.
 WITHIN_S = 0.005
 
 
-def main() -> None:
-    bootstrap, topic, records, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    profile = Settings().broker
-    app = ProfiledApp(f"{topic}.faust-floor", broker_profile=profile, broker=f"kafka://{bootstrap}",
-                      store="memory://", web_enabled=False, autodiscover=False,
-                      datadir=str(Path(os.environ.get("TMPDIR", "/tmp")) / f"{topic}.faust-floor"),
-                      **app_options(profile))
-    source = app.topic(topic, partitions=1, key_type=bytes, value_type=bytes,
-                       key_serializer="raw", value_serializer="raw")
-    seen = 0
-    started: list[tuple[float, float]] = []
+class Counter:
+    def __init__(self, records: int) -> None:
+        self.records = records
+        self.seen = 0
+        self.started: tuple[float, float] | None = None
 
-    def counted(n: int) -> None:
-        nonlocal seen
-        if not started:
-            started.append((time.perf_counter(), time.process_time()))
-        seen += n
-        if seen >= records:
-            wall0, cpu0 = started[0]
-            print(seen, time.perf_counter() - wall0, time.process_time() - cpu0, flush=True)
+    def counted(self, n: int) -> None:
+        if self.started is None:
+            self.started = (time.perf_counter(), time.process_time())
+        self.seen += n
+        if self.seen >= self.records:
+            wall0, cpu0 = self.started
+            print(self.seen, time.perf_counter() - wall0, time.process_time() - cpu0, flush=True)
             os._exit(0)
 
-    if path == "agent":
-        @app.agent(source, concurrency=1)
-        async def count(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-            batches = cast(faust.Stream[bytes], stream).take_events(BATCH_MAX, within=WITHIN_S)
-            async for events in batches:
-                counted(len(events))
-                yield None
-    else:
-        intake = app.intake(source, INTAKE_LIMIT)
 
-        async def drain() -> None:
-            while True:
-                batch = await intake.take(BATCH_MAX)
-                for message in batch:
-                    app.consumer.ack(message)
-                counted(len(batch))
+def agent(bootstrap: str, topic: str, counter: Counter) -> None:
+    profile = Settings().broker
+    app = faust.App(f"{topic}.faust-floor", broker=f"kafka://{bootstrap}", store="memory://",
+                    web_enabled=False, autodiscover=False,
+                    datadir=str(Path(os.environ.get("TMPDIR", "/tmp")) / f"{topic}.faust-floor"),
+                    **app_options(profile))
+    source = app.topic(topic, partitions=1, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
 
-        app.early_tasks.append(drain)
+    @app.agent(source, concurrency=1)
+    async def count(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        batches = cast(faust.Stream[bytes], stream).take_events(BATCH_MAX, within=WITHIN_S)
+        async for events in batches:
+            counter.counted(len(events))
+            yield None
 
     run_worker(app, "warning")
+
+
+async def intake(bootstrap: str, topic: str, counter: Counter) -> None:
+    profile = Settings().broker
+
+    async def assigned(_: set[TopicPartition]) -> None:
+        return None
+
+    reader = RequestIntake(profile.consumer_kwargs(bootstrap, f"{topic}.intake-floor", max_poll_records=BATCH_MAX,
+                                                   max_partition_fetch_bytes=FETCH_BYTES),
+                           topic, profile, BATCH_MAX, assigned)
+    await reader.start()
+    committed = time.monotonic()
+    while True:
+        _, batch = await reader.take()
+        reader.decided(batch)
+        if time.monotonic() - committed >= COMMIT_INTERVAL_S:
+            committed = time.monotonic()
+            await reader.commit()
+        counter.counted(len(batch))
+
+
+def main() -> None:
+    bootstrap, topic, records, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    counter = Counter(records)
+    if path == "agent":
+        agent(bootstrap, topic, counter)
+    else:
+        asyncio.run(intake(bootstrap, topic, counter))
 
 
 if __name__ == "__main__":

@@ -47,7 +47,9 @@ from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._record import record  # bench/_record.py: the performance page's figures
+from bench.recorded_figures import (
+    record,  # bench/recorded_figures.py: the performance page's figures
+)
 from schemas import (
     AdmissionDecision,
     DecisionOutcome,

@@ -177,8 +177,8 @@ def main() -> None:
     print(f"  worker (encode overlaps next pipeline): {overlap.fraction:.3f}  wall {overlap.wall_s:6.2f} s  "
           "(target >= 0.97)")
     print(f"  one job end to end (before):            {serial.fraction:.3f}  wall {serial.wall_s:6.2f} s")
-    from bench._record import (
-        record,  # bench/_record.py; imported here: the GPU kit imports this module
+    from bench.recorded_figures import (
+        record,  # bench/recorded_figures.py; imported here: the GPU kit imports this module
     )
 
     record("lane worker busy fraction (encode overlaps next pipeline)", overlap.fraction, "", ">= 0.97")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._record import record
+from bench.recorded_figures import record
 from schemas import ModelName, RouteLane
 from schemas.settings import Settings
 from streams.simulate import synthetic

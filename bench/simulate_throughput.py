@@ -28,7 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._record import record  # bench/_record.py: the performance page's figures
+from bench.recorded_figures import (
+    record,  # bench/recorded_figures.py: the performance page's figures
+)
 from schemas import DEGRADED_QUEUE_POLICY, ModelName, RouteLane
 from schemas.settings import Settings
 from streams.admission.core import Verdict

@@ -31,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaProducer
 
-from bench._record import record  # bench/_record.py: the performance page's figures
+from bench.recorded_figures import (
+    record,  # bench/recorded_figures.py: the performance page's figures
+)
 from schemas.broker_profile import BROKER_PROFILES
 from schemas.topics import Topics
 from streams.audit.migrations import migrate

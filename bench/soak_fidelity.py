@@ -49,8 +49,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from aiokafka import AIOKafkaProducer
 
-from bench._record import (
-    record as record_figure,  # bench/_record.py: the performance page's figures
+from bench.recorded_figures import (
+    record as record_figure,  # bench/recorded_figures.py: the performance page's figures
 )
 from gpu_consumers.worker import LaneWorker
 from schemas import (

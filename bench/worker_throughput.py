@@ -140,8 +140,8 @@ def main() -> None:
     print(f"bare loop, pipeline + mp4:       {bare_s:7.3f} s  {n / bare_s:7.2f} jobs/s")
     print(f"worker (Kafka, events, guard):   {worker_s:7.3f} s  {n / worker_s:7.2f} jobs/s")
     print(f"throughput ratio worker / bare (pipeline + mp4): {bare_s / worker_s:.3f}  (target >= 0.95)")
-    from bench._record import (
-        record,  # bench/_record.py; imported here: the GPU kit imports this module
+    from bench.recorded_figures import (
+        record,  # bench/recorded_figures.py; imported here: the GPU kit imports this module
     )
 
     record("lane worker throughput / bare loop (pipeline + mp4)", bare_s / worker_s, "", ">= 0.95")

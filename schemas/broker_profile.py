@@ -3,7 +3,8 @@
 Plain data (keyword arguments for aiokafka and Faust, the client's `KafkaSecurity` among them) so both halves of framegate share it
 without importing each other. The one workaround that is code, not settings, sits beside it for
 the same reason: `offset_holes` (a tansu fetch can skip a record another producer is writing;
-every consumer reads such a hole again, a no-op on Kafka, whose logs here have no holes).
+consumers read such a hole again, a no-op on Kafka, whose logs here have no holes; admission's
+request intake checks for holes only where `fetch_skips_records` says the broker makes them).
 """
 
 from typing import Any, Self

@@ -22,11 +22,13 @@ from schemas import (
     LaneEvent,
     ModelName,
     RouteLane,
+    SourceRecord,
     TaskEvent,
     TaskStatus,
 )
 from schemas.settings import Settings
 from streams.admission.core import Verdict
+from streams.admission.render import Decision, render
 from streams.admission.state import fold_lane_event, fold_task_event
 from streams.simulate.core import decide_arrival, new_state
 from streams.simulate.history import Arrival, History, TimedEvent
@@ -54,8 +56,10 @@ def task_event(task_id: str, status: TaskStatus, when: datetime, seconds: float 
 @dataclass
 class Recorded:
     history: History
-    #: The decisions as the agent wrote them (the audit rows are made from these).
-    outcomes: list[Verdict]
+    #: The core's verdicts, and the decisions as the agent wrote them (the audit rows are made
+    #: from these).
+    verdicts: list[Verdict]
+    outcomes: list[Decision]
 
 
 def record(requests: list[tuple[float, GenerationRequest]], task_log: list[TimedEvent],
@@ -66,7 +70,7 @@ def record(requests: list[tuple[float, GenerationRequest]], task_log: list[Timed
     history = History(origin="lagging agent", start=at(requests[0][0]).timestamp(),
                       end=at(requests[-1][0] + 1.0).timestamp(),
                       task_events=task_log, lane_events=lane_log)
-    outcomes = []
+    verdicts, outcomes = [], []
     task_n = lane_n = 0
     for offset, ((seconds, req), (task_upto, lane_upto)) in enumerate(zip(requests, folded, strict=True)):
         while task_n < task_upto:
@@ -85,12 +89,14 @@ def record(requests: list[tuple[float, GenerationRequest]], task_log: list[Timed
         arrival = Arrival(ts=when.timestamp(), at=when, partition=0, offset=offset, request=req)
         outcome = decide_arrival(state, arrival, SETTINGS.topics.tasks_requested)
         assert outcome is not None
-        outcomes.append(outcome)
+        verdicts.append(outcome)
+        source = SourceRecord(topic=SETTINGS.topics.tasks_requested, partition=0, offset=offset)
+        outcomes.append(render(outcome, when, req, source))
         history.arrivals.append(arrival)
         history.decisions[(0, offset)] = recorded_of(outcome, when)
         if outcome.preempted is not None and outcome.preempted.task_id is not None:
             history.preemptions[outcome.preempted.task_id] = recorded_of(outcome.preempted, when)
-    return Recorded(history, outcomes)
+    return Recorded(history, verdicts, outcomes)
 
 
 def shared_queue_history() -> Recorded:

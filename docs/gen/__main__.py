@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         from docs.gen import performance_page
 
         sys.path.insert(0, str(DOCS.parent / "bench"))
-        from _record import RECORDS
+        from recorded_figures import RECORDS
 
         page = DOCS / performance_page.PAGE
         page.write_text(performance_page.render(performance_page.load(args.records or RECORDS)))

@@ -1,4 +1,4 @@
-"""docs/performance.md from the benchmarks' records (`bench/_record.py`): `make bench` writes it.
+"""docs/performance.md from the benchmarks' records (`bench/recorded_figures.py`): `make bench` writes it.
 
 Not checked for staleness like the pages made from the code: its figures change only when the
 benchmarks run again.
@@ -35,7 +35,7 @@ def render(rows: list[dict[str, Any]]) -> str:
         "",
         "Every figure framegate publishes, as the last `make bench` measured it: when, on which "
         "machine, by which command, and the target it is held to. Benchmarks are scripts in "
-        "`bench/`, not tests; each calls `record(...)` (`bench/_record.py`) beside the line "
+        "`bench/`, not tests; each calls `record(...)` (`bench/recorded_figures.py`) beside the line "
         "that prints a figure. Figures from different machines are not comparable.",
     ]
     if not rows:

@@ -1,8 +1,8 @@
 """The Faust admission app: folds `events.lane` / `events.task` into state and decides each request.
 
-The request loop (fed by the consumer through a `RecordIntake`), the log follower and the timers
-share one event loop, hence one in-memory `AdmissionState`; each updates the state synchronously
-before its first `await`, so decisions are serialised. `tasks.requested` has
+The request loop (fed by `intake.RequestIntake`, a consumer group on `tasks.requested`), the log
+follower and the timers share one event loop, hence one in-memory `AdmissionState`; each updates
+the state synchronously before its first `await`, so decisions are serialised. `tasks.requested` has
 ONE partition (`Topics.partitions`), so requests are decided in log order and a replay of the
 same log decides the same way; the decision's `occurred_at` and every time rule use the request
 record's log timestamp, never the wall clock.
@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import faust
 import psutil
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from faust.web import Request, Response, View
 
 from schemas import (
@@ -36,9 +36,9 @@ from schemas.settings import Settings
 from streams.admission.decide import Decision, apply
 from streams.admission.events import event_id
 from streams.admission.faust_security import faust_security_options
-from streams.admission.faust_transport import ProfiledApp, app_options, run_worker
+from streams.admission.faust_transport import AdmissionApp, app_options, run_worker
 from streams.admission.follower import LogFollower, start_state
-from streams.admission.intake import RecordIntake
+from streams.admission.intake import RequestIntake
 from streams.admission.metrics import AdmissionMetrics
 from streams.admission.output_batches import OutputBatches
 from streams.admission.record import decide_record
@@ -49,14 +49,19 @@ from streams.admission.state import AdmissionState, LaneTransition, config_from_
 
 log = logging.getLogger(__name__)
 
+#: One record to publish: topic, key, value.
+Output = tuple[str, bytes | None, bytes]
+
 Role = Literal["starting", "standby", "active"]
 
-#: Most requests decided per batch (a batch is what arrived since the last one).
+#: Most requests decided per batch (a batch is what one fetch brought).
 BATCH_MAX = 1000
-#: Fetched requests waiting for a batch before the consumer stops fetching more.
-INTAKE_LIMIT = 4 * BATCH_MAX
-#: Outputs (fallback_activated too) are flushed on this timer at the latest.
+#: Bytes per fetch of `tasks.requested`: room for a full batch of requests with their prompts.
+FETCH_BYTES = 4 * 1_048_576
+#: Outputs sent outside a batch (fallback_activated) are flushed on this timer at the latest.
 FLUSH_INTERVAL_S = 0.1
+#: Decided requests' offsets are committed on this timer (and on revocation and shutdown).
+COMMIT_INTERVAL_S = 1.0
 #: Pause between the active agent's polls of the worker and lane events.
 FOLLOW_PAUSE_S = 0.01
 #: A start-up that folded at least this many log records snapshots right after taking over.
@@ -79,12 +84,12 @@ def process_age_s() -> float:
 
 
 def record_time(timestamp: float | None) -> datetime:
-    """The log time of a record (Faust gives seconds); the broker always sets one."""
+    """The log time of a record, in seconds; the broker always sets one."""
     return datetime.fromtimestamp(timestamp if timestamp else 0.0, UTC)
 
 
 class AdmissionService:
-    """State, metrics, the log follower and the publishing side; the Faust agent calls into it.
+    """State, metrics, the log follower, the request loop and the publishing side.
 
     Every admission process follows the logs; the one that owns `tasks.requested` (one
     partition, one consumer group) decides and is `active`, the others are `standby` and take
@@ -99,7 +104,7 @@ class AdmissionService:
         self.metrics = AdmissionMetrics()
         self.ready = asyncio.Event()
         #: Set while this process owns `tasks.requested` and has folded what the logs held when
-        #: it took over: Faust may hand over requests before the assignment handler finished.
+        #: it took over: the intake may fetch requests before the assignment handler finished.
         self.deciding = asyncio.Event()
         self.role: Role = "starting"
         # Since the process started (imports included), not since this object was made.
@@ -121,10 +126,11 @@ class AdmissionService:
         self.snapshot_head: SnapshotHead | None = None
         self.folds_at_snapshot = -1
         self.folds = 0
-        raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
-                               "key_serializer": "raw", "value_serializer": "raw"}
-        parts = self.topics.partitions()
-        self.topic = {name: app.topic(name, partitions=n, **raw) for name, n in parts.items()}
+        self.intake = RequestIntake(
+            settings.broker.consumer_kwargs(settings.kafka_bootstrap, settings.resolved_admission_app_id,
+                                            max_poll_records=BATCH_MAX, max_partition_fetch_bytes=FETCH_BYTES),
+            self.topics.tasks_requested, settings.broker, BATCH_MAX, self.on_assigned)
+        self.admitting: asyncio.Task[None] | None = None
 
     # --- start-up ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -163,7 +169,7 @@ class AdmissionService:
         for candidate in ("active", "standby"):
             self.metrics.role.labels(role=candidate).set(int(candidate == role))
 
-    async def on_assigned(self, assigned: set[Any]) -> None:
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         """Own `tasks.requested` -> active, after folding every decision already in the logs."""
         owns = any(tp.topic == self.topics.tasks_requested for tp in assigned)
         if not owns:
@@ -229,61 +235,71 @@ class AdmissionService:
     def short(self, topic: str) -> str:
         return topic.removeprefix(self.topics.prefix)
 
-    async def admit(self, intake: RecordIntake) -> None:
-        """Decide the requests the consumer fetched, a batch at a time.
+    async def admit(self) -> None:
+        """Decide the requests the intake fetched, a batch at a time.
 
-        A batch's records are acked once every output of the batch is acknowledged, so a
-        committed request always has its decision in the logs. A failure here (a decision's own
-        bug costs one rejection in `decide_record`; this is the producer failing) ends the
-        process as `kill -9` would: the uncommitted requests go to the next owner, decided again
-        with the same event ids.
+        A batch's offsets are marked decided (committable) once every output of the batch is
+        acknowledged, so a committed request always has its decision in the logs. A failure here
+        (a decision's own bug costs one rejection in `decide_record`; this is the producer or the
+        consumer failing) ends the process as `kill -9` would: the uncommitted requests go to the
+        next owner, decided again with the same event ids.
         """
-        await self.ready.wait()
+        intake = self.intake
         try:
+            await intake.start()
+            await self.ready.wait()
             while True:
-                batch = await intake.take(BATCH_MAX)
-                if not await self._may_decide(intake, intake.generation):
+                generation, batch = await intake.take()
+                if not await self._may_decide(generation):
                     continue  # revoked while waiting: the records go to their next owner
-                for msg in batch:
-                    await self.on_request(msg.value, msg.partition, msg.offset, msg.timestamp)
-                await self.flush()
-                ack = self.app.consumer.ack
-                for msg in batch:
-                    ack(msg)
+                async with intake.busy:
+                    if intake.generation != generation:
+                        continue
+                    for record in batch:
+                        for topic, key, value in self.on_request(record.value, record.partition,
+                                                                 record.offset, record.timestamp / 1000):
+                            await self.outputs_add(topic, key, value)
+                    await self.flush()
+                    intake.decided(batch)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("admission cannot publish decisions; exiting so that another owner decides")
+            log.exception("admission cannot read requests or publish decisions; exiting so that "
+                          "another owner decides")
             logging.shutdown()
             os._exit(1)
 
-    async def _may_decide(self, intake: RecordIntake, generation: int) -> bool:
-        """Wait for the take-over catch-up (Faust may fetch before it ends); False if the
-        intake was cleared meanwhile (partitions revoked: the batch taken is not ours)."""
+    async def _may_decide(self, generation: int) -> bool:
+        """Wait for the take-over catch-up (the intake may fetch before it ends); False if the
+        partitions were revoked meanwhile (the batch taken is not ours)."""
         if not self.deciding.is_set():
             waits = {asyncio.ensure_future(self.deciding.wait()),
-                     asyncio.ensure_future(intake.cleared_since(generation))}
+                     asyncio.ensure_future(self.intake.revoked_since(generation))}
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for waiting in waits:
                     waiting.cancel()
-        return intake.generation == generation and self.deciding.is_set()
+        return self.intake.generation == generation and self.deciding.is_set()
 
-    async def on_request(self, payload: bytes | None, partition: int, offset: int, timestamp: float | None) -> None:
+    def on_request(self, payload: bytes | None, partition: int, offset: int,
+                   timestamp: float | None) -> list[Output]:
+        """The decision step: one request record in, the records to publish out (none when the
+        logs already hold its decision). Updates the state before returning."""
         if self.state.is_decided(partition, offset):
-            return  # decided already (by us before a restart, or by a dead owner): in the logs
+            return []  # decided already (by us before a restart, or by a dead owner): in the logs
         started = time.perf_counter()
         now = record_time(timestamp)
         source = SourceRecord(topic=self.topics.tasks_requested, partition=partition, offset=offset)
         outcome = decide_record(self.state, payload, source, now)
         apply(self.state, outcome)
         self.folds += 1
-        await self.publish(outcome)
+        outputs = self.outputs_of(outcome)
         self.metrics.latency.observe(time.perf_counter() - started)
         self.metrics.request_age.observe(max(0.0, time.time() - now.timestamp()))
         for decision in outcome.decisions:
             self.metrics.decided(decision)
+        return outputs
 
     # --- snapshots -----------------------------------------------------------------------
     async def snapshot(self, force: bool = False) -> SnapshotHead | None:
@@ -292,11 +308,13 @@ class AdmissionService:
             return None
         if not force and self.folds == self.folds_at_snapshot:
             return None
-        await self.flush()  # every decision the snapshot holds is in the logs first
-        await self.follower.claim_own_decisions()
-        folds = self.folds
-        started = time.perf_counter()
-        body = encode_snapshot(self.state, dict(self.state.folded_upto))
+        # Between batches only: every decision the snapshot holds is in the logs first.
+        async with self.intake.busy:
+            await self.flush()
+            await self.follower.claim_own_decisions()
+            folds = self.folds
+            started = time.perf_counter()
+            body = encode_snapshot(self.state, dict(self.state.folded_upto))
         self.snapshot_head = await write_snapshot(self.producer, self.topics.admission_snapshots,
                                                   body, self.snapshot_head)
         self.folds_at_snapshot = folds
@@ -307,41 +325,54 @@ class AdmissionService:
 
     # --- outputs -------------------------------------------------------------------------
     async def send(self, topic: str, key: str | None, value: bytes) -> None:
+        await self.outputs_add(topic, key.encode() if key is not None else None, value)
+
+    async def outputs_add(self, topic: str, key: bytes | None, value: bytes) -> None:
         # Enqueue only; delivery is awaited in `flush` (batches fill while we decide on).
         assert self.outputs is not None
-        await self.outputs.add(topic, key.encode() if key is not None else None, value)
+        await self.outputs.add(topic, key, value)
 
     async def flush(self) -> None:
-        """Wait for every output handed over so far to be acknowledged (called before Faust acks)."""
+        """Wait for every output handed over so far to be acknowledged (before offsets are marked
+        decided)."""
         if self.outputs is not None:
             await self.outputs.flush()
 
-    async def publish(self, outcome: Decision) -> None:
+    def outputs_of(self, outcome: Decision) -> list[Output]:
+        """The records a decision writes, in the order they are published."""
         t = self.topics
+        out: list[Output] = []
         for decision in outcome.decisions:
             wire = decision.to_wire()
+            task = decision.task_id.encode() if decision.task_id is not None else None
             if decision.outcome is DecisionOutcome.accepted:
                 assert decision.lane is not None
                 if not decision.replayed:
-                    await self.send(t.lane(decision.lane), decision.task_id, wire)
-                await self.send(t.tasks_accepted, decision.task_id, wire)
+                    out.append((t.lane(decision.lane), task, wire))
+                out.append((t.tasks_accepted, task, wire))
             else:
-                await self.send(t.tasks_rejected, decision.task_id, wire)
+                out.append((t.tasks_rejected, task, wire))
         for event in outcome.task_events:
-            await self.send(t.events_task, event.task_id, event.to_wire())
+            out.append((t.events_task, event.task_id.encode(), event.to_wire()))
         for memory in outcome.memory_events:
-            await self.send(t.events_memory, memory.lane.value if memory.lane else None, memory.to_wire())
+            out.append((t.events_memory, memory.lane.value.encode() if memory.lane else None, memory.to_wire()))
+        return out
 
     async def stop(self) -> None:
-        """Flush, snapshot, close: bounded by the shutdown grace (see `run`)."""
+        """Finish the batch in hand, commit, leave the group, snapshot, close: bounded by the
+        shutdown grace (see `run`)."""
         if self.following is not None:
             self.following.cancel()
         try:
+            if self.admitting is not None:
+                async with self.intake.busy:  # no batch is half decided when the loop ends
+                    self.admitting.cancel()
+            await self.intake.stop()
             if self.producer is not None:
                 await self.flush()
                 await self.snapshot()
         except Exception:
-            log.exception("admission could not flush or snapshot on shutdown")
+            log.exception("admission could not commit, flush or snapshot on shutdown")
         finally:
             if self.producer is not None:
                 await self.producer.stop()
@@ -367,9 +398,8 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
     profile = settings.broker
     data_dir = settings.resolved_data_dir / "admission"
     data_dir.mkdir(parents=True, exist_ok=True)
-    app = ProfiledApp(
+    app = AdmissionApp(
         settings.resolved_admission_app_id,
-        broker_profile=profile,
         broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
         datadir=str(data_dir),
         store="memory://",
@@ -382,9 +412,6 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
         **faust_security_options(settings),
     )
     service = AdmissionService(app, settings)
-    t = settings.topics
-
-    intake = app.intake(service.topic[t.tasks_requested], INTAKE_LIMIT)
 
     @app.page("/metrics")
     class Metrics(View):
@@ -400,18 +427,23 @@ def build_app(settings: Settings) -> tuple[faust.App, AdmissionService]:
             body = {"role": service.role, "ready": ready}
             return self.json(body, status=200 if ready else 503)
 
-    # Snapshot and log catch-up run while the consumer joins its group, not after.
-    app.early_tasks.append(service.start)
-    app.early_tasks.append(lambda: service.admit(intake))
+    # Snapshot and log catch-up run while the intake joins its group, not after.
+    @app.task
+    async def start_service() -> None:
+        await service.start()
 
-    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
-        await service.on_assigned(assigned)
+    @app.task
+    async def admit_requests() -> None:
+        service.admitting = asyncio.current_task()
+        await service.admit()
 
     @app.timer(FLUSH_INTERVAL_S)
     async def flush_outputs() -> None:
-        # Bounds the window in which Faust could commit a request whose outputs are unacked.
         await service.flush()
+
+    @app.timer(COMMIT_INTERVAL_S)
+    async def commit_decided() -> None:
+        await service.intake.commit()
 
     @app.timer(settings.admission_snapshot_interval_s)
     async def periodic_snapshot() -> None:

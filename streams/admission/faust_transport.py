@@ -1,180 +1,37 @@
-"""The one place Faust is adapted to the broker profile (see `schemas.broker_profile`).
+"""Faust as admission uses it, through its public API only: the worker, web pages, timers, tasks.
 
-faust-streaming 0.15.3 hardcodes `fetch_max_wait_ms=1500` for worker consumers. tansu does not
-answer a waiting fetch early, so every fetch of an idle partition would cost 1.5 s of latency.
-`ProfiledApp` builds its transport with a consumer thread that resets the fetch wait to the
-profile's value before the aiokafka consumer starts.
+Admission is a `faust.App` run by `faust.Worker` (signals, shutdown, logging), serving
+`/metrics` and `/healthz` with `@app.page`, flushing and snapshotting on `@app.timer` and running
+its request loop as an `@app.task`. Faust's own Kafka client is left off through the app's public
+boot strategy (`App.BootStrategy`, `enable_kafka=False`): requests are read by a plain aiokafka
+consumer group (`intake.RequestIntake`, which says why a Faust agent cannot read them here with
+Faust's public API) and outputs written by a plain aiokafka producer (`output_batches`), both
+built from the broker profile. With its consumer on and no topic subscribed, Faust's conductor
+would crash at start-up (aiokafka refuses an empty subscription), so off is also the only sound
+setting for an app whose agents read nothing.
 
-Its consumer also hands the records of topics registered with `ProfiledApp.intake` to a
-`RecordIntake` a fetch at a time, instead of one by one through a channel to an agent (see
-`intake.py`); every other topic takes Faust's own path.
+`app_options` still maps the broker profile onto Faust's settings: the Faust floor bench runs a
+Faust agent with the same options, to compare admission against what Faust itself can take.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
-import aiokafka
 import faust
-from faust.transport.consumer import CONSUMER_FETCHING
-from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, Message, TopicT, TransportT
-from mode import Service
+from faust.app import BootStrategy
 
 from schemas.broker_profile import BrokerProfile
-from schemas.offset_holes import HoleGuard
-from streams.admission.intake import RecordIntake
 
 
-def _thread_class(profile: BrokerProfile) -> type[faust_aiokafka.AIOKafkaConsumerThread]:
-    class ProfiledConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-        def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
-            consumer = super()._create_worker_consumer(transport)
-            # Read by aiokafka when it builds its Fetcher in start(), which has not run yet.
-            consumer._fetch_max_wait_ms = profile.fetch_max_wait_ms
-            return consumer
+class WithoutKafka(BootStrategy):
+    """Faust's web server, timers and tasks, without its Kafka consumer, producer or tables."""
 
-    return ProfiledConsumerThread
+    enable_kafka = False
 
 
-def transport_class(profile: BrokerProfile) -> type[faust_aiokafka.Transport]:
-    thread = _thread_class(profile)
-
-    class ProfiledConsumer(faust_aiokafka.Consumer):
-        def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-            return thread(self, loop=self.loop, beacon=self.beacon)
-
-        async def _drain_messages(self, fetcher: Any) -> None:
-            """Faust's fetch loop, with records of intake topics handed over a fetch at a time.
-
-            Follows `Consumer._drain_messages` of faust-streaming 0.15.3 (pinned): offsets, gaps
-            and commits are kept as it keeps them, and other topics still go through its
-            per-record callback. An intake record is tracked (pending ack) before it is handed
-            over, as the conductor does for an agent's. A hole the fetch left in an intake
-            topic is read again (`offset_holes`) before Faust would record it as a gap and
-            commit past it: a request skipped there would never be decided.
-            """
-            intakes = cast(ProfiledApp, self.app).intakes
-            holes = HoleGuard()
-            #: per intake partition, the offset after the last record taken, and the intake's
-            #: generation then (a revocation clears the intake: positions restart from the commit)
-            next_of: dict[TP, int] = {}
-            generation_of: dict[TP, int] = {}
-
-            def expected(tp: TP, intake: RecordIntake, last: int | None) -> int | None:
-                if generation_of.get(tp) != intake.generation:
-                    generation_of[tp] = intake.generation
-                    next_of.pop(tp, None)
-                # first record since the assignment: Faust's read offset is then the committed
-                # one (the next to read), or None for a group that never committed
-                return next_of.get(tp, last)
-            callback = self.callback
-            consumer_stopped = self._stopped.is_set
-            fetcher_stopped = cast(Service, fetcher)._stopped.is_set
-            read_offset = self._read_offset
-            acks_enabled_for = self.app.topics.acks_enabled_for
-            try:
-                while not (consumer_stopped() or fetcher_stopped()):
-                    self.diag.set_flag(CONSUMER_FETCHING)
-                    fetched = self.getmany(timeout=1.0)
-                    await self.sleep(0)
-                    if self.should_stop:
-                        continue
-                    handed: dict[str, list[Message]] = {}
-                    reread: set[TP] = set()
-                    since_yield = 0
-                    async for tp, message in fetched:
-                        since_yield += 1
-                        if since_yield > 100:
-                            await asyncio.sleep(0)
-                            since_yield = 0
-                        if tp in reread:
-                            continue  # fetched past a hole: read again after the seek
-                        offset, last = message.offset, read_offset[tp]
-                        if last is not None and offset < last:
-                            continue
-                        if tp.topic in intakes:
-                            hole = holes.check(tp, expected(tp, intakes[tp.topic], last), offset)
-                            if hole is not None:
-                                reread.add(tp)
-                                await self.seek_wait({tp: hole})
-                                read_offset[tp] = hole - 1 if hole else None
-                                continue
-                            next_of[tp] = offset + 1
-                        if last and offset - last > 1 and acks_enabled_for(message.topic):
-                            await self._add_gap(tp, last + 1, offset)
-                        if self._commit_every is not None and self._n_acked >= self._commit_every:
-                            self._n_acked = 0
-                            await self.commit()
-                        if tp.topic in intakes:
-                            self.track_message(message)
-                            handed.setdefault(tp.topic, []).append(message)
-                        else:
-                            await self.wait_first(callback(message), self.suspend_flow.wait())
-                        read_offset[tp] = offset
-                    for topic, records in handed.items():
-                        intake = intakes[topic]
-                        intake.put_many(records)
-                        if not intake.room.is_set():
-                            await self.wait_first(intake.room.wait(), self.suspend_flow.wait())
-                    self.diag.unset_flag(CONSUMER_FETCHING)
-            except self.consumer_stopped_errors:
-                if self.transport.app.should_stop:
-                    return
-                raise
-            except asyncio.CancelledError:
-                if self.transport.app.should_stop:
-                    return
-                raise
-            except Exception:
-                self.log.exception("Drain messages raised")
-                raise
-            finally:
-                self.diag.unset_flag(CONSUMER_FETCHING)
-
-    class ProfiledTransport(faust_aiokafka.Transport):
-        Consumer = ProfiledConsumer
-
-    return ProfiledTransport
-
-
-class ProfiledApp(faust.App):
-    """A Faust app whose Kafka transport follows a `BrokerProfile`.
-
-    `early_tasks` start with the app itself, alongside the consumer's first group join, where
-    `@app.task` would wait for the join (and for the web server) to finish first. `intake`
-    subscribes a topic whose records go to a `RecordIntake` instead of an agent.
-    """
-
-    broker_profile: BrokerProfile
-
-    def __init__(self, id: str, *, broker_profile: BrokerProfile, **options: Any) -> None:
-        self.broker_profile = broker_profile
-        self.early_tasks: list[Callable[[], Awaitable[None]]] = []
-        self.intakes: dict[str, RecordIntake] = {}
-        super().__init__(id, **options)
-
-    def intake(self, topic: TopicT, limit: int) -> RecordIntake:
-        """Subscribe to `topic` and hand its records to the returned intake (see `intake.py`).
-
-        Revoked partitions clear it with the agents' buffers (Faust's flow control).
-        """
-        intake = RecordIntake(limit)
-        for name in topic.topics:
-            self.intakes[name] = intake
-        self.topics.add(topic)
-        self.flow_control.manage_queue(cast(Any, intake))
-        return intake
-
-    async def on_start(self) -> None:
-        await super().on_start()
-        for task in self.early_tasks:
-            self.add_future(task())
-
-    def _new_transport(self) -> TransportT:
-        return transport_class(self.broker_profile)(self.conf.broker_consumer, self)
+class AdmissionApp(faust.App):
+    BootStrategy = WithoutKafka
 
 
 def app_options(profile: BrokerProfile) -> dict[str, Any]:
@@ -193,11 +50,7 @@ def app_options(profile: BrokerProfile) -> dict[str, Any]:
         "topic_disable_leader": True,
         "broker_max_poll_records": 2000,
         "stream_buffer_maxsize": 16384,
-        # A decision embeds its request (~2 kB): 16 kB batches fill after a few and then every
-        # send waits a broker round trip for the partition's in-flight batch.
-        "producer_max_batch_size": 1_048_576,
         "producer_acks": -1,
-        "producer_linger": 0.002,
     }
 
 

@@ -65,11 +65,14 @@ async def burst_beyond_the_queue_limit(stage: Stage) -> None:
     burst = stage.factory.batch(
         ModelName.anisora, "burst", stage.options.burst, Priority.background
     )
+    # The shared worker holds still (SIGSTOP, as if its GPU were busy) until the critical request
+    # is decided: otherwise it may start a queued item between the burst and the critical request
+    # and leave the latter a free place instead of a background one to preempt. It stays paused
+    # well inside its group session and heartbeat staleness, so admission and Kafka see no gap.
+    stage.service(f"lane-{RouteLane.shared.value}").pause()
     stage.mark("burst")
     await stage.submit("burst", burst)
-    # Decided in the next chapter, with the critical request right behind it in the log: while
-    # the demo waited here, the shared worker could start a queued item and leave the critical
-    # request a free place instead of a background one to preempt.
+    # Decided in the next chapter, with the critical request right behind it in the log.
 
 
 async def critical_preempts_background(stage: Stage) -> None:
@@ -78,11 +81,14 @@ async def critical_preempts_background(stage: Stage) -> None:
     # through the gateway: it stamps the key's producer, which admission trusts for critical
     critical = stage.factory.make(ModelName.anisora, "critical", Priority.critical)
     stage.mark("preemption")
-    answer = await stage.gateway.submit(critical)
-    stage.phases["burst"].append(critical.task_id)
-    await stage.progress("burst decided", burst_ids, tally.decided, 60.0)
-    stage.console.print(f"gateway: critical {critical.task_id} -> {answer}")
-    await stage.progress("preemption decided", [critical.task_id], tally.decided, 60.0)
+    try:
+        answer = await stage.gateway.submit(critical)
+        stage.phases["burst"].append(critical.task_id)
+        await stage.progress("burst decided", burst_ids, tally.decided, 60.0)
+        stage.console.print(f"gateway: critical {critical.task_id} -> {answer}")
+        await stage.progress("preemption decided", [critical.task_id], tally.decided, 60.0)
+    finally:
+        stage.service(f"lane-{RouteLane.shared.value}").resume()
     stage.console.print(f"preempted for it: {', '.join(sorted(tally.preempted)) or 'none'}")
 
 

@@ -24,6 +24,8 @@ class Service:
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     #: Set by `stop()`: a process that was told to stop has not "exited unexpectedly".
     stopped: bool = field(default=False, init=False)
+    #: Set by `pause()` until `resume()`.
+    paused: bool = field(default=False, init=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> Service:
@@ -47,11 +49,23 @@ class Service:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def pause(self) -> None:
+        """SIGSTOP: the process holds still (a GPU busy elsewhere) until `resume`."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.paused and self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+        self.paused = False
+
     def stop(self, timeout_s: float = 20.0) -> int | None:
         """SIGTERM, then SIGKILL after `timeout_s`; returns the exit code."""
         proc = self.process
         if proc is None:
             return None
+        self.resume()  # a stopped process would not see the SIGTERM
         self.stopped = True
         terminate(proc, timeout_s)
         if self._log:

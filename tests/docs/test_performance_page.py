@@ -13,7 +13,7 @@ from tests.docs.blocks import ROOT
 
 
 def _recorder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_record", ROOT / "bench" / "_record.py")
+    spec = importlib.util.spec_from_file_location("recorded_figures", ROOT / "bench" / "recorded_figures.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,10 +1,10 @@
-"""A Faust app with admission's intake whose consumer skips two records once (fault injection).
+"""Admission's request intake whose consumer skips two records once (fault injection).
 
-Run as its own process by `test_intake_holes.py`. TOPIC holds FIRST records. The app takes them
-through a `RecordIntake`, then (partition paused) writes four more, moves the consumer two
-records past its position, where a fetch that skipped two records would leave it, and resumes.
-It prints the offsets it was handed as one JSON list once it has FIRST + 4 of them, or once
-nothing more came for WAIT_S, and exits.
+Run as its own process by `test_intake_holes.py`. TOPIC holds FIRST records. The intake takes
+them, then (partition paused) four more are written and the consumer is moved two records past its
+position with aiokafka's public `seek`, where a fetch that skipped two records would leave it, and
+resumed. It prints the offsets it was handed as one JSON list once it has FIRST + 4 of them, or
+once nothing more came for WAIT_S, and exits.
 
 Usage: python -m tests.integration.admission.intake_skip_app BOOTSTRAP TOPIC FIRST
 """
@@ -13,62 +13,59 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
-import tempfile
 
-from aiokafka import AIOKafkaProducer
-from faust.types import TP
+from aiokafka import AIOKafkaProducer, TopicPartition
 
-from schemas.settings import Settings
-from streams.admission.faust_transport import ProfiledApp, app_options, run_worker
+from schemas.broker_profile import BROKER_PROFILES
+from streams.admission.intake import RequestIntake
 
 MORE = 4
 WAIT_S = 10.0
 
 
-def main() -> None:
-    bootstrap, topic, first = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    profile = Settings().broker
-    app = ProfiledApp(f"{topic}.intake-skip", broker_profile=profile, broker=f"kafka://{bootstrap}",
-                      store="memory://", web_enabled=False, autodiscover=False,
-                      datadir=tempfile.mkdtemp(prefix="intake-skip-"), **app_options(profile))
-    source = app.topic(topic, partitions=1, key_type=bytes, value_type=bytes,
-                       key_serializer="raw", value_serializer="raw")
-    intake = app.intake(source, 100)
+async def run(bootstrap: str, topic: str, first: int) -> list[int]:
+    profile = BROKER_PROFILES["tansu"]
+    assigned = asyncio.Event()
+
+    async def on_assigned(tps: set[TopicPartition]) -> None:
+        if tps:
+            assigned.set()
+
+    intake = RequestIntake(profile.consumer_kwargs(bootstrap, f"{topic}.intake-skip"), topic, profile,
+                           100, on_assigned)
+    await intake.start()
+    consumer = intake.started()
+    tp = TopicPartition(topic, 0)
     handed: list[int] = []
-    tp = TP(topic, 0)
-
-    async def skip_two() -> None:
-        app.consumer.pause_partitions({tp})
-        producer = AIOKafkaProducer(**profile.producer_kwargs(bootstrap))
-        await producer.start()
-        try:
-            for i in range(MORE):
-                await producer.send_and_wait(topic, f"more-{i}".encode())
-        finally:
-            await producer.stop()
-        await app.consumer.seek_wait({tp: first + 2})
-        # a broker's skip moves the fetch position only: Faust still read up to FIRST - 1 last
-        app.consumer._read_offset[tp] = first - 1
-        app.consumer.resume_partitions({tp})
-
-    async def drain() -> None:
+    try:
         while len(handed) < first + MORE:
             try:
-                batch = await asyncio.wait_for(intake.take(100), WAIT_S if len(handed) >= first else 60.0)
+                _, batch = await asyncio.wait_for(intake.take(), WAIT_S if len(handed) >= first else 60.0)
             except TimeoutError:
                 break
-            for message in batch:
-                handed.append(message.offset)
-                app.consumer.ack(message)
+            handed.extend(record.offset for record in batch)
+            intake.decided(batch)
             if len(handed) == first:
-                await skip_two()
-        print(json.dumps(handed), flush=True)
-        os._exit(0)
+                consumer.pause(tp)
+                producer = AIOKafkaProducer(**profile.producer_kwargs(bootstrap))
+                await producer.start()
+                try:
+                    for i in range(MORE):
+                        await producer.send_and_wait(topic, f"more-{i}".encode())
+                finally:
+                    await producer.stop()
+                consumer.seek(tp, first + 2)
+                consumer.resume(tp)
+        await intake.commit()
+    finally:
+        await intake.stop()
+    return handed
 
-    app.early_tasks.append(drain)
-    run_worker(app, "warning")
+
+def main() -> None:
+    bootstrap, topic, first = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    print(json.dumps(asyncio.run(run(bootstrap, topic, first))), flush=True)
 
 
 if __name__ == "__main__":

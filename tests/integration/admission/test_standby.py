@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from schemas import ModelName, Priority, SourceRecord, Topics
+from schemas import GenerationRequest, ModelName, Priority, SourceRecord, Topics
 from streams.admission.events import event_id, origin_of
 from tests.factories import invalid_wire, request
 from tests.integration.admission.harness import (
@@ -43,11 +43,13 @@ def steady_request(i: int) -> bytes:
 
 
 async def steady_load(bootstrap: str, topics: Topics, count: int, rate: float, kill_at: int,
-                      victim: Agent) -> float:
-    """Publishes `count` requests paced at `rate`/s; kills `victim` (-9) before request `kill_at`."""
+                      pair_: tuple[Agent, Agent]) -> tuple[float, Agent]:
+    """Publishes `count` requests paced at `rate`/s; kills the agent of `pair_` that is active (-9)
+    before request `kill_at` (the group may have given the partition to the newer one when it
+    joined); returns the time of the kill and the other agent."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
     await producer.start()
-    killed_at = 0.0
+    killed_at, survivor = 0.0, pair_[1]
     try:
         futures = []
         started = time.monotonic()
@@ -56,13 +58,14 @@ async def steady_load(bootstrap: str, topics: Topics, count: int, rate: float, k
             if delay > 0:
                 await asyncio.sleep(delay)  # pacing the load, not waiting on a condition
             if i == kill_at:
+                victim, survivor = pair_ if pair_[0].role() == "active" else pair_[::-1]
                 killed_at = victim.kill()
             futures.append(await producer.send(topics.tasks_requested, steady_request(i),
                                                key=f"load-{i}".encode(), partition=0))
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    return killed_at
+    return killed_at, survivor
 
 
 def decided_ids(records: list[Record]) -> set[str]:
@@ -85,7 +88,8 @@ def test_kill_active_under_load_standby_takes_over(kafka_bootstrap: str, topics:
     active, standby = pair(kafka_bootstrap, topics, tmp_path)
     count = RATE * SECONDS
     try:
-        killed_at = asyncio.run(steady_load(kafka_bootstrap, topics, count, RATE, RATE * KILL_AFTER_S, active))
+        killed_at, standby = asyncio.run(steady_load(kafka_bootstrap, topics, count, RATE, RATE * KILL_AFTER_S,
+                                                     (active, standby)))
         sent = {f"load-{i}" for i in range(count)}
         names = decided_topics(topics)
         records = asyncio.run(read_log(kafka_bootstrap, names, lambda rs: decided_ids(rs) >= sent, 120))
@@ -117,6 +121,94 @@ def test_kill_active_under_load_standby_takes_over(kafka_bootstrap: str, topics:
                         ("rejected", "validation_error"): count // INVALID_EVERY}, outcomes
     assert after, "nothing was decided after the kill"
     assert standby_role == "active", f"standby never became active; its log:\n{standby_log[-3000:]}"
+
+
+#: Tries at killing the active agent after its outputs and before its commit (its commit timer
+#: can win the race; then the standby takes over and the next try kills that one).
+KILL_TRIES = 4
+
+
+def committed_offset(bootstrap: str, group: str, topic: str) -> int:
+    """The group's committed offset on partition 0 of `topic` (0 before its first commit)."""
+    async def fetch() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            return await consumer.committed(TopicPartition(topic, 0)) or 0
+        finally:
+            await consumer.stop()
+    return asyncio.run(fetch())
+
+
+async def decided_now(bootstrap: str, topics: Topics, batch: list[GenerationRequest]) -> None:
+    """Publish `batch` and return as soon as every one of its decisions is readable."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
+    await consumer.start()
+    await producer.start()
+    try:
+        parts = [TopicPartition(name, 0) for name in decided_topics(topics)]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for tp in parts:
+            await consumer.position(tp)
+        sends = [await producer.send(topics.tasks_requested, r.to_wire(), key=r.task_id.encode(), partition=0)
+                 for r in batch]
+        await asyncio.gather(*sends)
+        waiting = {r.task_id.encode() for r in batch}
+        deadline = time.monotonic() + 60
+        while waiting:
+            assert time.monotonic() < deadline, f"undecided: {sorted(waiting)}"
+            for records in (await consumer.getmany(timeout_ms=50)).values():
+                waiting.difference_update(r.key for r in records)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def test_kill_between_outputs_and_commit_the_standby_decides_the_same(kafka_bootstrap: str, topics: Topics,
+                                                                      tmp_path: Path) -> None:
+    lanes_ready(kafka_bootstrap, topics)
+    active, standby = pair(kafka_bootstrap, topics, tmp_path)
+    group, names = f"{topics.prefix}admission", decided_topics(topics)
+    sent: list[str] = []
+    try:
+        for attempt in range(KILL_TRIES):
+            batch = [request(ModelName.anisora if i % 2 else ModelName.phr00t, task_id=f"gap-{attempt}-{i}",
+                             submitted_at=datetime.now(UTC)) for i in range(10)]
+            asyncio.run(decided_now(kafka_bootstrap, topics, batch))
+            sent += [r.task_id for r in batch]
+            if standby.role() == "active":  # the group gave the partition to the newer member
+                active, standby = standby, active
+            killed_at = active.kill()
+            if committed_offset(kafka_bootstrap, group, topics.tasks_requested) < len(sent):
+                break  # outputs acknowledged, offsets not committed: the window under test
+            standby.wait_role("active", START_S)
+            (tmp_path / f"c{attempt}").mkdir()
+            active, standby = standby, Agent(kafka_bootstrap, topics, tmp_path / f"c{attempt}").start(START_S)
+            standby.wait_role("standby")
+        else:
+            pytest.fail(f"the commit came before every one of {KILL_TRIES} kills")
+        standby.wait_role("active", START_S)
+        takeover = time.time() - killed_at
+        # the new owner reads from the dead one's last commit and commits past what it finds decided
+        wait_until(lambda: committed_offset(kafka_bootstrap, group, topics.tasks_requested) == len(sent), 30, 0.2,
+                   what="the new owner's commit past the requests the dead owner decided")
+        late = request(ModelName.phr00t, task_id="after-takeover", submitted_at=datetime.now(UTC))
+        send_at(kafka_bootstrap, topics, keyed([late]), datetime.now(UTC))
+        records = asyncio.run(read_log(kafka_bootstrap, names, lambda rs: "after-takeover" in decided_ids(rs)))
+    finally:
+        active.stop()
+        standby.stop()
+    print(f"\nkill -9 after the outputs, before the commit: the standby was active {takeover:.2f} s later")
+    by_task: dict[str, set[str]] = {}
+    for r in records:
+        by_task.setdefault(r.value["task_id"], set()).add(r.value["event_id"])
+        src = SourceRecord.model_validate(r.value["source"])
+        assert r.value["event_id"] == str(event_id(origin_of(src, None, datetime.now(UTC)), "decision"))
+    assert set(by_task) == {*sent, "after-takeover"}
+    assert [t for t, ids in by_task.items() if len(ids) != 1] == [], "a request decided with two ids"
+    assert all(r.value["outcome"] == "accepted" for r in records)
 
 
 def health_of(body: dict[str, object] | None) -> tuple[object, object] | None:

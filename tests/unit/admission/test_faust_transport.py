@@ -1,22 +1,27 @@
-"""The tansu fetch-wait workaround reaches the aiokafka consumer Faust builds for its worker."""
+"""The admission app runs on Faust's public API with Faust's Kafka client off; its request
+intake gets the broker profile's consumer settings."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
+
+import pytest
 
 from schemas.broker_profile import BROKER_PROFILES
 from schemas.settings import Settings
 from streams.admission.agent import build_app
 
 
-def test_worker_consumer_uses_the_profile_fetch_wait(tmp_path: Path) -> None:
-    settings = Settings(kafka_bootstrap="127.0.0.1:1", data_dir=tmp_path, broker_profile="tansu")
-    app, _ = build_app(settings)
-
-    async def created_wait() -> int:
-        consumer = app.consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]
-        # aiokafka's start() builds its Fetcher from this attribute (Faust passed 1500).
-        return int(consumer._fetch_max_wait_ms)
-
-    assert asyncio.run(created_wait()) == BROKER_PROFILES["tansu"].fetch_max_wait_ms == 10
+@pytest.mark.parametrize("profile", ["tansu", "kafka"])
+def test_faust_starts_web_and_timers_but_no_kafka_client(tmp_path: Path, profile: str) -> None:
+    settings = Settings(kafka_bootstrap="127.0.0.1:1", data_dir=tmp_path, broker_profile=profile)
+    app, service = build_app(settings)
+    boot = app.boot_strategy
+    assert list(boot.kafka_consumer()) == [] and list(boot.kafka_conductor()) == []
+    assert list(boot.kafka_producer()) == [] and list(boot.tables()) == []
+    assert list(boot.web_server())  # /metrics and /healthz are still served by Faust
+    kwargs = service.intake.consumer_kwargs
+    assert kwargs["fetch_max_wait_ms"] == BROKER_PROFILES[profile].fetch_max_wait_ms
+    assert kwargs["group_id"] == settings.resolved_admission_app_id
+    assert kwargs["enable_auto_commit"] is False
+    assert (service.intake.holes is not None) is (profile == "tansu")

@@ -1,75 +1,74 @@
-"""`RecordIntake`: fetches in, batches out, bounded, cleared on revocation."""
+"""`RequestIntake`: what it hands out around a hole, and what it may commit."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from dataclasses import dataclass
 
-import pytest
-from faust.types import Message
+from aiokafka import TopicPartition
 
-from streams.admission.intake import RecordIntake
+from schemas.broker_profile import BROKER_PROFILES
+from streams.admission.intake import RequestIntake
 
-
-def records(*offsets: int) -> list[Message]:
-    # The intake only queues records; an offset stands in for each.
-    return [cast(Message, offset) for offset in offsets]
+TP = TopicPartition("t", 0)
 
 
-def test_batches_keep_fetch_order_and_the_size_bound() -> None:
-    async def run() -> list[list[Any]]:
-        intake = RecordIntake(limit=100)
-        intake.put_many(records(0, 1, 2))
-        intake.put_many(records(3, 4))
-        return [await intake.take(4), await intake.take(4)]
-
-    assert asyncio.run(run()) == [[0, 1, 2, 3], [4]]
+@dataclass(frozen=True)
+class Rec:
+    offset: int
+    topic: str = "t"
+    partition: int = 0
 
 
-def test_take_waits_for_the_next_fetch() -> None:
-    async def run() -> list[Any]:
-        intake = RecordIntake(limit=100)
-        taking = asyncio.create_task(intake.take(10))
-        await asyncio.sleep(0)
-        assert not taking.done()
-        intake.put_many(records(7))
-        return await asyncio.wait_for(taking, 5)
-
-    assert asyncio.run(run()) == [7]
+async def nothing(_: set[TopicPartition]) -> None:
+    return None
 
 
-def test_room_closes_at_the_limit_and_opens_when_a_batch_is_taken() -> None:
+def intake(profile: str) -> RequestIntake:
+    return RequestIntake({}, "t", BROKER_PROFILES[profile], 100, nothing)
+
+
+def test_without_the_guard_every_fetched_record_is_handed_out() -> None:
+    kafka = intake("kafka")
+    kafka.next_of[TP] = 3
+    assert [r.offset for r in kafka.without_holes(TP, [Rec(5), Rec(6)])] == [5, 6]
+    assert kafka.next_of[TP] == 7
+
+
+def test_with_the_guard_records_in_order_are_handed_out_and_followed() -> None:
+    tansu = intake("tansu")
+    tansu.next_of[TP] = None  # a group that never committed: the first record is taken
+    assert [r.offset for r in tansu.without_holes(TP, [Rec(0), Rec(1), Rec(2)])] == [0, 1, 2]
+    assert [r.offset for r in tansu.without_holes(TP, [Rec(3)])] == [3]
+    assert tansu.next_of[TP] == 4
+
+
+def test_records_of_a_partition_assigned_during_the_fetch_wait_for_its_rewind() -> None:
+    tansu = intake("tansu")
+    tansu.fresh.add(TP)
+    assert list(tansu.without_holes(TP, [Rec(7), Rec(8)])) == []
+    assert TP not in tansu.next_of
+
+
+def test_only_decided_offsets_are_due_for_commit() -> None:
+    tansu = intake("tansu")
+    assert tansu.done == {}
+    tansu.decided([Rec(0), Rec(1), Rec(2)])
+    assert tansu.done == {TP: 3}
+    asyncio.run(tansu.commit())  # not started: nothing to commit to, nothing recorded as committed
+    assert tansu.committed == {}
+
+
+def test_a_revocation_wakes_a_batch_taken_before_it() -> None:
     async def run() -> None:
-        intake = RecordIntake(limit=3)
-        intake.put_many(records(0, 1))
-        assert intake.room.is_set()
-        intake.put_many(records(2))
-        assert not intake.room.is_set()
-        await intake.take(1)
-        assert intake.room.is_set() and len(intake) == 2
-
-    asyncio.run(run())
-
-
-@pytest.mark.parametrize("cleared", [True, False])
-def test_clear_drops_waiting_records_and_wakes_a_batch_taken_before(cleared: bool) -> None:
-    async def run() -> None:
-        intake = RecordIntake(limit=2)
-        intake.put_many(records(0, 1, 2))
-        batch = await intake.take(1)
-        generation = intake.generation
-        waiter = asyncio.create_task(intake.cleared_since(generation))
+        tansu = intake("tansu")
+        generation = tansu.generation
+        waiter = asyncio.create_task(tansu.revoked_since(generation))
         await asyncio.sleep(0)
-        assert batch == [0] and not waiter.done()
-        if cleared:
-            intake.clear()
-            await asyncio.wait_for(waiter, 5)
-            assert len(intake) == 0 and intake.generation != generation and intake.room.is_set()
-            await asyncio.wait_for(intake.cleared_since(generation), 5)  # already past: returns at once
-        else:
-            intake.put_many(records(3))
-            await asyncio.sleep(0)
-            assert not waiter.done() and len(intake) == 3
-            waiter.cancel()
+        assert not waiter.done()
+        await tansu.on_partitions_revoked([TP])
+        await asyncio.wait_for(waiter, 5)
+        assert tansu.generation != generation and tansu.next_of == {} and tansu.done == {}
+        await asyncio.wait_for(tansu.revoked_since(generation), 5)  # already past: returns at once
 
     asyncio.run(run())

@@ -32,9 +32,9 @@ def without_positions(history: History) -> History:
 
 def test_decisions_name_the_positions_their_state_had_folded() -> None:
     recorded = shared_queue_history()
-    ups = [o.folded for o in recorded.outcomes]
+    ups = [v.folded for v in recorded.verdicts]
     assert ups == [(3, 2)] * QUEUE_LIMIT + [(3, 2), (4, 2), (5, 2)]
-    codes = [o.code.value if o.code else "accepted" for o in recorded.outcomes[-3:]]
+    codes = [v.code.value if v.code else "accepted" for v in recorded.verdicts[-3:]]
     assert codes == ["queue_overloaded", "accepted", "accepted"]
 
 
