@@ -27,6 +27,7 @@ from schemas import (
     RouteLane,
     TaskStatus,
 )
+from streams.admission.core.facts import HeartbeatFacts
 from streams.admission.core.lane_queue import LaneQueue, QueuedItem
 from streams.admission.errors import SnapshotUnusable
 from streams.admission.state import (
@@ -63,9 +64,10 @@ def _lane_doc(lane: LaneState) -> dict[str, Any]:
         "reason": _value(lane.fallback_reason),
         "updated_at": lane.updated_at,
         "workers": [
-            [w.worker_id, w.availability.value, w.warm, _value(w.served_model), w.load1, w.cpu_cores,
-             w.artifact_write_ms, w.gpu_sessions_in_use, w.gpu_session_quota, w.shared_fallback_enabled,
-             w.seen_at, w.cpu_over_since, w.quota_exhausted_flag]
+            [w.worker_id, w.availability.value, w.warm, _value(w.beat.served_model), w.beat.load1,
+             w.beat.cpu_cores, w.beat.artifact_write_ms, w.beat.gpu_sessions_in_use,
+             w.beat.gpu_session_quota, w.beat.shared_fallback_enabled, w.seen_at, w.cpu_over_since,
+             w.beat.quota_exhausted_flag]
             for w in lane.workers.values()
         ],
     }
@@ -157,13 +159,13 @@ def _state_from(doc: dict[str, Any], answers: list[str], config: AdmissionConfig
         lane.updated_at = float(lane_doc["updated_at"])
         for (wid, avail, warm, served, load1, cores, write_ms, in_use, quota, fallback, seen, over,
              flag) in lane_doc["workers"]:
-            lane.workers[wid] = WorkerSignal(
-                worker_id=wid, availability=Availability(avail), warm=bool(warm),
+            beat = HeartbeatFacts(
+                lane=lane.lane, worker_id=wid, availability=Availability(avail), warm=bool(warm),
                 served_model=_enum(ModelName, served), load1=float(load1), cpu_cores=int(cores),
                 artifact_write_ms=write_ms, gpu_sessions_in_use=int(in_use), gpu_session_quota=int(quota),
-                shared_fallback_enabled=bool(fallback), seen_at=float(seen), cpu_over_since=over,
-                quota_exhausted_flag=bool(flag),
+                shared_fallback_enabled=bool(fallback), quota_exhausted_flag=bool(flag), at=float(seen),
             )
+            lane.workers[wid] = WorkerSignal(beat, over)
     for name, queue_doc in doc["queues"].items():
         queue = state.queue(RouteLane(name))
         for task_id, priority, enqueued, model, task_type, submitted in queue_doc["items"]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from schemas import AdmissionDecision, GenerationRequest, LaneEvent, ModelName, TaskEvent
 from streams.admission.core.verdict import Verdict
+from streams.admission.ingest import decision_verdict
 from streams.simulate.history import RecordedDecision
 
 #: Producers the simulator gives critical requests: whether a producer may submit critical work
@@ -165,20 +166,5 @@ def recorded_of(verdict: Verdict, at: datetime) -> RecordedDecision:
 
 
 def as_recorded(decision: AdmissionDecision) -> RecordedDecision:
-    src = decision.source
-    return RecordedDecision(
-        at=decision.occurred_at,
-        outcome=str(decision.outcome),
-        code=_text(decision.code),
-        task_id=decision.task_id,
-        model=_text(decision.model),
-        priority=_text(decision.priority),
-        lane=_text(decision.lane),
-        lane_mode=_text(decision.lane_mode),
-        queue_depth=decision.queue_depth,
-        reason=decision.reason,
-        replayed=decision.replayed,
-        source=(src.partition, src.offset) if src is not None else None,
-        events_task_upto=decision.events_task_upto,
-        events_lane_upto=decision.events_lane_upto,
-    )
+    """A recorded decision as the fidelity check and the answers read it."""
+    return recorded_of(decision_verdict(decision), decision.occurred_at)

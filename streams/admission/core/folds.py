@@ -55,21 +55,7 @@ def fold_heartbeat(state: AdmissionState, beat: HeartbeatFacts) -> None:
     over_since = None
     if beat.load1 > beat.cpu_cores * cfg.cpu_starvation_factor:
         over_since = previous.cpu_over_since if previous is not None and previous.cpu_over_since is not None else at
-    signal = lane.workers[beat.worker_id] = WorkerSignal(
-        worker_id=beat.worker_id,
-        availability=beat.availability,
-        warm=beat.warm,
-        served_model=beat.served_model,
-        load1=beat.load1,
-        cpu_cores=beat.cpu_cores,
-        artifact_write_ms=beat.artifact_write_ms,
-        gpu_sessions_in_use=beat.gpu_sessions_in_use,
-        gpu_session_quota=beat.gpu_session_quota,
-        shared_fallback_enabled=beat.shared_fallback_enabled,
-        seen_at=at,
-        cpu_over_since=over_since,
-        quota_exhausted_flag=beat.quota_exhausted_flag,
-    )
+    signal = lane.workers[beat.worker_id] = WorkerSignal(beat, over_since)
     if lane.oldest_seen is not None and at < lane.oldest_seen:
         lane.oldest_seen = at
     health = lane.health

@@ -16,7 +16,6 @@ from schemas.enums import (
     Availability,
     FallbackReason,
     LaneMode,
-    ModelName,
     RejectionCode,
     RouteLane,
     TaskStatus,
@@ -24,6 +23,7 @@ from schemas.enums import (
 from schemas.tasks import repeats
 from streams.admission.core.answer_rows import pack, unpack
 from streams.admission.core.config import AdmissionConfig
+from streams.admission.core.facts import HeartbeatFacts
 from streams.admission.core.lane_queue import LaneQueue
 from streams.admission.core.verdict import Verdict
 
@@ -39,36 +39,42 @@ INITIAL_AVAILABILITY = Availability.ready
 class WorkerSignal:
     """The latest heartbeat of one worker, plus how long its CPU has been over the threshold."""
 
-    worker_id: str
-    availability: Availability
-    warm: bool
-    served_model: ModelName | None
-    load1: float
-    cpu_cores: int
-    artifact_write_ms: float | None
-    gpu_sessions_in_use: int
-    gpu_session_quota: int
-    shared_fallback_enabled: bool
-    seen_at: float
+    beat: HeartbeatFacts
     #: Start of the current unbroken run of heartbeats with load1 > cores x factor.
     cpu_over_since: float | None = None
-    quota_exhausted_flag: bool = False
+
+    @property
+    def worker_id(self) -> str:
+        return self.beat.worker_id
+
+    @property
+    def availability(self) -> Availability:
+        return self.beat.availability
+
+    @property
+    def warm(self) -> bool:
+        return self.beat.warm
+
+    @property
+    def seen_at(self) -> float:
+        return self.beat.at
 
     def io_saturated(self, limit_ms: float) -> bool:
         # No write yet (None) is not saturation: a fresh worker could otherwise never start.
-        ms = self.artifact_write_ms
+        ms = self.beat.artifact_write_ms
         return ms is not None and ms > limit_ms
 
     @property
     def quota_met(self) -> bool:
-        return self.quota_exhausted_flag or (
-            self.gpu_session_quota > 0 and self.gpu_sessions_in_use >= self.gpu_session_quota)
+        beat = self.beat
+        return beat.quota_exhausted_flag or (
+            beat.gpu_session_quota > 0 and beat.gpu_sessions_in_use >= beat.gpu_session_quota)
 
     def standing(self, config: AdmissionConfig) -> tuple[object, ...]:
         """Everything the withdrawal checks read of this worker but its age: two heartbeats with
         the same standing leave every check's answer as it was."""
-        return (self.availability, self.warm, self.io_saturated(config.io_saturation_ms), self.quota_met,
-                self.shared_fallback_enabled, self.cpu_over_since)
+        return (self.beat.availability, self.beat.warm, self.io_saturated(config.io_saturation_ms),
+                self.quota_met, self.beat.shared_fallback_enabled, self.cpu_over_since)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ def worker_problem(worker: WorkerSignal, route: Route, config: AdmissionConfig, 
     # The shared lane is itself the fallback: its quota is governed by the queue policy. Software
     # fallback is unavailable when the worker disabled it or the shared queue is full.
     if route.lane is not RouteLane.shared and worker.quota_met and (
-            not worker.shared_fallback_enabled or shared_full):
+            not worker.beat.shared_fallback_enabled or shared_full):
         return RejectionCode.gpu_quota_exhausted
     return None
 
