@@ -51,10 +51,10 @@ class Counting(Simulation):
 
     core_s = 0.0
 
-    def _decide(self, arrival: Arrival, facts: RequestFacts | UnparsedFacts | None) -> Verdict | None:
+    def decide(self, arrival: Arrival, facts: RequestFacts | UnparsedFacts | None) -> Verdict | None:
         started = time.perf_counter()
         try:
-            return super()._decide(arrival, facts)
+            return super().decide(arrival, facts)
         finally:
             self.core_s += time.perf_counter() - started
 

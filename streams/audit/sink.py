@@ -151,7 +151,7 @@ class AuditSink:
         self.stats.consuming = True
         try:
             while not stop.is_set():
-                await self._turn(consumer, step)
+                await self.turn(consumer, step)
             await self._final(step)
         finally:
             self.stats.consuming = False
@@ -161,7 +161,8 @@ class AuditSink:
             if self._client is not None:
                 self._client.close()
 
-    async def _turn(self, consumer: AIOKafkaConsumer, step: CheckpointStep) -> None:
+    async def turn(self, consumer: AIOKafkaConsumer, step: CheckpointStep) -> None:
+        """One turn of the sink's loop (a test wraps it to stop the sink at a chosen point)."""
         self._settle()
         now = self.clock()
         if self._inflight is None:

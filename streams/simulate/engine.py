@@ -208,7 +208,7 @@ class Simulation:
         facts = arrival_facts(arrival, self.topic)
         if self.beating and ts - self.last_beat >= self.beat_s:
             self._beat(ts, arrival.at.timestamp())
-        verdict = self._decide(arrival, facts)
+        verdict = self.decide(arrival, facts)
         tally = self.tally
         if verdict is None:
             assert arrival.carried is not None
@@ -237,7 +237,7 @@ class Simulation:
         if workers is not None:
             self._dispatch(workers, ts)
 
-    def _decide(self, arrival: Arrival, facts: RequestFacts | UnparsedFacts | None) -> core.Verdict | None:
+    def decide(self, arrival: Arrival, facts: RequestFacts | UnparsedFacts | None) -> core.Verdict | None:
         """The admission core's part of an arrival (its own method: `bench/` times it apart)."""
         return decide_arrival(self.state, arrival, self.topic, facts)
 

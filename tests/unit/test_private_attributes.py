@@ -26,23 +26,6 @@ PUBLIC_UNDERSCORED = {
 #: namedtuple's documented methods and fields (underscored so that they cannot clash with fields).
 NAMEDTUPLE_API = {"_replace", "_asdict", "_fields", "_field_defaults", "_make"}
 
-#: framegate's own private names used from outside their class, in benches and tests. Owner:
-#: issue 24 (tests and benches through public seams only). (path, expression) each.
-ISSUE_24 = {
-    ("bench/simulate_throughput.py", "super()._decide"),
-    ("tests/integration/audit/test_audit_sink.py", "super()._turn"),
-    ("tests/integration/gpu_consumers/test_lane_ledger_holes.py", "ledger._consumer"),
-    ("tests/unit/audit/test_audit_checkpoint.py", "sink._caught_up"),
-    ("tests/unit/audit/test_audit_checkpoint.py", "sink._due"),
-    ("tests/unit/audit/test_audit_checkpoint.py", "sink._batcher"),
-    ("tests/unit/gateway/test_gateway_feed_backoff.py", "feed._reconnecting"),
-    ("tests/unit/gpu_consumers/test_gpu_memory_guard.py", "memory_guard._nvml_handle"),
-    ("tests/unit/gpu_consumers/test_gpu_model_cache.py", "models2._budget"),
-    ("tests/unit/gpu_consumers/test_gpu_task_ledger.py", "ledger._on_invalid"),
-    ("tests/unit/gpu_consumers/test_gpu_task_ledger.py", "ledger._apply"),
-}
-
-
 def private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
@@ -95,9 +78,7 @@ def test_no_private_names_of_other_objects() -> None:
     for tree in TREES:
         for path in sorted((REPO / tree).rglob("*.py")):
             rel = path.relative_to(REPO).as_posix()
-            for line, what in findings(path):
-                if (rel, what) not in ISSUE_24:
-                    found.append(f"{rel}:{line}: {what}")
+            found += [f"{rel}:{line}: {what}" for line, what in findings(path)]
     assert not found, "private names of other objects (use a public API):\n" + "\n".join(found)
 
 

@@ -262,13 +262,13 @@ class _SkippingSink(AuditSink):
     armed = False
     skipped_from: int | None = None
 
-    async def _turn(self, consumer: AIOKafkaConsumer, step: Any) -> None:
+    async def turn(self, consumer: AIOKafkaConsumer, step: Any) -> None:
         if self.armed:
             self.armed = False
             tp = TopicPartition(self.config.topics.events_task, 0)
             self.skipped_from = await consumer.position(tp)
             consumer.seek(tp, self.skipped_from + 2)
-        await super()._turn(consumer, step)
+        await super().turn(consumer, step)
 
 
 def test_a_fetch_that_skips_offsets_is_read_again_and_every_event_lands(
