@@ -89,11 +89,11 @@ def test_the_scan_catches_each_kind(tmp_path: Path) -> None:
         "import aiokafka\n"
         "from faust.transport import drivers\n"
         "from mode.utils import _private_helper\n"
-        "consumer._fetch_max_wait_ms = 10\n"
-        "offset = app.consumer._read_offset[tp]\n"
+        "consumer._hidden_wait = 10\n"
+        "offset = app.consumer._hidden_offsets[tp]\n"
         "x = getattr(consumer, '_fetcher')\n"
         "class Thread(drivers.aiokafka.AIOKafkaConsumerThread):\n"
-        "    def _create_worker_consumer(self, transport): return self._consumer\n"
+        "    def _hidden_hook(self, transport): return self._consumer\n"
         "class Mine(aiokafka.AIOKafkaConsumer):\n"
         "    def _helper(self): ...\n"
         "os._exit(0)\n"
@@ -102,9 +102,9 @@ def test_the_scan_catches_each_kind(tmp_path: Path) -> None:
     )
     assert [what for _, what in sorted(findings(sample))] == [
         "from mode.utils import _private_helper",
-        "consumer._fetch_max_wait_ms",
-        "app.consumer._read_offset",
+        "consumer._hidden_wait",
+        "app.consumer._hidden_offsets",
         "getattr(consumer, '_fetcher')",
-        "Thread._create_worker_consumer overrides a library internal",
+        "Thread._hidden_hook overrides a library internal",
         "Mine._helper overrides a library internal",
     ]

@@ -49,11 +49,11 @@ from streams.admission.state import (
     fold_lane_event,
     fold_task_event,
 )
+from tests.factories import STEPS
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden.jsonl.gz"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-STEPS = {ModelName.anisora: 8, ModelName.phr00t: 4}
 REQUESTED, LANE, TASK = "t.tasks.requested", "t.events.lane", "t.events.task"
 CONFIG = AdmissionConfig(critical_producers=frozenset({"ops"}), events_task_topic=TASK, events_lane_topic=LANE)
 
