@@ -5,10 +5,12 @@ produced is delivered, or a crash between the two loses the output for good. Wai
 outputs in line with the work would put a broker round trip between every two inputs, so the
 wait and the commit run in the background, overlapping the next input; the next input's step
 first settles the previous one, so commits stay in input order with at most one in flight, and
-a failed delivery is raised at the next `schedule` or `settle`, before any later input commits.
+a failed delivery is raised at the next `schedule` or `settle`, and at every one after it, so no
+later input commits once an output was lost.
 
-Shared by the lane worker and the audit sink (no Kafka here: the commit is a callable), so both
-halves keep one rule for it, as they share `offset_holes` and `broker_profile`.
+Shared by admission's request intake, the lane worker and the audit sink (no Kafka here: the
+commit is a callable), so all three keep one rule for it, as they share `log_tail` and
+`broker_profile`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class AcknowledgedCommits:
 
     def __init__(self) -> None:
         self._step: asyncio.Task[None] | None = None
+        #: The first failed step's error: raised again by every later call.
+        self.failure: Exception | None = None
 
     @property
     def in_flight(self) -> bool:
@@ -39,7 +43,13 @@ class AcknowledgedCommits:
         self._step = asyncio.create_task(commit_after(list(outputs), commit))
 
     async def settle(self) -> None:
-        """Wait for the last step (re-raising its failed delivery or commit)."""
+        """Wait for the last step (raising its failed delivery or commit, or an earlier one's)."""
+        if self.failure is not None:
+            raise self.failure
         step, self._step = self._step, None
         if step is not None:
-            await step
+            try:
+                await step
+            except Exception as exc:
+                self.failure = exc
+                raise

@@ -1,8 +1,8 @@
 """One way to read a log: seek to a position or a time, fetch contiguously, read to the end,
 then tail.
 
-Every plain consumer of framegate (the lane workers' task ledger, the audit sink; admission's
-follower and intake at merge) reads a log the same way, so the local broker's quirks are handled
+Every plain consumer of framegate (the lane workers' task ledger, the audit sink, admission's
+log follower and its request intake) reads a log the same way, so the local broker's quirks are handled
 once, here, and only where the `BrokerProfile` says the broker has them:
 
 - `offsets_for_times` off: the broker cannot find an offset by time, so the first record of a
@@ -62,7 +62,22 @@ class LogTail:
         self.next[tp] = offset
 
     async def seek_to_beginning(self, tps: Sequence[TopicPartition]) -> None:
+        """Each partition at its first record (a truncated log's start, not offset 0: "the end is
+        reached" must hold on a log whose records are all gone)."""
         await self.consumer.seek_to_beginning(*tps)
+        for tp in tps:
+            self.next[tp] = await self.consumer.position(tp)
+
+    async def seek_to_committed(self, tp: TopicPartition) -> int:
+        """A group member's start on `tp`: its group's committed offset (the beginning when none
+        is), set explicitly: the consumer may keep the position of records fetched before a
+        revocation and dropped since, and a commit after them would pass them by."""
+        committed = await self.consumer.committed(tp)
+        if committed is None:
+            await self.consumer.seek_to_beginning(tp)
+            committed = await self.consumer.position(tp)
+        self.seek(tp, committed)
+        return committed
 
     async def seek_to_time(self, tps: Sequence[TopicPartition], since_ms: int) -> dict[TopicPartition, int]:
         """Each partition at its first record not older than `since_ms` (its end when none is)."""
@@ -168,12 +183,14 @@ class LogTail:
         handle: Callable[[TopicPartition, Sequence[Any]], None],
         timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
+        tps: Iterable[TopicPartition] | None = None,
     ) -> bool:
-        """Catch up by reading here: fetch and `handle` until the reported ends are reached and,
-        where they may be too low, on while short fetches still return records. False when the
-        deadline passes first (what was read is handled)."""
+        """Catch up by reading here: fetch and `handle` until the reported ends of `tps` (default:
+        every assigned partition; the others should be paused) are reached and, where they may be
+        too low, on while short fetches still return records. False when the deadline passes
+        first (what was read is handled)."""
         deadline = clock() + timeout_s
-        ends = await self.ends()
+        ends = await self.ends(tps)
         extra = 0
         while True:
             at_end = self.reached(ends)

@@ -239,7 +239,8 @@ class AdmissionService:
         """Decide the requests the intake fetched, a batch at a time.
 
         A batch's offsets are marked decided (committable) once every output of the batch is
-        acknowledged, so a committed request always has its decision in the logs. A failure here
+        acknowledged (`RequestIntake.schedule`), so a committed request always has its decision
+        in the logs. A failure here
         (a decision's own bug costs one rejection in `decide_record`; this is the producer or the
         consumer failing) ends the process as `kill -9` would: the uncommitted requests go to the
         next owner, decided again with the same event ids.
@@ -259,8 +260,8 @@ class AdmissionService:
                         for topic, key, value in self.on_request(record.value, record.partition,
                                                                  record.offset, record.timestamp / 1000):
                             await self.outputs_add(topic, key, value)
-                    await self.flush()
-                    intake.decided(batch)
+                    # delivered in the background while the next batch is decided
+                    await intake.schedule(batch, [self.flush()])
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -1,9 +1,10 @@
 """Keeps an `AdmissionState` current with the logs: the latest snapshot, then every record after it.
 
 One plain consumer (no group: every admission process, active or standby, reads everything)
-assigned to `events.lane`, `events.task`, `tasks.accepted` and `tasks.rejected`. Each record is
-folded once (`claim_position`); the active agent's own decisions come back here too and fold to
-nothing, since it applied them when it made them.
+assigned to `events.lane`, `events.task`, `tasks.accepted` and `tasks.rejected`, read through the
+one log reader (`LogTail`: holes read again and ends read past where the broker profile says
+so). Each record is folded once (`claim_position`); the active agent's own decisions come back
+here too and fold to nothing, since it applied them when it made them.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
@@ -22,7 +24,7 @@ from pydantic import ValidationError
 from schemas import AdmissionDecision, LaneEvent, TaskEvent, TaskStatus, Topics
 from schemas.broker_profile import BrokerProfile
 from schemas.errors import PayloadTooLarge
-from schemas.offset_holes import HoleGuard
+from schemas.log_tail import LogTail
 from schemas.wire import decode
 from streams.admission.errors import CatchUpTimeout, SnapshotUnusable
 from streams.admission.snapshot import decode_snapshot
@@ -36,11 +38,6 @@ from streams.admission.state import (
 )
 
 log = logging.getLogger(__name__)
-
-#: Past the reported ends, a catch-up reads on with polls this short, for at most this many
-#: of them (new records keep arriving while other processes write).
-AFTER_END_POLL_MS = 20
-AFTER_END_POLLS = 10
 
 
 @dataclass(frozen=True)
@@ -68,8 +65,9 @@ class LogFollower:
         self.topics = topics
         self.names = [topics.events_lane, topics.events_task, topics.tasks_accepted,
                       topics.tasks_rejected]
+        self.profile = profile
         self.kwargs = profile.consumer_kwargs(bootstrap, None)
-        self.consumer: AIOKafkaConsumer = None  # made in start()
+        self.tail: LogTail | None = None  # made in start()
         self.parts: list[TopicPartition] = []
         self.snapshot_head: SnapshotHead | None = None
         #: True while this process is the active admission (see `set_active`).
@@ -77,19 +75,24 @@ class LogFollower:
         self.decision_topics = {topics.tasks_accepted, topics.tasks_rejected}
         #: The steady follow loop and a takeover's catch-up share the consumer.
         self.lock = asyncio.Lock()
-        #: Holes a fetch left in a log (see `offset_holes`): read again before folding on.
-        self.holes = HoleGuard()
 
     async def start(self) -> None:
         # aiokafka consumers bind to the running loop: created here, not in __init__.
-        self.consumer = AIOKafkaConsumer(**self.kwargs)
-        await self.consumer.start()
+        consumer = AIOKafkaConsumer(**self.kwargs)
+        self.tail = LogTail(consumer, self.profile)
+        await consumer.start()
         self.parts = [TopicPartition(n, p) for n in self.names
-                      for p in sorted(self.consumer.partitions_for_topic(n) or {0})]
+                      for p in sorted(consumer.partitions_for_topic(n) or {0})]
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self.tail is None:
+            raise RuntimeError("the log follower is not started")
+        return self.tail.consumer
 
     async def stop(self) -> None:
-        if self.consumer is not None:
-            await self.consumer.stop()
+        if self.tail is not None:
+            await self.tail.consumer.stop()
 
     # --- start-up ------------------------------------------------------------------------
     async def load_snapshot(self, snapshots_topic: str) -> AdmissionState | None:
@@ -122,60 +125,52 @@ class LogFollower:
         three records per task) runs ahead of the decisions, and each event read before its
         task's decision would wait in the bounded `early` map, which a long log overflows.
         """
+        tail = self.started()
         if not self.consumer.assignment():
             self.consumer.assign(self.parts)
             for tp in self.parts:
                 start = self.state.folded_upto.get(tp.topic)
                 if start is None:
-                    await self.consumer.seek_to_beginning(tp)
+                    await tail.seek_to_beginning([tp])
                 else:
-                    self.consumer.seek(tp, start)
-        ends = await self.consumer.end_offsets(self.parts)
+                    tail.seek(tp, start)
         deadline = time.monotonic() + timeout_s
         decisions = [tp for tp in self.parts if tp.topic in self.decision_topics]
         events = [tp for tp in self.parts if tp.topic not in self.decision_topics]
         if self.own_decisions:  # applied when they were made, and paused (see `set_active`)
-            return await self._read_to_ends(events, ends, deadline, timeout_s)
+            return await self._read_to_end(events, deadline, timeout_s)
         self.consumer.pause(*events)
         try:
-            read = await self._read_to_ends(decisions, ends, deadline, timeout_s)
+            read = await self._read_to_end(decisions, deadline, timeout_s)
         finally:
             self.consumer.resume(*events)
-        return read + await self._read_to_ends(self.parts, ends, deadline, timeout_s)
+        return read + await self._read_to_end(self.parts, deadline, timeout_s)
 
-    async def _read_to_ends(self, parts: list[TopicPartition], ends: dict[TopicPartition, int],
-                            deadline: float, timeout_s: float) -> int:
-        """Read `parts` to `ends`, then on while short polls still return records.
+    async def _read_to_end(self, parts: list[TopicPartition], deadline: float, timeout_s: float) -> int:
+        before = self.started().records_taken
 
-        A broker may report an end below the real one (see `BrokerProfile`): stopping at the
-        reported end would leave the rest of a decision log to be read beside the events again.
-        """
-        read, extra = 0, 0
-        while True:
-            positions = {tp: await self.consumer.position(tp) for tp in parts}
-            at_end = all(positions[tp] >= ends[tp] for tp in parts)
-            if time.monotonic() > deadline:
-                raise CatchUpTimeout(f"admission could not read the logs to their end in {timeout_s:g}s")
-            got = len(await self.poll(AFTER_END_POLL_MS if at_end else 250))
-            read += got
-            if at_end:
-                extra += 1
-                if not got or extra >= AFTER_END_POLLS:
-                    return read
+        def fold_all(tp: TopicPartition, records: Sequence[Any]) -> None:
+            for record in records:
+                self.fold(tp.topic, record.offset, record.value)
+
+        async with self.lock:
+            reached = await self.started().read_to_end(fold_all, max(0.0, deadline - time.monotonic()),
+                                                       tps=parts)
+        if not reached:
+            raise CatchUpTimeout(f"admission could not read the logs to their end in {timeout_s:g}s")
+        return self.started().records_taken - before
+
+    def started(self) -> LogTail:
+        if self.tail is None:
+            raise RuntimeError("the log follower is not started")
+        return self.tail
 
     # --- steady state --------------------------------------------------------------------
     async def poll(self, timeout_ms: int) -> list[Folded]:
         async with self.lock:
-            batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=5000)
-            folded: list[Folded] = []
-            for tp, fetched in batch.items():
-                # a worker's event a fetch skipped would keep a started task queued: read it again
-                records, hole = self.holes.take(tp, self.state.folded_upto.get(tp.topic), fetched)
-                if hole is not None:
-                    self.consumer.seek(tp, hole)
-                for record in records:
-                    folded.append(self.fold(tp.topic, record.offset, record.value))
-        return folded
+            taken = await self.started().fetch(timeout_ms, max_records=5000)
+            return [self.fold(tp.topic, record.offset, record.value)
+                    for tp, records in taken.items() for record in records]
 
     def fold(self, topic: str, offset: int, value: bytes | None) -> Folded:
         state, t = self.state, self.topics
@@ -217,7 +212,7 @@ class LogFollower:
         if not self.own_decisions:
             return
         decisions = [tp for tp in self.parts if tp.topic in self.decision_topics]
-        for tp, end in (await self.consumer.end_offsets(decisions)).items():
+        for tp, end in (await self.started().ends(decisions)).items():
             if end > self.state.folded_upto.get(tp.topic, 0):
                 self.state.folded_upto[tp.topic] = end
 

@@ -18,14 +18,17 @@ it is told, and its public API is all this needs: a group subscription with a
 (see `faust_transport`).
 
 The intake never commits past an undecided request:
-- `commit` writes only the offsets `decided` recorded, and the service calls that once a
-  batch's outputs are acknowledged;
-- a fetch that skipped records (tansu, `BrokerProfile.fetch_skips_records`, see `offset_holes`)
-  hands over its records up to the hole only, and the consumer seeks back to read the hole again;
-- a revocation waits for the batch being decided (`busy`) and commits it before the partition
-  goes; a batch fetched before a revocation and not yet started is dropped (`generation`), and
-  every assignment starts reading at the committed offset (`rewind`), so what was dropped is
-  read again, whatever position the consumer kept.
+- a batch's offsets become committable only once its outputs are acknowledged, through the one
+  commit-after-output step every framegate consumer uses (`schedule`, `AcknowledgedCommits`);
+  `commit` (on admission's timer, a revocation and the stop) writes only those;
+- the records are read through the one log reader (`LogTail`): where the broker profile says a
+  fetch may skip records (tansu), a batch holds each partition's records up to the hole only,
+  and the hole is read again;
+- a revocation waits for the batch being decided (`busy`) and for its outputs, and commits it
+  before the partition goes; a batch fetched before a revocation and not yet started is dropped
+  (`generation`), and every assignment starts reading at the committed offset
+  (`LogTail.seek_to_committed`), so what was dropped is read again, whatever position the
+  consumer kept.
 """
 
 from __future__ import annotations
@@ -33,14 +36,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 
+from schemas.acknowledged_commits import AcknowledgedCommits
 from schemas.broker_profile import BrokerProfile
-from schemas.offset_holes import HoleGuard
+from schemas.log_tail import LogTail
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +61,20 @@ class RequestIntake(ConsumerRebalanceListener):
     def __init__(self, consumer_kwargs: dict[str, Any], topic: str, profile: BrokerProfile,
                  batch_max: int, on_assigned: OnAssigned) -> None:
         self.consumer_kwargs = consumer_kwargs
-        #: built by `start` (aiokafka binds it to the running event loop)
-        self.consumer: AIOKafkaConsumer | None = None
+        self.profile = profile
+        #: built by `start` (aiokafka binds the consumer to the running event loop)
+        self.tail: LogTail | None = None
         self.topic = topic
         self.batch_max = batch_max
         self.on_assigned = on_assigned
-        self.holes = HoleGuard() if profile.fetch_skips_records else None
-        #: per partition, the offset after the last record handed out (None: not known)
-        self.next_of: dict[TopicPartition, int | None] = {}
-        #: assigned partitions whose starting position `take` has not read yet
+        #: assigned partitions whose starting position `take` has not set yet
         self.fresh: set[TopicPartition] = set()
         #: per partition, the offset after the last request whose outputs are acknowledged
         self.done: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
-        #: held while a batch is decided and its outputs flushed
+        #: the last batch's outputs being delivered, then its offsets marked done
+        self.commits = AcknowledgedCommits()
+        #: held while a batch is decided and its outputs handed over
         self.busy = asyncio.Lock()
         #: moves on every revocation: a batch fetched before it is no longer ours
         self.generation = 0
@@ -78,22 +82,28 @@ class RequestIntake(ConsumerRebalanceListener):
 
     # --- life cycle ----------------------------------------------------------------------
     async def start(self) -> None:
-        self.consumer = AIOKafkaConsumer(**self.consumer_kwargs)
-        self.consumer.subscribe([self.topic], listener=self)
-        await self.consumer.start()
+        consumer = AIOKafkaConsumer(**self.consumer_kwargs)
+        self.tail = LogTail(consumer, self.profile)
+        consumer.subscribe([self.topic], listener=self)
+        await consumer.start()
 
-    def started(self) -> AIOKafkaConsumer:
-        if self.consumer is None:
+    def started(self) -> LogTail:
+        if self.tail is None:
             raise RuntimeError("the request intake is not started")
-        return self.consumer
+        return self.tail
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer | None:
+        return self.tail.consumer if self.tail is not None else None
 
     async def stop(self) -> None:
         """Commit what is decided, then leave the group (the standby takes over at once)."""
-        if self.consumer is None:
+        if self.tail is None:
             return
         async with self.busy:
+            await self.settle()
             await self.commit()
-        await self.consumer.stop()
+        await self.tail.consumer.stop()
 
     # --- ConsumerRebalanceListener --------------------------------------------------------
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -101,16 +111,17 @@ class RequestIntake(ConsumerRebalanceListener):
             self.generation += 1
             self.revoked.set()
             self.revoked = asyncio.Event()
+            await self.settle()
             await self.commit()
-            self.next_of.clear()
             self.fresh.clear()
             self.done.clear()
             self.committed.clear()
-            if self.holes is not None:
-                self.holes.forget()
+            if self.tail is not None:
+                self.tail.forget()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        # The starting positions are set in `take` (`rewind`), once this callback has returned.
+        # The starting positions are set in `take` (`seek_to_committed`), once this callback has
+        # returned.
         self.fresh.update(assigned)
         await self.on_assigned(set(assigned))
 
@@ -118,47 +129,21 @@ class RequestIntake(ConsumerRebalanceListener):
     async def take(self) -> tuple[int, list[Any]]:
         """The next non-empty batch of records (in partition order, up to the first hole of
         each) and the generation it was fetched in."""
-        consumer = self.started()
+        tail = self.started()
         while True:
             generation = self.generation
             for tp in list(self.fresh):
                 with contextlib.suppress(IllegalStateError):  # revoked meanwhile
-                    self.next_of[tp] = await self.rewind(tp)
+                    await tail.seek_to_committed(tp)
                 self.fresh.discard(tp)
-            fetched = await consumer.getmany(timeout_ms=1000, max_records=self.batch_max)
+            fetched = await tail.consumer.getmany(timeout_ms=1000, max_records=self.batch_max)
             if generation != self.generation:
                 continue
-            batch: list[Any] = []
-            for tp, records in fetched.items():
-                batch.extend(self.without_holes(tp, records))
+            # a partition assigned during the fetch is read again from its committed offset
+            ours = {tp: records for tp, records in fetched.items() if tp not in self.fresh}
+            batch = [record for records in tail.take(ours).values() for record in records]
             if batch:
                 return generation, batch
-
-    async def rewind(self, tp: TopicPartition) -> int:
-        """Start a newly assigned partition at its committed offset, explicitly: the consumer may
-        keep the position of records fetched before a revocation and dropped since (never
-        decided), and a commit after them would pass them by."""
-        consumer = self.started()
-        committed = await consumer.committed(tp)
-        if committed is None:
-            await consumer.seek_to_beginning(tp)
-        else:
-            consumer.seek(tp, committed)
-        return await consumer.position(tp)
-
-    def without_holes(self, tp: TopicPartition, records: Sequence[Any]) -> Sequence[Any]:
-        if tp in self.fresh:
-            return []  # assigned during the fetch: read again from the committed offset
-        expected = self.next_of.get(tp)
-        if self.holes is None:
-            kept: Sequence[Any] = records
-        else:
-            kept, hole = self.holes.take(tp, expected, records)
-            if hole is not None:
-                self.started().seek(tp, hole)
-        if kept:
-            self.next_of[tp] = kept[-1].offset + 1
-        return kept
 
     async def revoked_since(self, generation: int) -> None:
         """Return once a revocation came after `generation` was read."""
@@ -166,6 +151,23 @@ class RequestIntake(ConsumerRebalanceListener):
             await self.revoked.wait()
 
     # --- committing ----------------------------------------------------------------------
+    async def schedule(self, batch: Sequence[Any], outputs: Iterable[Awaitable[object]]) -> None:
+        """`batch` is decided and its `outputs` handed over: once they are acknowledged (in the
+        background, while the next batch is decided), its offsets may be committed."""
+        async def mark() -> None:
+            self.decided(batch)
+
+        await self.commits.schedule(outputs, mark)
+
+    async def settle(self) -> None:
+        """Wait for the last batch's outputs, logging a failed delivery (its offsets stay
+        uncommitted; the request loop's next `schedule` raises it)."""
+        try:
+            await self.commits.settle()
+        except Exception:
+            log.exception("the last batch's outputs were not acknowledged: its requests stay "
+                          "uncommitted")
+
     def decided(self, records: Sequence[Any]) -> None:
         """`records` (one batch, in offset order per partition) have their outputs acknowledged."""
         for record in records:
@@ -174,15 +176,15 @@ class RequestIntake(ConsumerRebalanceListener):
     async def commit(self) -> None:
         """Commit the decided offsets not committed yet (a failure is retried on the next call:
         the requests after the last commit are decided again, with the same ids)."""
-        if self.consumer is None:
+        if self.tail is None:
             return
-        owned = self.consumer.assignment()
+        owned = self.tail.consumer.assignment()
         due = {tp: offset for tp, offset in self.done.items()
                if tp in owned and self.committed.get(tp) != offset}
         if not due:
             return
         try:
-            await self.consumer.commit(due)
+            await self.tail.consumer.commit(due)
         except KafkaError as err:
             log.warning("admission could not commit %s: %r", due, err)
             return

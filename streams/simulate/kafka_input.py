@@ -8,15 +8,17 @@ by the admission parser, bad ones included.
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from schemas import AdmissionDecision, GenerationRequest, LaneEvent, TaskEvent
+from schemas.log_tail import LogTail
 from schemas.settings import Settings
 from schemas.wire import PayloadTooLarge, decode
 from streams.cli_failures import kafka, kafka_failure
@@ -38,22 +40,19 @@ class LogRecord:
 async def read_logs(settings: Settings, topics: list[str], timeout_s: float) -> list[LogRecord]:
     consumer = AIOKafkaConsumer(**settings.broker.consumer_kwargs(settings.kafka_bootstrap, None,
                                                                   enable_auto_commit=False))
+    tail = LogTail(consumer, settings.broker)
     out: list[LogRecord] = []
+
+    def keep(tp: TopicPartition, records: Sequence[Any]) -> None:
+        out.extend(LogRecord(tp.topic, tp.partition, r.offset, r.timestamp / 1000.0, r.value) for r in records)
+
     try:
         await consumer.start()
         parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or {0})]
         consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=250, max_records=5000)
-            for tp, records in batch.items():
-                out += [LogRecord(tp.topic, tp.partition, r.offset, r.timestamp / 1000.0, r.value) for r in records]
-            if not batch:
-                positions = {tp: await consumer.position(tp) for tp in parts}
-                if all(positions[tp] >= ends[tp] for tp in parts):
-                    return out
+        await tail.seek_to_beginning(parts)
+        if await tail.read_to_end(keep, timeout_s):
+            return out
         raise SimulateError(f"reading the Kafka logs did not reach their end within {timeout_s:g}s")
     finally:
         await consumer.stop()

@@ -19,8 +19,6 @@ PRODUCT = ("schemas", "streams", "gpu_consumers")
 
 #: Files that still hold their own copy, each with why; delete an entry once it is gone.
 ADOPT_AT_MERGE = {
-    "streams/admission/follower.py": "the lead adopts schemas.log_tail at merge",
-    "streams/admission/faust_transport.py": "being removed by the Faust rewrite",
     "streams/simulate/synthetic.py": "its seed history adopts schemas.task_events (outside this change)",
 }
 
@@ -35,15 +33,21 @@ def users(pattern: str) -> set[str]:
 
 
 def test_only_the_log_tail_reads_holes_again_or_seeks_by_time() -> None:
-    # The admission intake (a consumer group whose commits wait for the outputs) still guards
-    # its own fetches; moving it onto LogTail is what issue 24 leaves open.
-    assert users(r"HoleGuard\(") == {"schemas/log_tail.py", "streams/admission/intake.py"}
+    assert users(r"HoleGuard\(") == {"schemas/log_tail.py"}
     assert users(r"\.offsets_for_times\(") == {"schemas/log_tail.py"}
-    assert {"gpu_consumers/task_ledger.py", "streams/audit/sink.py"} <= users(r"\bLogTail\(")
+    # "read to the end" is the tail's: the others read an end offset for another purpose
+    assert users(r"\.end_offsets\(") == {
+        "schemas/log_tail.py",
+        "streams/admission/snapshot_store.py",  # the last head of a compacted topic, by offset range
+        "streams/demo/audit_lag.py",  # a group's lag (end - committed): no record is read
+    }
+    assert {"gpu_consumers/task_ledger.py", "streams/audit/sink.py", "streams/admission/follower.py",
+            "streams/admission/intake.py", "streams/simulate/kafka_input.py"} <= users(r"\bLogTail\(")
 
 
 def test_commits_after_acknowledged_outputs_go_through_the_one_helper() -> None:
-    assert {"gpu_consumers/worker.py", "streams/audit/sink.py"} <= users(r"\b(AcknowledgedCommits|commit_after)\b")
+    assert {"gpu_consumers/worker.py", "streams/audit/sink.py", "streams/admission/intake.py"} <= users(
+        r"\b(AcknowledgedCommits|commit_after)\b")
     assert users(r"asyncio\.gather\(\*deliveries\)") == set()
 
 

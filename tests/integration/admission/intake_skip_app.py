@@ -35,7 +35,7 @@ async def run(bootstrap: str, topic: str, first: int) -> list[int]:
     intake = RequestIntake(profile.consumer_kwargs(bootstrap, f"{topic}.intake-skip"), topic, profile,
                            100, on_assigned)
     await intake.start()
-    consumer = intake.started()
+    consumer = intake.started().consumer
     tp = TopicPartition(topic, 0)
     handed: list[int] = []
     try:

@@ -69,3 +69,25 @@ def test_a_failed_output_raises_and_nothing_later_commits() -> None:
         return done
 
     assert asyncio.run(scenario()) == []
+
+
+def test_after_a_failed_output_every_later_step_raises_too() -> None:
+    async def scenario() -> list[int]:
+        commits = AcknowledgedCommits()
+        done: list[int] = []
+        failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        failed.set_exception(OSError("delivery failed"))
+
+        async def commit() -> None:
+            done.append(1)
+
+        await commits.schedule([failed], commit)
+        with pytest.raises(OSError):
+            await commits.settle()  # e.g. a revocation settling the step
+        with pytest.raises(OSError):  # the loop's next input still learns of the loss
+            await commits.schedule([], commit)
+        with pytest.raises(OSError):
+            await commits.settle()
+        return done
+
+    assert asyncio.run(scenario()) == []

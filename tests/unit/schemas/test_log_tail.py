@@ -39,10 +39,18 @@ class MemoryLog:
     def __init__(self, timestamps: Sequence[int], reported_end: int | None = None) -> None:
         self.records = [Rec(i, ts) for i, ts in enumerate(timestamps)]
         self.reported_end = len(self.records) if reported_end is None else reported_end
-        self.position = 0
+        self.at = 0
         self.time_lookups = 0
         self.reads = 0
         self.skip_next: tuple[int, int] | None = None  # (offset, count): one fetch skips these
+        self.start = 0  # the log's first offset (records before it are gone)
+        self.group_offset: int | None = None  # the consumer group's committed offset
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.group_offset
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.at
 
     def partitions_for_topic(self, topic: str) -> set[int]:
         return {0}
@@ -54,16 +62,16 @@ class MemoryLog:
         return {TP}
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
-        self.position = offset
+        self.at = offset
 
     async def seek_to_beginning(self, *tps: TopicPartition) -> None:
-        self.position = 0
+        self.at = self.start
 
     async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         return {TP: self.reported_end}
 
     async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return {TP: 0}
+        return {TP: self.start}
 
     async def offsets_for_times(self, query: dict[TopicPartition, int]) -> dict[TopicPartition, Found | None]:
         self.time_lookups += 1
@@ -73,14 +81,14 @@ class MemoryLog:
     async def getmany(self, *tps: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
                       ) -> dict[TopicPartition, list[Rec]]:
         self.reads += 1
-        batch = self.records[self.position:self.position + (max_records or 100)]
+        batch = self.records[self.at:self.at + (max_records or 100)]
         if self.skip_next is not None and batch:
             start, count = self.skip_next
             self.skip_next = None
             batch = [r for r in batch if not start <= r.offset < start + count]
         if not batch:
             return {}
-        self.position = batch[-1].offset + 1
+        self.at = batch[-1].offset + 1
         return {TP: batch}
 
 
@@ -93,7 +101,7 @@ def test_seek_to_time_finds_the_first_record_of_the_window_either_way(profile: B
     log = MemoryLog([100, 200, 300, 400, 500])
     reader = tail(log, profile)
     assert asyncio.run(reader.seek_to_time([TP], 250)) == {TP: 2}
-    assert log.position == 2 and reader.next == {TP: 2}
+    assert log.at == 2 and reader.next == {TP: 2}
     # offsets_for_times: looked up on Kafka; on tansu (which answers 0) found by reading
     assert log.time_lookups == (1 if profile.offsets_for_times else 0)
     assert (log.reads > 0) is (not profile.offsets_for_times)
@@ -181,3 +189,53 @@ def test_wait_for_end_on_a_busy_log_ends_after_a_bounded_number_of_fetches() -> 
 def test_the_kafka_profile_has_none_of_the_local_brokers_quirks() -> None:
     assert KAFKA.offsets_for_times and not KAFKA.fetch_skips_records and not KAFKA.under_reports_end_offsets
     assert not TANSU.offsets_for_times and TANSU.fetch_skips_records and TANSU.under_reports_end_offsets
+
+
+@pytest.mark.parametrize("profile", [TANSU, KAFKA], ids=lambda p: p.name)
+def test_a_group_member_starts_at_its_committed_offset_or_the_beginning(profile: BrokerProfile) -> None:
+    async def scenario() -> tuple[int, int, dict[TopicPartition, int]]:
+        log = MemoryLog([0] * 6)
+        log.start = 2
+        reader = tail(log, profile)
+        log.at = 5  # a position kept from records fetched before a revocation
+        fresh = await reader.seek_to_committed(TP)
+        log.group_offset = 4
+        again = await reader.seek_to_committed(TP)
+        return fresh, again, dict(reader.next)
+
+    fresh, again, positions = asyncio.run(scenario())
+    assert (fresh, again) == (2, 4)  # nothing committed: the log's first record; else the commit
+    assert positions == {TP: 4}
+
+
+@pytest.mark.parametrize("profile", [TANSU, KAFKA], ids=lambda p: p.name)
+def test_a_log_whose_records_are_all_gone_is_read_to_its_end_at_once(profile: BrokerProfile) -> None:
+    async def scenario() -> bool:
+        log = MemoryLog([0] * 4)
+        log.start, log.records = 4, []  # retention removed every record
+        reader = tail(log, profile)
+        await reader.seek_to_beginning([TP])
+        return await reader.read_to_end(lambda tp, records: None, 1.0)
+
+    assert asyncio.run(scenario())
+
+
+def test_read_to_end_waits_only_for_the_partitions_asked_for() -> None:
+    async def scenario() -> tuple[bool, list[int]]:
+        log = MemoryLog([0] * 3)
+        reader = tail(log, KAFKA)
+        reader.seek(TP, 0)
+        other = TopicPartition("tasks.accepted", 0)  # paused by the caller: never fetched here
+        seen: list[int] = []
+        done = await reader.read_to_end(lambda tp, records: seen.extend(r.offset for r in records), 1.0,
+                                        tps=[TP])
+        log.end_offsets = lambda tps: _ends({TP: 3, other: 9})  # type: ignore[method-assign]
+        late = await reader.read_to_end(lambda tp, records: None, 0.2, tps=[TP, other])
+        return done and not late, seen
+
+    ok, seen = asyncio.run(scenario())
+    assert ok and seen == [0, 1, 2]
+
+
+async def _ends(ends: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+    return ends
