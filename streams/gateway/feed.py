@@ -3,6 +3,8 @@
 Group-less with manual assignment: every gateway replica sees every decision, since the HTTP
 request waiting on a decision lives in exactly one of them. Decision partitions are positioned
 at their end *before* `ready` is set, and requests are only published once `ready` is set.
+Read through the one log reader (`LogTail`), so a record a fetch skipped is read again where the
+broker profile says fetches skip records: a skipped decision would leave its request waiting.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tenacity import (
 
 from schemas.decisions import AdmissionDecision
 from schemas.limits import MAX_PAYLOAD_BYTES
+from schemas.log_tail import LogTail
 from schemas.settings import Settings
 from schemas.tasks import TaskEvent
 from schemas.wire import PayloadTooLarge, decode
@@ -106,19 +109,21 @@ class GatewayFeed:
                 max_partition_fetch_bytes=MAX_PAYLOAD_BYTES * 16,
             )
         )
+        tail = LogTail(consumer, self.settings.broker)
         try:
             await consumer.start()
-            await self._position(consumer)
+            await self._position(tail)
             self.ready.set()
             try:
-                await self._consume(consumer)
+                await self._consume(tail)
             except _TRANSIENT as exc:
                 log.warning("gateway feed: connection lost (%s); reconnecting", exc)
         finally:
             self.ready.clear()
             await consumer.stop()
 
-    async def _position(self, consumer: AIOKafkaConsumer) -> None:
+    async def _position(self, tail: LogTail) -> None:
+        consumer = tail.consumer
         await consumer.topics()  # refreshes metadata so partitions_for_topic answers
         wanted = [*self._decision_topics, self._task_topic]
         partitions: list[TopicPartition] = []
@@ -132,13 +137,14 @@ class GatewayFeed:
         consumer.assign(partitions)
         decision_tps = [tp for tp in partitions if tp.topic in self._decision_topics]
         await consumer.seek_to_end(*decision_tps)
-        await consumer.seek_to_beginning(*[tp for tp in partitions if tp.topic == self._task_topic])
+        await tail.seek_to_beginning([tp for tp in partitions if tp.topic == self._task_topic])
         for tp in decision_tps:
-            await consumer.position(tp)  # resolves "end" now, not lazily after publishing
+            # resolves "end" now, not lazily after publishing
+            tail.seek(tp, await consumer.position(tp))
 
-    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+    async def _consume(self, tail: LogTail) -> None:
         while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            batches = await tail.fetch(timeout_ms=500, max_records=500)
             for tp, records in batches.items():
                 handler = self._handlers[tp.topic]
                 for record in records:

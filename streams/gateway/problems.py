@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.decisions import AdmissionDecision, FieldError
 from schemas.enums import LaneMode, RejectionCode, RouteLane
+from schemas.limits import MAX_TEXT_CHARS
 from streams.gateway.problem_catalog import type_uri
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -102,7 +103,7 @@ def field_errors(raw: list[Any]) -> list[FieldError]:
         ]
         found.append(
             FieldError(
-                loc=loc, msg=str(err.get("msg", ""))[:2000], type=str(err.get("type", ""))[:2000]
+                loc=loc, msg=str(err.get("msg", ""))[:MAX_TEXT_CHARS], type=str(err.get("type", ""))[:MAX_TEXT_CHARS]
             )
         )
     return found

@@ -42,7 +42,20 @@ def test_only_the_log_tail_reads_holes_again_or_seeks_by_time() -> None:
         "streams/demo/audit_lag.py",  # a group's lag (end - committed): no record is read
     }
     assert {"gpu_consumers/task_ledger.py", "streams/audit/sink.py", "streams/admission/follower.py",
-            "streams/admission/intake.py", "streams/simulate/kafka_input.py"} <= users(r"\bLogTail\(")
+            "streams/admission/intake.py", "streams/simulate/kafka_input.py", "streams/gateway/feed.py",
+            "streams/demo/observer.py"} <= users(r"\bLogTail\(")
+
+
+def test_every_fetch_goes_through_the_log_tail_or_says_why_not() -> None:
+    assert users(r"\.getmany\(") == {
+        "schemas/log_tail.py",
+        # fetch themselves and hand each fetch to `LogTail.take` (flow control / generations)
+        "streams/audit/sink.py",
+        "streams/admission/intake.py",
+        "streams/admission/snapshot_store.py",  # an offset range of a compacted topic
+        # one record per fetch of the lane's topic, which only the active admission writes
+        "gpu_consumers/worker.py",
+    }
 
 
 def test_commits_after_acknowledged_outputs_go_through_the_one_helper() -> None:
