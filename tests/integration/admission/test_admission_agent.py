@@ -15,6 +15,7 @@ import pytest
 
 from schemas import (
     DecisionOutcome,
+    GenerationRequest,
     GenerationTask,
     ModelName,
     Priority,
@@ -25,16 +26,9 @@ from schemas import (
     Topics,
 )
 from schemas.export import export_schemas
+from tests.broker_io import collect, decisions, publish_events, publish_now
 from tests.factories import heartbeat, request
-from tests.integration.admission.harness import (
-    REPO,
-    Agent,
-    collect,
-    decisions,
-    lanes_ready,
-    publish,
-    publish_events,
-)
+from tests.integration.admission.harness import REPO, Agent, lanes_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -45,9 +39,9 @@ def decision_schema(tmp_path: Path) -> dict[str, object]:
     return json.loads((tmp_path / "schemas" / "AdmissionDecision.schema.json").read_text())  # type: ignore[no-any-return]
 
 
-def send_requests(bootstrap: str, topics: Topics, reqs: list, partition: int | None = None) -> None:  # type: ignore[type-arg]
-    asyncio.run(publish(bootstrap, [(topics.tasks_requested, r.to_wire(), r.task_id.encode(), partition, None)
-                                    for r in reqs]))
+def send_requests(bootstrap: str, topics: Topics, reqs: list[GenerationRequest], partition: int | None = None) -> None:
+    publish_now(bootstrap, [(topics.tasks_requested, r.task_id.encode(), r.to_wire()) for r in reqs],
+                partition=partition)
 
 
 def lane_cli(agent: Agent, *args: str) -> subprocess.CompletedProcess[str]:
