@@ -216,7 +216,7 @@ def heartbeat(
 
 def lane_state(
     lane: RouteLane = RouteLane.anisora,
-    mode: LaneMode | None = LaneMode.dedicated,
+    mode: LaneMode | None = None,
     when: datetime | None = None,
     **overrides: Any,
 ) -> LaneEvent:
