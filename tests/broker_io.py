@@ -294,6 +294,11 @@ def publish_events(bootstrap: str, topic: str, events: Iterable[BaseModel], key:
     publish_now(bootstrap, [(topic, key.encode(), e.model_dump_json().encode()) for e in events], partition=partition)
 
 
+def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0) -> int:
+    """`group`'s committed offset on one partition of `topic` (0 before its first commit)."""
+    return asyncio.run(committed(bootstrap, group, [topic]))[TopicPartition(topic, partition)]
+
+
 def decided_topics(topics: Topics) -> list[str]:
     return [topics.tasks_accepted, topics.tasks_rejected]
 

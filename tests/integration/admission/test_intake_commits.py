@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from aiokafka import TopicPartition
 
 from schemas import DecisionOutcome, ModelName, Topics
-from tests.broker_io import Logged, committed, decisions, publish_now, publishing, reading
+from tests.broker_io import Logged, committed_offset, decisions, publish_now, publishing, reading
 from tests.factories import request
 from tests.integration.admission.harness import Agent, lanes_ready
 from tests.waiting import wait_until
@@ -22,11 +21,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 REQUESTS = 40
 #: Requests sent one after another, each once the previous one's decision arrived.
 ONE_BY_ONE = 5
-
-
-def committed_on_0(bootstrap: str, group: str, topic: str) -> int:
-    """The group's committed offset on partition 0 of `topic` (0 before its first commit)."""
-    return asyncio.run(committed(bootstrap, group, [topic]))[TopicPartition(topic, 0)]
 
 
 def test_decided_requests_are_committed(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
@@ -40,7 +34,7 @@ def test_decided_requests_are_committed(kafka_bootstrap: str, topics: Topics, tm
         assert all(d.outcome is DecisionOutcome.accepted for d in got)
         # the intake commits decided offsets on admission's commit timer
         group = f"{topics.prefix}admission"
-        wait_until(lambda: committed_on_0(kafka_bootstrap, group, topics.tasks_requested) == REQUESTS, 30, 0.5,
+        wait_until(lambda: committed_offset(kafka_bootstrap, group, topics.tasks_requested) == REQUESTS, 30, 0.5,
                    what=f"admission's committed offset on tasks.requested to reach {REQUESTS}")
 
 

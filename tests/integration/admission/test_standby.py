@@ -9,13 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiokafka import TopicPartition
 
 from schemas import GenerationRequest, ModelName, Priority, SourceRecord, Topics
 from streams.admission.events import event_id, origin_of
 from tests.broker_io import (
     Logged,
-    committed,
+    committed_offset,
     decided_topics,
     publish,
     publishing,
@@ -119,11 +118,6 @@ def test_kill_active_under_load_standby_takes_over(kafka_bootstrap: str, topics:
 #: Tries at killing the active agent after its outputs and before its commit (its commit timer
 #: can win the race; then the standby takes over and the next try kills that one).
 KILL_TRIES = 4
-
-
-def committed_offset(bootstrap: str, group: str, topic: str) -> int:
-    """The group's committed offset on partition 0 of `topic` (0 before its first commit)."""
-    return asyncio.run(committed(bootstrap, group, [topic]))[TopicPartition(topic, 0)]
 
 
 async def decided_now(bootstrap: str, topics: Topics, batch: list[GenerationRequest]) -> None:
