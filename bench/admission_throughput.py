@@ -45,7 +45,9 @@ from bench.recorded_figures import (
 from schemas import GenerationRequest, ModelName, RouteLane, Topics
 from streams.local_stack.broker import LocalBroker, free_port
 from streams.local_stack.topics import create_topics
-from tests.integration.admission.harness import Agent, heartbeat, publish
+from tests.broker_io import publish
+from tests.factories import heartbeat
+from tests.integration.admission.harness import Agent
 
 
 def make_request(i: int) -> bytes:
@@ -59,15 +61,15 @@ def make_request(i: int) -> bytes:
 async def fresh(bootstrap: str) -> Topics:
     topics = Topics(prefix=f"b{uuid.uuid4().hex[:8]}.")
     await create_topics(bootstrap, topics)
-    await publish(bootstrap, [(topics.events_lane, heartbeat(lane).to_wire(), lane.value.encode(), 0, None)
-                              for lane in RouteLane])
+    await publish(bootstrap, [(topics.events_lane, lane.value.encode(), heartbeat(lane).to_wire()) for lane in RouteLane],
+                  partition=0)
     return topics
 
 
 async def passthrough(bootstrap: str, n: int) -> float:
     topics = await fresh(bootstrap)
     src, dst = topics.tasks_requested, topics.tasks_accepted
-    await publish(bootstrap, [(src, make_request(i), None, None, None) for i in range(n)])
+    await publish(bootstrap, [(src, None, make_request(i)) for i in range(n)])
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
     await consumer.start()
@@ -92,8 +94,7 @@ async def passthrough(bootstrap: str, n: int) -> float:
 def faust_floor(bootstrap: str, n: int, path: str) -> tuple[float, float]:
     """Records/s and CPU microseconds per record of a Faust app that does nothing with them."""
     topics = asyncio.run(fresh(bootstrap))
-    asyncio.run(publish(bootstrap, [(topics.tasks_requested, make_request(i), None, None, None)
-                                    for i in range(n)]))
+    asyncio.run(publish(bootstrap, [(topics.tasks_requested, None, make_request(i)) for i in range(n)]))
     script = Path(__file__).with_name("_faust_floor.py")
     done = subprocess.run([sys.executable, str(script), bootstrap, topics.tasks_requested, str(n), path],
                           capture_output=True, text=True, timeout=300, check=True)
@@ -129,7 +130,7 @@ def saturation(bootstrap: str, n: int, tmp: Path) -> tuple[float, float]:
     """Steady decisions/s, and the agent's CPU microseconds per decision (load-independent)."""
     topics = asyncio.run(fresh(bootstrap))
     payloads = [make_request(i) for i in range(n)]
-    asyncio.run(publish(bootstrap, [(topics.tasks_requested, p, None, None, None) for p in payloads]))
+    asyncio.run(publish(bootstrap, [(topics.tasks_requested, None, p) for p in payloads]))
     agent = Agent(bootstrap, topics, tmp / "sat").start()
     try:
         assert agent.process is not None
@@ -146,7 +147,7 @@ def saturation(bootstrap: str, n: int, tmp: Path) -> tuple[float, float]:
 
 async def warm_up(bootstrap: str, topics: Topics) -> None:
     """One request decided end to end: the agent's group join (~3 s on tansu) is not timed."""
-    await publish(bootstrap, [(topics.tasks_requested, make_request(-1), None, None, None)])
+    await publish(bootstrap, [(topics.tasks_requested, None, make_request(-1))])
     await arrivals(bootstrap, topics, 1, 60)
 
 

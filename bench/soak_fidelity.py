@@ -72,15 +72,9 @@ from streams.simulate.fidelity import Disagreement, Fidelity, check
 from streams.simulate.kafka_input import LogRecord, history_from_records, read_logs
 from streams.simulate.replay import replay_recorded
 from streams.simulate.window import Window
+from tests.broker_io import Logged, decided_topics, read_log
 from tests.factories import invalid_wire, tiny_request
-from tests.integration.admission.harness import (
-    REPO,
-    START_S,
-    Agent,
-    Record,
-    decided_topics,
-    read_log,
-)
+from tests.integration.admission.harness import REPO, START_S, Agent
 from tests.integration.gpu_consumers.stand_in_pipeline import stand_in
 
 #: The producer the agent trusts with `critical` work (see `agent_env`); others are refused.
@@ -297,10 +291,10 @@ async def record_traffic(settings: Settings, plan: Plan, run_id: str, artifacts:
     return sent
 
 
-def all_decided(requested: str, records: int) -> Callable[[list[Record]], bool]:
+def all_decided(requested: str, records: int) -> Callable[[list[Logged]], bool]:
     """`read_log`'s condition: every one of the first `records` request offsets has a decision."""
 
-    def enough(found: list[Record]) -> bool:
+    def enough(found: list[Logged]) -> bool:
         offsets = {r.value["source"]["offset"] for r in found
                    if isinstance(r.value, dict) and (r.value.get("source") or {}).get("topic") == requested}
         return len(offsets) >= records

@@ -154,14 +154,29 @@ def task_event(
     status: TaskStatus = TaskStatus.processing,
     task_id: str | None = None,
     lane: RouteLane | None = RouteLane.phr00t,
+    *,
+    model: str | None = None,
+    task_type: str | None = None,
+    at: datetime | None = None,
+    created_at: datetime | None = None,
+    error_msg: str | None = None,
     **overrides: Any,
 ) -> TaskEvent:
-    """A lane's event for one task (`lane=None`: admission's own, with no worker)."""
+    """A lane's event for one task (`lane=None`: admission's own, with no worker). `at` is when it
+    happened (the task's update time too; default now), `created_at` when the task was made
+    (default `at`); `overrides` set the event's own fields (`task=` a whole task of its own)."""
+    task_fields: dict[str, Any] = {"id": task_id, "model": model, "type": task_type, "error_msg": error_msg}
+    if at is not None:
+        task_fields.update(created_at=created_at or at, updated_at=at)
+    elif created_at is not None:
+        task_fields["created_at"] = created_at
     fields: dict[str, Any] = {
-        "task": task(status, **({"id": task_id} if task_id else {})),
+        "task": task(status, **{k: v for k, v in task_fields.items() if v is not None}),
         "lane": lane,
         "worker_id": "w-1" if lane is not None else None,
     }
+    if at is not None:
+        fields["occurred_at"] = at
     if status is TaskStatus.done:
         fields["artifact_path"] = "/artifacts/x.mp4"
     if status is TaskStatus.failed:
@@ -199,6 +214,23 @@ def heartbeat(
     return LaneEvent(**fields)
 
 
+def lane_state(
+    lane: RouteLane = RouteLane.anisora,
+    mode: LaneMode | None = None,
+    when: datetime | None = None,
+    **overrides: Any,
+) -> LaneEvent:
+    """A lane's switch to `mode` (the operator's or a worker's; `mode=None`: its availability alone)."""
+    fields: dict[str, Any] = {
+        "event_type": LaneEventType.lane_state,
+        "lane_key": lane,
+        "mode": mode,
+        "occurred_at": when or utc_now(),
+    }
+    fields.update(overrides)
+    return LaneEvent(**fields)
+
+
 def degrade(
     lane: RouteLane = RouteLane.anisora,
     reason: FallbackReason = FallbackReason.capacity,
@@ -206,15 +238,8 @@ def degrade(
     **overrides: Any,
 ) -> LaneEvent:
     """The operator's (or a worker's) switch of `lane` to the shared fallback."""
-    fields: dict[str, Any] = {
-        "event_type": LaneEventType.lane_state,
-        "lane_key": lane,
-        "mode": LaneMode.degraded_shared,
-        "fallback_reason": reason,
-        "occurred_at": when or utc_now(),
-    }
-    fields.update(overrides)
-    return LaneEvent(**fields)
+    fields: dict[str, Any] = {"mode": LaneMode.degraded_shared, "fallback_reason": reason, **overrides}
+    return lane_state(lane, when=when, **fields)
 
 
 def memory_event(

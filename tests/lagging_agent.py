@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 
 from schemas import (
     GenerationRequest,
-    GenerationTask,
     LaneEvent,
     ModelName,
     RouteLane,
@@ -33,6 +32,7 @@ from streams.admission.state import fold_lane_event, fold_task_event
 from streams.simulate.core import decide_arrival, new_state
 from streams.simulate.history import Arrival, History, TimedEvent
 from streams.simulate.reconstruct import recorded_of
+from tests import factories
 from tests.factories import degrade, heartbeat, request
 
 SETTINGS = Settings()
@@ -46,11 +46,9 @@ def at(seconds: float) -> datetime:
 
 
 def task_event(task_id: str, status: TaskStatus, when: datetime, seconds: float | None = None) -> TaskEvent:
-    task = GenerationTask(id=task_id, model="anisora", type="image_to_video", status=status,
-                          created_at=when, updated_at=when)
-    return TaskEvent(occurred_at=when, task=task, lane=RouteLane.shared, worker_id="w-shared",
-                     duration_seconds=seconds, pipeline_seconds=seconds,
-                     artifact_path="/a.mp4" if status is TaskStatus.done else None)
+    return factories.task_event(status, task_id, RouteLane.shared, model="anisora", at=when, worker_id="w-shared",
+                                duration_seconds=seconds, pipeline_seconds=seconds,
+                                artifact_path="/a.mp4" if status is TaskStatus.done else None)
 
 
 @dataclass

@@ -20,10 +20,11 @@ import pytest
 from schemas import ModelName, RouteLane, Topics
 from streams.gateway.auth import Scope, add_key
 from streams.local_stack.topics import create_topics
+from tests.broker_io import publish_events
 from tests.docs.blocks import block
 from tests.docs.test_code_blocks import request_bodies
 from tests.factories import heartbeat
-from tests.integration.admission.harness import Agent, publish_events
+from tests.integration.admission.harness import Agent
 from tests.integration.gateway.server import gateway_settings, serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

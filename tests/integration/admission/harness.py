@@ -1,8 +1,8 @@
-"""Runs the real admission agent (`python -m streams.cli admission`) and talks to it over Kafka."""
+"""Runs the real admission agent (`python -m streams.cli admission`); what it reads is published,
+and what it writes read back, through `tests.broker_io`."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -11,19 +11,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from pydantic import BaseModel
-
-from schemas import AdmissionDecision, GenerationRequest, LaneEvent, RouteLane, Topics
+from schemas import GenerationRequest, LaneEvent, RouteLane, Topics
 from streams.local_stack.broker import free_port
 from streams.local_stack.processes import terminate
+from tests.broker_io import Placed, publish_now
 from tests.factories import degrade, heartbeat
 from tests.waiting import wait_until
 
@@ -169,13 +167,7 @@ def lanes_ready(bootstrap: str, topics: Topics, when: datetime | None = None,
                 lanes: Sequence[RouteLane] = tuple(RouteLane), degraded: Sequence[RouteLane] = ()) -> None:
     """`lane_events` at `when` (default now) on the lane event log, acknowledged."""
     events = lane_events(when or datetime.now(UTC), lanes, degraded)
-    asyncio.run(publish(bootstrap, [(topics.events_lane, e.to_wire(), e.lane_key.value.encode(), 0, None)
-                                    for e in events]))
-
-
-def decided_topics(topics: Topics) -> dict[str, int]:
-    """The decision topics with their partition counts, for `read_log`."""
-    return {topics.tasks_accepted: 1, topics.tasks_rejected: 1}
+    publish_now(bootstrap, [(topics.events_lane, e.lane_key.value.encode(), e.to_wire()) for e in events], partition=0)
 
 
 def keyed(requests: Iterable[GenerationRequest]) -> list[tuple[str, bytes]]:
@@ -187,82 +179,5 @@ def send_at(bootstrap: str, topics: Topics, bodies: list[tuple[str, bytes]], at:
     inside the 30 s queue wait however slow the machine is, since admission's clock is the record's
     log time."""
     ts = int(at.timestamp() * 1000)
-    asyncio.run(publish(bootstrap, [(topics.tasks_requested, body, key.encode(), 0, ts + i)
-                                    for i, (key, body) in enumerate(bodies)]))
-
-
-async def publish(bootstrap: str, records: Iterable[tuple[str, bytes, bytes | None, int | None, int | None]]) -> None:
-    """(topic, value, key, partition, timestamp_ms) each, in order, acknowledged."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
-    try:
-        futures = [await producer.send(t, v, key=k, partition=p, timestamp_ms=ts) for t, v, k, p, ts in records]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
-def publish_events(bootstrap: str, topic: str, events: Iterable[BaseModel], key: str) -> None:
-    asyncio.run(publish(bootstrap, [(topic, e.model_dump_json().encode(), key.encode(), 0, None)
-                                    for e in events]))
-
-
-async def collect(bootstrap: str, topics: list[str], count: int, timeout_s: float = 60.0) -> list[Any]:
-    """The first `count` JSON values of `topics` (in per-topic log order), failing after `timeout_s`."""
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                fetch_max_wait_ms=10, enable_auto_commit=False)
-    await consumer.start()
-    found: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(found) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"only {len(found)} of {count} records on {topics}")
-            batch = await consumer.getmany(timeout_ms=200)
-            for tp in sorted(batch, key=lambda tp: (tp.topic, tp.partition)):
-                found.extend((tp.topic, json.loads(r.value)) for r in batch[tp])
-    finally:
-        await consumer.stop()
-    return found
-
-
-def decisions(bootstrap: str, topics: Topics, count: int, timeout_s: float = 60.0) -> list[AdmissionDecision]:
-    got = asyncio.run(collect(bootstrap, [topics.tasks_accepted, topics.tasks_rejected], count, timeout_s))
-    return [AdmissionDecision.model_validate(value) for _, value in got]
-
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    offset: int
-    timestamp_ms: int
-    value: Any
-
-
-async def read_log(bootstrap: str, names: dict[str, int], enough: Callable[[list[Record]], bool],
-                   timeout_s: float = 60.0) -> list[Record]:
-    """Every JSON record of `names` (topic -> partition count) until `enough(records)` holds, then on
-    to the end offsets at that moment, so a late duplicate already in the log is read too."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False)
-    await consumer.start()
-    parts = [TopicPartition(name, p) for name, count in names.items() for p in range(count)]
-    consumer.assign(parts)
-    await consumer.seek_to_beginning(*parts)
-    found: list[Record] = []
-    deadline = time.monotonic() + timeout_s
-    ends: dict[TopicPartition, int] | None = None
-    try:
-        while True:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"read_log: condition not met after {len(found)} records on {names}")
-            batch = await consumer.getmany(timeout_ms=200)
-            for tp, records in batch.items():
-                found.extend(Record(tp.topic, r.offset, r.timestamp, json.loads(r.value)) for r in records)
-            if ends is None and enough(found):
-                ends = await consumer.end_offsets(parts)
-            if ends is not None and not batch:
-                positions = [await consumer.position(tp) for tp in parts]
-                if all(pos >= ends[tp] for pos, tp in zip(positions, parts, strict=True)):
-                    return found
-    finally:
-        await consumer.stop()
+    publish_now(bootstrap, [Placed(topics.tasks_requested, key.encode(), body, 0, ts + i)
+                            for i, (key, body) in enumerate(bodies)])

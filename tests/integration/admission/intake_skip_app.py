@@ -15,10 +15,11 @@ import asyncio
 import json
 import sys
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
 from schemas.broker_profile import BROKER_PROFILES
 from streams.admission.intake import RequestIntake
+from tests.broker_io import publish
 
 MORE = 4
 WAIT_S = 10.0
@@ -48,13 +49,8 @@ async def run(bootstrap: str, topic: str, first: int) -> list[int]:
             intake.decided(batch)
             if len(handed) == first:
                 consumer.pause(tp)
-                producer = AIOKafkaProducer(**profile.producer_kwargs(bootstrap))
-                await producer.start()
-                try:
-                    for i in range(MORE):
-                        await producer.send_and_wait(topic, f"more-{i}".encode())
-                finally:
-                    await producer.stop()
+                await publish(bootstrap, [(topic, None, f"more-{i}".encode()) for i in range(MORE)],
+                              one_at_a_time=True)
                 consumer.seek(tp, first + 2)
                 consumer.resume(tp)
         await intake.commit()

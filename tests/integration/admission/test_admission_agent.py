@@ -15,26 +15,18 @@ import pytest
 
 from schemas import (
     DecisionOutcome,
-    GenerationTask,
+    GenerationRequest,
     ModelName,
     Priority,
     RejectionCode,
     RouteLane,
-    TaskEvent,
     TaskStatus,
     Topics,
 )
 from schemas.export import export_schemas
-from tests.factories import heartbeat, request
-from tests.integration.admission.harness import (
-    REPO,
-    Agent,
-    collect,
-    decisions,
-    lanes_ready,
-    publish,
-    publish_events,
-)
+from tests.broker_io import collect, decisions, publish_events, publish_now
+from tests.factories import heartbeat, request, task_event
+from tests.integration.admission.harness import REPO, Agent, lanes_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -45,9 +37,9 @@ def decision_schema(tmp_path: Path) -> dict[str, object]:
     return json.loads((tmp_path / "schemas" / "AdmissionDecision.schema.json").read_text())  # type: ignore[no-any-return]
 
 
-def send_requests(bootstrap: str, topics: Topics, reqs: list, partition: int | None = None) -> None:  # type: ignore[type-arg]
-    asyncio.run(publish(bootstrap, [(topics.tasks_requested, r.to_wire(), r.task_id.encode(), partition, None)
-                                    for r in reqs]))
+def send_requests(bootstrap: str, topics: Topics, reqs: list[GenerationRequest], partition: int | None = None) -> None:
+    publish_now(bootstrap, [(topics.tasks_requested, r.task_id.encode(), r.to_wire()) for r in reqs],
+                partition=partition)
 
 
 def lane_cli(agent: Agent, *args: str) -> subprocess.CompletedProcess[str]:
@@ -102,9 +94,8 @@ def test_wait_refusal_at_depth_k(kafka_bootstrap: str, topics: Topics, tmp_path:
     now = datetime.now(UTC)
     lanes_ready(kafka_bootstrap, topics, now, lanes=[RouteLane.shared], degraded=[RouteLane.phr00t])
     # Observed service time 4 s: at depth 8 the wait is 32 s > 30 s, so item 9 is refused.
-    done = [TaskEvent(task=GenerationTask(id=f"seen-{i}", model="phr00t", type="image_to_video",
-                                          status=TaskStatus.done, created_at=now, updated_at=now),
-                      lane=RouteLane.shared, worker_id="w", duration_seconds=4.0, artifact_path="a.mp4")
+    done = [task_event(TaskStatus.done, f"seen-{i}", RouteLane.shared, at=now, worker_id="w", duration_seconds=4.0,
+                       artifact_path="a.mp4")
             for i in range(3)]
     publish_events(kafka_bootstrap, topics.events_task, done, "seen")
     agent = Agent(kafka_bootstrap, topics, tmp_path).start()
@@ -145,9 +136,7 @@ def test_priority_preemption_and_full_critical_queue(kafka_bootstrap: str, topic
 
         # A worker starts every queued item: the queue empties, then fills with critical work.
         queued = [b.task_id for b in background[:-1]] + [critical.task_id]
-        started = [TaskEvent(task=GenerationTask(id=t, model="anisora", type="image_to_video",
-                                                 status=TaskStatus.processing, created_at=now,
-                                                 updated_at=now), lane=RouteLane.shared, worker_id="w")
+        started = [task_event(TaskStatus.processing, t, RouteLane.shared, model="anisora", at=now, worker_id="w")
                    for t in queued]
         publish_events(kafka_bootstrap, topics.events_task, started, "x")
         from tests.waiting import wait_until

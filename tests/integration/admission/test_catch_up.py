@@ -10,11 +10,9 @@ from aiokafka import TopicPartition
 
 from schemas import (
     DecisionOutcome,
-    GenerationTask,
     ModelName,
     RouteLane,
     SourceRecord,
-    TaskEvent,
     TaskStatus,
     Topics,
 )
@@ -23,32 +21,31 @@ from streams.admission.decide import apply, decide
 from streams.admission.follower import LogFollower, start_state
 from streams.admission.state import AdmissionConfig, AdmissionState, fold_lane_event
 from tests.admission_states import state
-from tests.factories import at, heartbeat, request
-from tests.integration.admission.harness import publish
+from tests.broker_io import Record, publish
+from tests.factories import at, heartbeat, request, task_event
 
 pytestmark = pytest.mark.integration
 
 TASKS = 300
 
 
-def history(topics: Topics) -> list[tuple[str, bytes, bytes | None, int | None, int | None]]:
+def history(topics: Topics) -> list[Record]:
     """TASKS accepted requests, each then started and finished by a worker."""
     live = state()
-    decisions, events = [], []
+    decisions: list[Record] = []
+    events: list[Record] = []
     for i in range(TASKS):
         fold_lane_event(live, heartbeat(RouteLane.phr00t, when=at(i)))
         out = decide(live, request(ModelName.phr00t, task_id=f"t{i}"), at(i), SourceRecord(
             topic=topics.tasks_requested, partition=0, offset=i))
         apply(live, out)
         assert out.decision.outcome is DecisionOutcome.accepted
-        decisions.append((topics.tasks_accepted, out.decision.to_wire(), f"t{i}".encode(), 0, None))
+        decisions.append((topics.tasks_accepted, f"t{i}".encode(), out.decision.to_wire()))
         for status, after in ((TaskStatus.processing, 0.1), (TaskStatus.done, 0.5)):
-            task = GenerationTask(id=f"t{i}", model="phr00t", type="image_to_video", status=status,
-                                  created_at=at(i), updated_at=at(i + after))
             done = status is TaskStatus.done
-            event = TaskEvent(task=task, lane=RouteLane.phr00t, occurred_at=at(i + after),
-                              artifact_path="/a.mp4" if done else None, duration_seconds=0.4 if done else None)
-            events.append((topics.events_task, event.to_wire(), f"t{i}".encode(), 0, None))
+            event = task_event(status, f"t{i}", at=at(i + after), created_at=at(i), worker_id=None,
+                               artifact_path="/a.mp4" if done else None, duration_seconds=0.4 if done else None)
+            events.append((topics.events_task, f"t{i}".encode(), event.to_wire()))
     return [*decisions, *events]
 
 
@@ -56,7 +53,7 @@ def test_a_full_fold_leaves_no_finished_task_queued(kafka_bootstrap: str, topics
     # A small early-event map: a fold that read the task events ahead of their decisions would
     # overflow it and count finished tasks as queued.
     small = AdmissionState(config=AdmissionConfig(max_early_events=10))
-    asyncio.run(publish(kafka_bootstrap, history(topics)))
+    asyncio.run(publish(kafka_bootstrap, history(topics), partition=0))
 
     async def fold() -> AdmissionState:
         follower = LogFollower(small, kafka_bootstrap, topics, BROKER_PROFILES["tansu"])
@@ -74,22 +71,18 @@ def test_a_full_fold_leaves_no_finished_task_queued(kafka_bootstrap: str, topics
     assert len(folded.early) == 0
 
 
-def worker_events(topics: Topics, first: int, count: int) -> list[tuple[str, bytes, bytes | None, int | None, int | None]]:
+def worker_events(topics: Topics, first: int, count: int) -> list[Record]:
     """`processing` events of tasks `w<first>`..: no decision is known, so each waits in `early`."""
-    out: list[tuple[str, bytes, bytes | None, int | None, int | None]] = []
-    for i in range(first, first + count):
-        task = GenerationTask(id=f"w{i}", model="phr00t", type="image_to_video", status=TaskStatus.processing,
-                              created_at=at(i), updated_at=at(i))
-        out.append((topics.events_task, TaskEvent(task=task, lane=RouteLane.phr00t, occurred_at=at(i)).to_wire(),
-                    f"w{i}".encode(), 0, None))
-    return out
+    return [(topics.events_task, f"w{i}".encode(),
+             task_event(TaskStatus.processing, f"w{i}", at=at(i), worker_id=None).to_wire())
+            for i in range(first, first + count)]
 
 
 def test_a_fetch_that_skips_offsets_is_read_again(kafka_bootstrap: str, topics: Topics) -> None:
     """A fetch that jumps past unread records makes the follower seek back and read them. (A soak
     run on tansu once never folded a worker's `processing`, which kept its task queued; a fetch
     that skipped the record is the one way the follower's fold can miss it.)"""
-    asyncio.run(publish(kafka_bootstrap, worker_events(topics, 0, 4)))
+    asyncio.run(publish(kafka_bootstrap, worker_events(topics, 0, 4), partition=0))
 
     async def follow() -> AdmissionState:
         follower = LogFollower(AdmissionState(), kafka_bootstrap, topics, BROKER_PROFILES["tansu"])
@@ -97,7 +90,7 @@ def test_a_fetch_that_skips_offsets_is_read_again(kafka_bootstrap: str, topics: 
         try:
             await start_state(follower.state, follower, None, 60.0)
             assert follower.state.folded_upto[topics.events_task] == 4
-            await publish(kafka_bootstrap, worker_events(topics, 4, 4))
+            await publish(kafka_bootstrap, worker_events(topics, 4, 4), partition=0)
             # The next fetch starts two records late, as a broker skipping them would answer.
             follower.consumer.seek(TopicPartition(topics.events_task, 0), 6)
             deadline = asyncio.get_running_loop().time() + 30

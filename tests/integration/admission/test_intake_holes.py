@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -10,7 +9,8 @@ import sys
 import pytest
 
 from schemas import Topics
-from tests.integration.admission.harness import REPO, publish
+from tests.broker_io import publish_now
+from tests.integration.admission.harness import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -18,8 +18,8 @@ FIRST = 6
 
 
 def test_the_intake_reads_again_what_a_fetch_skipped(kafka_bootstrap: str, topics: Topics) -> None:
-    asyncio.run(publish(kafka_bootstrap, [(topics.tasks_requested, f"r{i}".encode(), None, 0, None)
-                                          for i in range(FIRST)]))
+    publish_now(kafka_bootstrap, [(topics.tasks_requested, None, f"r{i}".encode()) for i in range(FIRST)],
+                partition=0)
     done = subprocess.run(
         [sys.executable, "-m", "tests.integration.admission.intake_skip_app", kafka_bootstrap,
          topics.tasks_requested, str(FIRST)],

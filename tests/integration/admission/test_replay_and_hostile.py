@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from schemas import AdmissionDecision, ModelName, Priority, RouteLane, Topics
 from schemas.export import json_schema
 from streams.local_stack.topics import create_topics
+from tests.broker_io import Placed, collect, publish_now
 from tests.factories import heartbeat, request
-from tests.integration.admission.harness import Agent, collect, lane_events, publish
+from tests.integration.admission.harness import Agent, lane_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -45,12 +46,13 @@ def fresh_topics(bootstrap: str) -> Topics:
 
 
 def feed(bootstrap: str, topics: Topics, lanes: list[bytes], reqs: list[bytes], start: int, stop: int) -> None:
-    records: list[tuple[str, bytes, bytes | None, int | None, int | None]] = []
+    records: list[Placed] = []
     if start == 0:
-        records += [(topics.events_lane, v, b"lane", 0, int(BASE.timestamp() * 1000)) for v in lanes]
+        records += [Placed(topics.events_lane, b"lane", v, 0, int(BASE.timestamp() * 1000)) for v in lanes]
     ts = int((BASE + timedelta(seconds=1)).timestamp() * 1000)
-    records += [(topics.tasks_requested, v, None, 0, ts + 10 * i) for i, v in enumerate(reqs[start:stop], start)]
-    asyncio.run(publish(bootstrap, records))
+    records += [Placed(topics.tasks_requested, None, v, 0, ts + 10 * i)
+                for i, v in enumerate(reqs[start:stop], start)]
+    publish_now(bootstrap, records)
 
 
 def outputs(bootstrap: str, topics: Topics, count: int) -> dict[str, list[Any]]:
@@ -134,8 +136,8 @@ def body_bytes(body: dict[str, Any]) -> bytes:
 @pytest.fixture(scope="module")
 def flood_agent(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     topics = fresh_topics(kafka_bootstrap)
-    asyncio.run(publish(kafka_bootstrap, [(topics.events_lane, heartbeat(lane).to_wire(), b"l", 0, None)
-                                          for lane in RouteLane]))
+    publish_now(kafka_bootstrap, [(topics.events_lane, b"l", heartbeat(lane).to_wire()) for lane in RouteLane],
+                partition=0)
     agent = Agent(kafka_bootstrap, topics, tmp_path_factory.mktemp("flood")).start()
     yield agent
     agent.stop()
@@ -151,7 +153,7 @@ _sent = {"n": 0}
 @given(st.lists(hostile(), min_size=5, max_size=40))
 def test_hostile_flood_gets_one_schema_valid_decision_each(flood_agent: Agent, payloads: list[bytes]) -> None:
     topics, bootstrap = flood_agent.topics, flood_agent.bootstrap
-    asyncio.run(publish(bootstrap, [(topics.tasks_requested, p, None, 0, None) for p in payloads]))
+    publish_now(bootstrap, [(topics.tasks_requested, None, p) for p in payloads], partition=0)
     _sent["n"] += len(payloads)
     got = asyncio.run(collect(bootstrap, [topics.tasks_accepted, topics.tasks_rejected], _sent["n"]))
     by_offset: dict[int, list[Any]] = {}
@@ -165,7 +167,7 @@ def test_hostile_flood_gets_one_schema_valid_decision_each(flood_agent: Agent, p
             assert value["status"] in (422, 503)
     # still serving: a valid request is accepted right after the flood
     ok = request(ModelName.anisora)
-    asyncio.run(publish(bootstrap, [(topics.tasks_requested, ok.to_wire(), None, 0, None)]))
+    publish_now(bootstrap, [(topics.tasks_requested, None, ok.to_wire())], partition=0)
     _sent["n"] += 1
     last = asyncio.run(collect(bootstrap, [topics.tasks_accepted, topics.tasks_rejected], _sent["n"]))
     assert any(v["task_id"] == ok.task_id and v["outcome"] == "accepted" for _, v in last)

@@ -10,24 +10,16 @@ from pathlib import Path
 import pytest
 
 from schemas import ModelName, Priority, RouteLane, Topics
+from tests.broker_io import Logged, decided_topics, read_log
 from tests.factories import invalid_wire, request
-from tests.integration.admission.harness import (
-    START_S,
-    Agent,
-    Record,
-    decided_topics,
-    keyed,
-    lanes_ready,
-    read_log,
-    send_at,
-)
+from tests.integration.admission.harness import START_S, Agent, keyed, lanes_ready, send_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 CAP = 25
 
 
-def phase(records: list[Record], prefix: str, rejected: bool = False) -> list[Record]:
+def phase(records: list[Logged], prefix: str, rejected: bool = False) -> list[Logged]:
     return [r for r in records if (r.value["task_id"] or "").startswith(prefix) and not r.value["replayed"]
             and (not rejected or r.value["outcome"] == "rejected")]
 
@@ -90,10 +82,10 @@ def test_invalid_resends_do_not_touch_decided_tasks(kafka_bootstrap: str, topics
 
         # No task event for the invalid re-sends (nor the replay): 25 pending originals, 25 failed new.
         # Outputs are flushed per batch in order, so everything decided above is in the logs by now.
-        tasks = asyncio.run(read_log(kafka_bootstrap, {topics.events_task: 1}, lambda rs: len(rs) >= 2 * CAP))
+        tasks = asyncio.run(read_log(kafka_bootstrap, [topics.events_task], lambda rs: len(rs) >= 2 * CAP))
         statuses = Counter((r.value["task"]["id"].split("-")[0], r.value["task"]["status"]) for r in tasks)
         assert statuses == {("fill", "pending"): CAP, ("new", "failed"): CAP}, statuses
         # The lane topic holds exactly the 25 accepted items, each once.
-        items = asyncio.run(read_log(kafka_bootstrap, {topics.lane(RouteLane.shared): 2},
+        items = asyncio.run(read_log(kafka_bootstrap, [topics.lane(RouteLane.shared)],
                                      lambda rs: len(rs) >= CAP))
         assert sorted(r.value["task_id"] for r in items) == sorted(r.task_id for r in originals)

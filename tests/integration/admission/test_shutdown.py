@@ -15,8 +15,9 @@ import pytest
 from schemas import RouteLane, Topics
 from streams.local_stack.broker import LocalBroker, free_port
 from streams.local_stack.topics import create_topics
+from tests.broker_io import publish_events
 from tests.factories import heartbeat
-from tests.integration.admission.harness import Agent, publish_events
+from tests.integration.admission.harness import Agent
 
 pytestmark = pytest.mark.integration
 

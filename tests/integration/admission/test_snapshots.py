@@ -9,27 +9,17 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import ModelName, Priority, RouteLane, Topics
 from streams.admission.snapshot import SNAPSHOT_VERSION, pack_snapshot, unpack_snapshot
+from tests.broker_io import Logged, decided_topics, publish_now, publishing, read_all, read_log
 from tests.factories import request
-from tests.integration.admission.harness import (
-    START_S,
-    Agent,
-    decided_topics,
-    keyed,
-    lanes_ready,
-    publish,
-    read_log,
-    send_at,
-)
+from tests.integration.admission.harness import START_S, Agent, keyed, lanes_ready, send_at
 from tests.integration.admission.test_replay_and_hostile import (
     feed,
     fresh_topics,
@@ -44,35 +34,9 @@ FILLED = 20
 CAP = 25
 
 
-@dataclass(frozen=True)
-class Raw:
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-
-
-async def snapshot_log(bootstrap: str, topics: Topics) -> list[Raw]:
+def snapshots(bootstrap: str, topics: Topics) -> list[Logged]:
     """Every record on the snapshot topic, in log order (1 partition)."""
-    topic = topics.admission_snapshots
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False)
-    await consumer.start()
-    found: list[Raw] = []
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        empty = 0
-        while empty < 3:  # tansu may under-report the end offset: stop on empty polls instead
-            batch = await consumer.getmany(timeout_ms=200)
-            empty = 0 if batch else empty + 1
-            found.extend(Raw(r.key, r.value, list(r.headers)) for rs in batch.values() for r in rs)
-    finally:
-        await consumer.stop()
-    return found
-
-
-def snapshots(bootstrap: str, topics: Topics) -> list[Raw]:
-    return asyncio.run(snapshot_log(bootstrap, topics))
+    return asyncio.run(read_all(bootstrap, [topics.admission_snapshots]))
 
 
 # --- bad snapshots ------------------------------------------------------------------------------
@@ -81,18 +45,18 @@ def snapshots(bootstrap: str, topics: Topics) -> list[Raw]:
 # body; the body is zlib-compressed JSON `{"version", "covers", "state"}` followed by the answers (`pack_snapshot`). Each case appends a
 # newer snapshot that must be refused.
 
-def latest_head(real: list[Raw]) -> dict[str, Any]:
-    heads = [r for r in real if r.key == b"head" and r.value is not None]
+def latest_head(real: list[Logged]) -> dict[str, Any]:
+    heads = [r for r in real if r.key == b"head" and r.raw is not None]
     assert heads, "no snapshot head on the snapshot topic"
-    head: dict[str, Any] = json.loads(heads[-1].value or b"")
+    head: dict[str, Any] = heads[-1].value
     return head
 
 
-def latest_body(real: list[Raw]) -> bytes:
+def latest_body(real: list[Logged]) -> bytes:
     head = latest_head(real)
     prefix = f"chunk/{head['snapshot_id']}/".encode()
-    chunks = {int(r.key[len(prefix):]): r.value for r in real
-              if r.key is not None and r.key.startswith(prefix) and r.value is not None}
+    chunks = {int(r.key[len(prefix):]): r.raw for r in real
+              if r.key is not None and r.key.startswith(prefix) and r.raw is not None}
     body = b"".join(chunks[i] for i in range(head["chunks"]))
     assert hashlib.sha256(body).hexdigest() == head["sha256"]
     return body
@@ -101,23 +65,19 @@ def latest_body(real: list[Raw]) -> bytes:
 def append_snapshot(bootstrap: str, topics: Topics, body: bytes, **head_overrides: Any) -> None:
     """A one-chunk snapshot with its head (fields as the agent writes them, then `head_overrides`)."""
     async def go() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-        await producer.start()
-        try:
+        async with publishing(bootstrap) as publisher:
             snapshot_id = f"test{uuid.uuid4().hex[:12]}"
-            chunk = await producer.send_and_wait(topics.admission_snapshots, body,
-                                                 key=f"chunk/{snapshot_id}/0".encode(), partition=0)
+            chunk = await publisher.acknowledged(
+                (topics.admission_snapshots, f"chunk/{snapshot_id}/0".encode(), body), partition=0)
             head = {"snapshot_id": snapshot_id, "version": SNAPSHOT_VERSION, "chunks": 1,
                     "first_offset": chunk.offset, "sha256": hashlib.sha256(body).hexdigest(),
                     "size": len(body), **head_overrides}
-            await producer.send_and_wait(topics.admission_snapshots, json.dumps(head).encode(), key=b"head",
+            await publisher.acknowledged((topics.admission_snapshots, b"head", json.dumps(head).encode()),
                                          partition=0)
-        finally:
-            await producer.stop()
     asyncio.run(go())
 
 
-def corrupt_body(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+def corrupt_body(bootstrap: str, topics: Topics, real: list[Logged]) -> None:
     """The latest body with bytes flipped in the middle, under a head carrying the original checksum."""
     body = bytearray(latest_body(real))
     middle = len(body) // 2
@@ -125,19 +85,19 @@ def corrupt_body(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
     append_snapshot(bootstrap, topics, bytes(body), sha256=latest_head(real)["sha256"])
 
 
-def garbage_head(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+def garbage_head(bootstrap: str, topics: Topics, real: list[Logged]) -> None:
     """A head record that is not JSON at all."""
-    asyncio.run(publish(bootstrap, [(topics.admission_snapshots, b"\x00\xff{not a head", b"head", 0, None)]))
+    publish_now(bootstrap, [(topics.admission_snapshots, b"head", b"\x00\xff{not a head")], partition=0)
 
 
-def unknown_version(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+def unknown_version(bootstrap: str, topics: Topics, real: list[Logged]) -> None:
     """The latest state under the next, unknown version, in the head and in the body."""
     doc, answers = unpack_snapshot(latest_body(real))
     doc["version"] = SNAPSHOT_VERSION + 1
     append_snapshot(bootstrap, topics, pack_snapshot(doc, answers), version=SNAPSHOT_VERSION + 1)
 
 
-def unknown_body_version(bootstrap: str, topics: Topics, real: list[Raw]) -> None:
+def unknown_body_version(bootstrap: str, topics: Topics, real: list[Logged]) -> None:
     """A current head (valid checksum) over a body that says it is the next version."""
     doc, answers = unpack_snapshot(latest_body(real))
     doc["version"] = SNAPSHOT_VERSION + 1
@@ -147,7 +107,7 @@ def unknown_body_version(bootstrap: str, topics: Topics, real: list[Raw]) -> Non
 @pytest.mark.parametrize("bad", [corrupt_body, garbage_head, unknown_version, unknown_body_version],
                          ids=lambda f: f.__name__)
 def test_bad_snapshot_is_ignored_and_state_rebuilt(kafka_bootstrap: str, topics: Topics, tmp_path: Path,
-                                                   bad: Callable[[str, Topics, list[Raw]], None]) -> None:
+                                                   bad: Callable[[str, Topics, list[Logged]], None]) -> None:
     base = datetime.now(UTC)
     lanes_ready(kafka_bootstrap, topics, base, lanes=[RouteLane.shared], degraded=[RouteLane.anisora])
     originals = [request(ModelName.anisora, task_id=f"snap-{i}", priority=Priority.background, submitted_at=base)

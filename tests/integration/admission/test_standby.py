@@ -9,21 +9,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import GenerationRequest, ModelName, Priority, SourceRecord, Topics
 from streams.admission.events import event_id, origin_of
-from tests.factories import invalid_wire, request
-from tests.integration.admission.harness import (
-    START_S,
-    Agent,
-    Record,
+from tests.broker_io import (
+    Logged,
+    committed_offset,
     decided_topics,
-    keyed,
-    lanes_ready,
+    publish,
+    publishing,
     read_log,
-    send_at,
+    reading,
 )
+from tests.factories import invalid_wire, request
+from tests.integration.admission.harness import START_S, Agent, keyed, lanes_ready, send_at
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -47,11 +46,8 @@ async def steady_load(bootstrap: str, topics: Topics, count: int, rate: float, k
     """Publishes `count` requests paced at `rate`/s; kills the agent of `pair_` that is active (-9)
     before request `kill_at` (the group may have given the partition to the newer one when it
     joined); returns the time of the kill and the other agent."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
-    await producer.start()
     killed_at, survivor = 0.0, pair_[1]
-    try:
-        futures = []
+    async with publishing(bootstrap) as publisher:
         started = time.monotonic()
         for i in range(count):
             delay = started + i / rate - time.monotonic()
@@ -60,15 +56,11 @@ async def steady_load(bootstrap: str, topics: Topics, count: int, rate: float, k
             if i == kill_at:
                 victim, survivor = pair_ if pair_[0].role() == "active" else pair_[::-1]
                 killed_at = victim.kill()
-            futures.append(await producer.send(topics.tasks_requested, steady_request(i),
-                                               key=f"load-{i}".encode(), partition=0))
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
+            await publisher.send((topics.tasks_requested, f"load-{i}".encode(), steady_request(i)), partition=0)
     return killed_at, survivor
 
 
-def decided_ids(records: list[Record]) -> set[str]:
+def decided_ids(records: list[Logged]) -> set[str]:
     return {r.value["task_id"] for r in records if r.value.get("task_id") and not r.value.get("replayed")}
 
 
@@ -128,42 +120,13 @@ def test_kill_active_under_load_standby_takes_over(kafka_bootstrap: str, topics:
 KILL_TRIES = 4
 
 
-def committed_offset(bootstrap: str, group: str, topic: str) -> int:
-    """The group's committed offset on partition 0 of `topic` (0 before its first commit)."""
-    async def fetch() -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            return await consumer.committed(TopicPartition(topic, 0)) or 0
-        finally:
-            await consumer.stop()
-    return asyncio.run(fetch())
-
-
 async def decided_now(bootstrap: str, topics: Topics, batch: list[GenerationRequest]) -> None:
     """Publish `batch` and return as soon as every one of its decisions is readable."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
-    await consumer.start()
-    await producer.start()
-    try:
-        parts = [TopicPartition(name, 0) for name in decided_topics(topics)]
-        consumer.assign(parts)
-        await consumer.seek_to_end(*parts)
-        for tp in parts:
-            await consumer.position(tp)
-        sends = [await producer.send(topics.tasks_requested, r.to_wire(), key=r.task_id.encode(), partition=0)
-                 for r in batch]
-        await asyncio.gather(*sends)
-        waiting = {r.task_id.encode() for r in batch}
-        deadline = time.monotonic() + 60
-        while waiting:
-            assert time.monotonic() < deadline, f"undecided: {sorted(waiting)}"
-            for records in (await consumer.getmany(timeout_ms=50)).values():
-                waiting.difference_update(r.key for r in records)
-    finally:
-        await producer.stop()
-        await consumer.stop()
+    waiting = {r.task_id.encode() for r in batch}
+    async with reading(bootstrap, decided_topics(topics), from_end=True) as decided:
+        await publish(bootstrap, [(topics.tasks_requested, r.task_id.encode(), r.to_wire()) for r in batch],
+                      partition=0)
+        await decided.until(lambda rs: waiting <= {r.key for r in rs}, 60)
 
 
 def test_kill_between_outputs_and_commit_the_standby_decides_the_same(kafka_bootstrap: str, topics: Topics,

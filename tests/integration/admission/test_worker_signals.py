@@ -7,7 +7,6 @@ average is pinned, since the test cannot load the machine on purpose.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,15 +19,15 @@ from gpu_consumers.lane_status import LaneStatus
 from gpu_consumers.memory_guard import MemoryGuard
 from schemas import (
     WITHDRAWAL_POLICY,
-    GenerationRequest,
     LaneEvent,
     ModelName,
-    Priority,
     RejectionCode,
     RouteLane,
     Topics,
 )
-from tests.integration.admission.harness import Agent, decisions, publish, publish_events
+from tests.broker_io import decisions, publish_events, publish_now
+from tests.factories import request
+from tests.integration.admission.harness import Agent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -45,14 +44,6 @@ def worker_heartbeat(lane: RouteLane, model: ModelName, when: datetime, write_ms
     host = host_pressure(status.view(), MemoryGuard(use_cuda=False).measure(), session_quota=1,
                          shared_fallback_enabled=True)
     return heartbeat_event(lane, worker_id, status.view(), host, when)
-
-
-def request(model: ModelName, task_id: str, priority: Priority = Priority.standard) -> GenerationRequest:
-    return GenerationRequest(
-        task_id=task_id, model=model, prompt="a lighthouse at dusk", input_image="file:///lighthouse.png",
-        steps=8 if model is ModelName.anisora else 4, cfg=1.0, width=832, height=480, num_frames=81, fps=16,
-        priority=priority,
-    )
 
 
 def test_worker_heartbeats_withdraw_lanes_as_cpu_starvation_and_io_saturation(
@@ -72,9 +63,10 @@ def test_worker_heartbeats_withdraw_lanes_as_cpu_starvation_and_io_saturation(
 
     agent = Agent(kafka_bootstrap, topics, tmp_path).start()
     try:
-        reqs = [request(ModelName.anisora, "starved"), request(ModelName.phr00t, "slow")]
-        asyncio.run(publish(kafka_bootstrap, [(topics.tasks_requested, r.to_wire(), r.task_id.encode(), 0, None)
-                                              for r in reqs]))
+        reqs = [request(ModelName.anisora, task_id="starved", submitted_at=datetime.now(UTC)),
+                request(ModelName.phr00t, task_id="slow", submitted_at=datetime.now(UTC))]
+        publish_now(kafka_bootstrap, [(topics.tasks_requested, r.task_id.encode(), r.to_wire()) for r in reqs],
+                    partition=0)
         by_task = {d.task_id: d for d in decisions(kafka_bootstrap, topics, 2)}
         assert (by_task["starved"].code, by_task["starved"].status) == (RejectionCode.cpu_starvation, 503)
         assert (by_task["slow"].code, by_task["slow"].status) == (RejectionCode.io_saturation, 503)

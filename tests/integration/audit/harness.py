@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from schemas.topics import Topics
 from streams.audit.sink import AuditSink, SinkConfig
 from tests.backends import broker_profile
+from tests.broker_io import committed
 
 
 def sink_config(bootstrap: str, topics: Topics, dsn: str, database: str, **overrides: object) -> SinkConfig:
@@ -47,14 +46,4 @@ async def committed_total(config: SinkConfig) -> int:
     """Sum of the sink group's committed offsets over the audited topics: with offsets counted
     from 0 in every partition, the number of records committed. (tansu's end offsets are not
     reliable for multi-record batches, so the records' own count is the reference.)"""
-    consumer = AIOKafkaConsumer(**config.broker.consumer_kwargs(config.bootstrap, config.group_id))
-    await consumer.start()
-    try:
-        await consumer.topics()  # loads every topic's partitions into the metadata
-        total = 0
-        for topic in config.topics.audited():
-            for p in sorted(consumer.partitions_for_topic(topic) or ()):
-                total += await consumer.committed(TopicPartition(topic, p)) or 0
-        return total
-    finally:
-        await consumer.stop()
+    return sum((await committed(config.bootstrap, config.group_id, config.topics.audited())).values())

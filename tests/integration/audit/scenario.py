@@ -19,23 +19,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas import (
-    AdmissionDecision,
     Availability,
-    DecisionOutcome,
     FallbackReason,
     GenerationRequest,
-    GenerationTask,
     HostPressure,
-    LaneEvent,
-    LaneEventType,
     LaneMode,
-    MemoryDiagnosticEvent,
     MemoryEventType,
     ModelName,
     Priority,
     RejectionCode,
     RouteLane,
-    TaskEvent,
     TaskStatus,
 )
 from schemas.decisions import Degradation, FieldError, SourceRecord
@@ -87,20 +80,19 @@ class _Builder:
     def lane_state(self, lane: RouteLane, mode: LaneMode | None, availability: Availability,
                    reason: FallbackReason | None = None) -> None:
         self.availability[lane] = availability
-        self.s.add("events_lane", lane.value, LaneEvent(
-            event_type=LaneEventType.lane_state, lane_key=lane, mode=mode, availability=availability,
-            fallback_reason=reason, warm=availability is Availability.ready, occurred_at=self.t,
+        self.s.add("events_lane", lane.value, factories.lane_state(
+            lane, mode, self.t, availability=availability, fallback_reason=reason,
+            warm=availability is Availability.ready,
         ))
 
     def heartbeats(self, load: float, write_ms: float) -> None:
         for i, lane in enumerate(RouteLane):
             availability = self.availability.get(lane, Availability.ready)
-            self.s.add("events_lane", lane.value, LaneEvent(
-                event_type=LaneEventType.heartbeat, lane_key=lane, worker_id=f"{lane.value}-w1",
+            self.s.add("events_lane", lane.value, factories.heartbeat(
+                lane, self.t, worker=f"{lane.value}-w1",
                 availability=availability, warm=availability is Availability.ready,
                 served_model=ModelName.phr00t if lane is not RouteLane.anisora else ModelName.anisora,
                 host=_host(load + i * 0.3, write_ms + i * 5, 20.0 + 4 * i, i % 2),
-                occurred_at=self.t,
             ))
 
     def accepted(self, model: ModelName, lane: RouteLane, mode: LaneMode, depth: int, wait: float,
@@ -111,15 +103,14 @@ class _Builder:
             degradations = [Degradation(parameter="resolution", requested="1280x720", granted="832x480"),
                             Degradation(parameter="fps", requested="16", granted="8")]
             req = req.model_copy(update={"width": 832, "height": 480, "fps": 8})
-        self.s.add("tasks_accepted", req.task_id, AdmissionDecision(
-            outcome=DecisionOutcome.accepted, task_id=req.task_id, model=model, priority=priority,
-            lane=lane, lane_mode=mode, queue_depth=depth, estimated_wait_seconds=wait,
-            time_to_ready_seconds=wait + 2.0, degradations=degradations, request=req,
+        self.s.add("tasks_accepted", req.task_id, factories.accepted(
+            req, model=model, priority=priority, lane=lane, lane_mode=mode, queue_depth=depth,
+            estimated_wait_seconds=wait, time_to_ready_seconds=wait + 2.0, degradations=degradations,
             occurred_at=self.t,
         ))
-        task = GenerationTask(id=req.task_id, model=model.value, type=req.type.value,
-                              status=TaskStatus.pending, created_at=self.t, updated_at=self.t)
-        self.s.add("events_task", req.task_id, TaskEvent(task=task, lane=lane, occurred_at=self.t))
+        self.s.add("events_task", req.task_id, factories.task_event(
+            TaskStatus.pending, req.task_id, lane, model=model.value, task_type=req.type.value, at=self.t,
+            worker_id=None))
         return req
 
     def run_task(self, req: GenerationRequest, lane: RouteLane, mode: LaneMode, seconds: float,
@@ -127,20 +118,20 @@ class _Builder:
         created = req.submitted_at
         start = self.tick(1.0)
         worker = f"{lane.value}-w1"
-        base = GenerationTask(id=req.task_id, model=req.model.value, type=req.type.value,
-                              status=TaskStatus.processing, created_at=created, updated_at=start)
-        self.s.add("events_task", req.task_id, TaskEvent(
-            task=base, lane=lane, worker_id=worker, attempt=1, occurred_at=start))
+        started = factories.task_event(TaskStatus.processing, req.task_id, lane, model=req.model.value,
+                                       task_type=req.type.value, at=start, created_at=created, worker_id=worker,
+                                       attempt=1)
+        self.s.add("events_task", req.task_id, started)
         end = self.tick(seconds)
         if oom:
-            failed = base.transition(TaskStatus.failed, end, "CUDA out of memory")
-            self.s.add("events_task", req.task_id, TaskEvent(
-                task=failed, lane=lane, worker_id=worker, attempt=1, error_code="gpu_oom",
+            failed = started.task.transition(TaskStatus.failed, end, "CUDA out of memory")
+            self.s.add("events_task", req.task_id, factories.task_event(
+                TaskStatus.failed, lane=lane, task=failed, worker_id=worker, attempt=1, error_code="gpu_oom",
                 duration_seconds=seconds, occurred_at=end))
         else:
-            done = base.transition(TaskStatus.done, end)
-            self.s.add("events_task", req.task_id, TaskEvent(
-                task=done, lane=lane, worker_id=worker, attempt=1, duration_seconds=seconds,
+            done = started.task.transition(TaskStatus.done, end)
+            self.s.add("events_task", req.task_id, factories.task_event(
+                TaskStatus.done, lane=lane, task=done, worker_id=worker, attempt=1, duration_seconds=seconds,
                 artifact_path=f"/artifacts/{req.task_id}.mp4", artifact_write_ms=40.0,
                 pipeline_seconds=round(seconds * 0.9, 3), occurred_at=end))
             self.memory(MemoryEventType.memory_post_generation, req, lane, mode, vram, "allocated_gib")
@@ -149,18 +140,18 @@ class _Builder:
     def memory(self, kind: MemoryEventType, req: GenerationRequest | None, lane: RouteLane,
                mode: LaneMode, value: float | None, unit: str | None,
                reason: FallbackReason | None = None) -> None:
-        self.s.add("events_memory", lane.value, MemoryDiagnosticEvent(
-            event_type=kind, task_id=req.task_id if req else None,
+        self.s.add("events_memory", lane.value, factories.memory_event(
+            kind, task_id=req.task_id if req else None,
             model=req.model if req else None, lane_mode=mode, lane=lane, value=value,
             value_unit=unit, reason=reason, worker_id=f"{lane.value}-w1", occurred_at=self.t))
 
     def rejected(self, code: RejectionCode, model: ModelName | None, lane: RouteLane | None,
                  mode: LaneMode | None, depth: int | None, wait: float | None, **extra: Any) -> None:
         task_id = extra.pop("task_id", f"task-{uuid.uuid4().hex[:12]}")
-        self.s.add("tasks_rejected", task_id, AdmissionDecision(
-            outcome=DecisionOutcome.rejected, task_id=task_id, model=model, lane=lane,
-            lane_mode=mode, queue_depth=depth, estimated_wait_seconds=wait, status=code.status,
-            code=code, title=code.value.replace("_", " "), occurred_at=self.t, **extra))
+        fields: dict[str, Any] = {"detail": None, "retry_after_seconds": None, **extra}
+        self.s.add("tasks_rejected", task_id, factories.rejected(
+            code, task_id=task_id, model=model, lane=lane, lane_mode=mode, queue_depth=depth,
+            estimated_wait_seconds=wait, title=code.value.replace("_", " "), occurred_at=self.t, **fields))
 
 
 def build(now: datetime | None = None) -> Scenario:
@@ -210,20 +201,18 @@ def build(now: datetime | None = None) -> Scenario:
     for i, req in enumerate(queued[:12]):
         if i == 3:
             b.memory(MemoryEventType.queue_timeout, req, RouteLane.shared, deg, 34.0, "wait_seconds")
-            expired = GenerationTask(id=req.task_id, model=req.model.value, type=req.type.value,
-                                     status=TaskStatus.failed, error_msg="waited 34 s (max 30)",
-                                     created_at=req.submitted_at, updated_at=b.tick(1))
-            b.s.add("events_task", req.task_id, TaskEvent(task=expired, lane=RouteLane.shared,
-                                                          error_code="queue_overloaded", occurred_at=b.t))
+            b.s.add("events_task", req.task_id, factories.task_event(
+                TaskStatus.failed, req.task_id, RouteLane.shared, model=req.model.value, task_type=req.type.value,
+                at=b.tick(1), created_at=req.submitted_at, error_msg="waited 34 s (max 30)", worker_id=None,
+                error_code="queue_overloaded"))
             continue
         if i == 5:
             # a hostile re-send of a queued id was refused, and the refusal wrote a task event for
             # it (issue 9): the task's history becomes pending -> failed -> processing -> done
-            hijacked = GenerationTask(id=req.task_id, model=req.model.value, type=req.type.value,
-                                      status=TaskStatus.failed, error_msg="steps: Input should be 4",
-                                      created_at=req.submitted_at, updated_at=b.tick(1))
-            b.s.add("events_task", req.task_id, TaskEvent(task=hijacked, error_code="admission_rejected",
-                                                          occurred_at=b.t))
+            b.s.add("events_task", req.task_id, factories.task_event(
+                TaskStatus.failed, req.task_id, None, model=req.model.value, task_type=req.type.value,
+                at=b.tick(1), created_at=req.submitted_at, error_msg="steps: Input should be 4",
+                error_code="admission_rejected"))
         b.run_task(req, RouteLane.shared, deg, seconds=4.0, vram=12.0 + (i % 4))
     # capacity restored
     b.tick(15)

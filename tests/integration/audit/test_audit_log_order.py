@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpu_consumers.task_fold import TaskFold
-from schemas.enums import LaneMode, TaskErrorCode, TaskStatus
-from schemas.tasks import GenerationTask, TaskEvent
+from schemas.enums import LaneMode, RouteLane, TaskErrorCode, TaskStatus
+from schemas.tasks import TaskEvent
 from schemas.topics import Topics
 from streams.audit import ddl
 from streams.audit.macros import TimeRange
@@ -28,6 +28,7 @@ from streams.audit.panels import panel
 from streams.audit.report import run_panel
 from streams.audit.rows import TABLE_COLUMNS, Source, routes, to_row
 from tests import factories
+from tests.factories import task_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -47,12 +48,8 @@ class Step:
 
 def _event(task_id: str, step: Step, at: datetime) -> TaskEvent:
     status = step.status
-    task = GenerationTask(
-        id=task_id, model="anisora", type="image_to_video", status=status,
-        error_msg="boom" if status is F else None, created_at=T0, updated_at=at,
-    )
-    return TaskEvent(
-        task=task, occurred_at=at, attempt=step.attempt, lane="anisora",
+    return task_event(
+        status, task_id, RouteLane.anisora, model="anisora", at=at, created_at=T0, attempt=step.attempt,
         worker_id=None if step.worker == 0 else f"w{step.worker}",
         error_code=TaskErrorCode.gpu_oom if status is F else None,
         artifact_path=f"/artifacts/{task_id}-{step.attempt}.mp4" if status is D else None,

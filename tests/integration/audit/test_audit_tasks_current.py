@@ -11,11 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.enums import TaskErrorCode, TaskStatus
-from schemas.tasks import GenerationTask, TaskEvent, can_transition
+from schemas.tasks import TaskEvent, can_transition
 from schemas.topics import Topics
 from streams.audit import ddl
 from streams.audit.migrations import migrate
 from streams.audit.rows import TABLE_COLUMNS, Source, routes, to_row
+from tests.factories import task_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -26,12 +27,9 @@ TOPICS = Topics()
 def _event(task_id: str, status: TaskStatus, second: int, attempt: int = 0,
            code: TaskErrorCode = TaskErrorCode.gpu_oom) -> TaskEvent:
     at = T0 + timedelta(seconds=second)
-    task = GenerationTask(
-        id=task_id, model="anisora", type="image_to_video", status=status,
-        error_msg="refused" if status is TaskStatus.failed else None, created_at=T0, updated_at=at,
-    )
-    return TaskEvent(
-        task=task, occurred_at=at, attempt=attempt,
+    return task_event(
+        status, task_id, None, model="anisora", at=at, created_at=T0, attempt=attempt,
+        error_msg="refused" if status is TaskStatus.failed else None,
         error_code=code if status is TaskStatus.failed else None,
         artifact_path=f"/artifacts/{task_id}-{attempt}.mp4" if status is TaskStatus.done else None,
     )

@@ -1,4 +1,7 @@
-"""Every message type through the real broker, read back intact by a consumer group."""
+"""Every message type through the real broker, read back intact by a consumer group.
+
+The consumer group is the subject here (its commit, and a new member starting after it), so this
+test builds its consumers itself; records go out through `tests.broker_io`."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import threading
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
 from schemas import Topics
@@ -19,31 +22,23 @@ from schemas.wire import decode
 from streams.local_stack.broker import free_port, port_open
 from streams.local_stack.topics import create_topics, describe_partitions
 from tests import factories
-from tests.backends import broker_profile
+from tests.broker_io import PROFILE, publish
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-PROFILE = broker_profile()
 
 
 async def _round_trip(bootstrap: str, topics: Topics) -> None:
     messages: list[BaseModel] = factories.one_of_each()
     topic = topics.events_memory  # one partition: order is total
-    producer = AIOKafkaProducer(**PROFILE.producer_kwargs(bootstrap))
-    await producer.start()
-    try:
-        for message in messages:
-            await producer.send_and_wait(
-                topic, key=type(message).__name__.encode(), value=message.model_dump_json().encode()
-            )
-    finally:
-        await producer.stop()
+    await publish(bootstrap, [(topic, type(m).__name__.encode(), m.model_dump_json().encode()) for m in messages],
+                  one_at_a_time=True)
 
     group = f"{topics.prefix}roundtrip"
     consumer = AIOKafkaConsumer(topic, **PROFILE.consumer_kwargs(bootstrap, group))
     await consumer.start()
     try:
-        received = []
+        received: list[ConsumerRecord[bytes, bytes]] = []
         async with asyncio.timeout(30):
             while len(received) < len(messages):
                 batch = await consumer.getmany(timeout_ms=200)

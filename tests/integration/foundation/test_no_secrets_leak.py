@@ -37,8 +37,9 @@ from streams.audit.sink import AuditSink
 from streams.gateway.auth import Scope, add_key
 from streams.local_stack.broker import LocalBroker, free_port
 from streams.local_stack.topics import create_topics
+from tests.broker_io import publish_events
 from tests.factories import heartbeat, request_body
-from tests.integration.admission.harness import Agent, publish_events
+from tests.integration.admission.harness import Agent
 from tests.integration.audit.harness import running, sink_config
 from tests.integration.gateway.server import gateway_settings, serve
 from tests.waiting import wait_until

@@ -17,8 +17,9 @@ from pathlib import Path
 from schemas import ModelName, Priority, RouteLane, Topics
 from schemas.policy import DEGRADED_QUEUE_POLICY
 from streams.local_stack.topics import create_topics
+from tests.broker_io import Logged, publish_events, publish_now, read_log
 from tests.factories import degrade, heartbeat, request
-from tests.integration.admission.harness import Agent, Record, publish, publish_events, read_log
+from tests.integration.admission.harness import Agent
 from tests.waiting import wait_until
 
 #: The producer the gateway's `critical` test key stamps (tests/integration/gateway/server.py).
@@ -41,8 +42,7 @@ class LiveAdmission:
         before = self.shared_decisions()
         reqs = [request(ModelName.anisora, task_id=f"fill-{uuid.uuid4().hex[:10]}",
                         priority=Priority.standard) for _ in range(limit)]
-        asyncio.run(publish(self.bootstrap, [(self.topics.tasks_requested, r.to_wire(),
-                                              r.task_id.encode(), None, None) for r in reqs]))
+        publish_now(self.bootstrap, [(self.topics.tasks_requested, r.task_id.encode(), r.to_wire()) for r in reqs])
         wait_until(lambda: self.shared_decisions() >= before + limit, timeout_s=60,
                    what="the shared queue filled")
 
@@ -60,12 +60,10 @@ class LiveAdmission:
     def requested(self, task_ids: set[str], expected: int) -> list[str]:
         """The ids among `task_ids` published on tasks.requested, read to the log's end once
         `expected` of them are there (a late extra one is read too)."""
-        names = {self.topics.tasks_requested: self.topics.partitions()[self.topics.tasks_requested]}
-
-        def ours(records: list[Record]) -> list[str]:
+        def ours(records: list[Logged]) -> list[str]:
             return [r.value["task_id"] for r in records if r.value.get("task_id") in task_ids]
 
-        records = asyncio.run(read_log(self.bootstrap, names, lambda rs: len(ours(rs)) >= expected))
+        records = asyncio.run(read_log(self.bootstrap, [self.topics.tasks_requested], lambda rs: len(ours(rs)) >= expected))
         return ours(records)
 
 

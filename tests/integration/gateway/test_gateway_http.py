@@ -19,8 +19,8 @@ from schemas.topics import Topics
 from streams.gateway.problems import Problem
 from streams.gateway.responses import TaskAccepted
 from streams.gateway.status import TaskStatusView
+from tests.broker_io import collect
 from tests.factories import request_body as body
-from tests.integration.admission.harness import collect
 from tests.integration.gateway.live_admission import LiveAdmission, live_admission
 from tests.integration.gateway.server import gateway_settings, make_keys, serve
 from tests.waiting import wait_until

@@ -13,7 +13,6 @@ from typing import Any
 
 from schemas import (
     AdmissionDecision,
-    DecisionOutcome,
     LaneMode,
     ModelName,
     RouteLane,
@@ -22,7 +21,7 @@ from schemas import (
 from schemas.envelope import utc_now
 from schemas.settings import Settings, load_settings
 from tests.broker_io import PROFILE, Observed, observing, publish
-from tests.factories import tiny_request
+from tests.factories import accepted, tiny_request
 
 __all__ = ["PROFILE", "Observed", "lane_settings", "observing", "publish_items", "publish_raw", "work_item"]
 
@@ -59,16 +58,7 @@ def work_item(
     fields: dict[str, Any] = {}
     if occurred_at is not None:
         fields["occurred_at"] = occurred_at
-    return AdmissionDecision(
-        outcome=DecisionOutcome.accepted,
-        task_id=task_id,
-        model=model,
-        priority=request.priority,
-        lane=lane,
-        lane_mode=lane_mode,
-        request=request,
-        **fields,
-    )
+    return accepted(request, lane=lane, lane_mode=lane_mode, **fields)
 
 
 async def publish_items(

@@ -20,10 +20,11 @@ from gpu_consumers.task_fold import TaskFold
 from gpu_consumers.worker import LaneWorker
 from schemas import ModelName, RouteLane, TaskStatus, Topics
 from schemas.envelope import utc_now
-from schemas.tasks import GenerationTask, TaskEvent
+from schemas.tasks import TaskEvent
 from streams.audit import ddl
 from streams.audit.migrations import migrate
 from streams.audit.sink import AuditSink
+from tests.factories import task_event
 from tests.integration.audit.harness import running, sink_config
 from tests.integration.gpu_consumers.gpu_lane_harness import (
     lane_settings,
@@ -62,11 +63,8 @@ def test_kill_9_mid_job_another_worker_completes_it_once(
     assert item.request is not None
     now = utc_now()
     # Admission's own event for the task it accepted (no admission runs here).
-    admitted = TaskEvent(
-        task=GenerationTask(id=task_id, model=item.request.model, type=item.request.type,
-                            status=TaskStatus.pending, created_at=item.request.submitted_at, updated_at=now),
-        occurred_at=now, lane=lane,
-    )
+    admitted = task_event(TaskStatus.pending, task_id, lane, model=item.request.model, task_type=item.request.type,
+                          at=now, created_at=item.request.submitted_at, worker_id=None)
 
     async def scenario() -> list[TaskEvent]:
         sink = AuditSink(sink_config(kafka_bootstrap, topics, clickhouse_dsn, db))
@@ -127,13 +125,8 @@ def test_item_of_an_already_done_task_is_committed_not_rerun(
     settings = lane_settings(kafka_bootstrap, topics, tiny_model_dir, tmp_path / "artifacts")
     finished, fresh = work_item(ModelName.phr00t, lane), work_item(ModelName.phr00t, lane)
     now = utc_now()
-    earlier_done = TaskEvent(
-        task=GenerationTask(
-            id=str(finished.task_id), model="phr00t", type="text_to_video", status=TaskStatus.done,
-            created_at=now, updated_at=now,
-        ),
-        lane=lane, worker_id="crashed-after-publish", artifact_path="/tmp/earlier.mp4",
-    )
+    earlier_done = task_event(TaskStatus.done, str(finished.task_id), lane, task_type="text_to_video", at=now,
+                              worker_id="crashed-after-publish", artifact_path="/tmp/earlier.mp4")
 
     async def scenario() -> None:
         worker = LaneWorker(lane, settings)

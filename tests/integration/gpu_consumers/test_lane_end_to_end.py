@@ -7,7 +7,6 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gpu_consumers.lane_lifecycle import group_id
 from gpu_consumers.worker import LaneWorker
@@ -21,8 +20,8 @@ from schemas import (
     TaskStatus,
     Topics,
 )
+from tests.broker_io import committed
 from tests.integration.gpu_consumers.gpu_lane_harness import (
-    PROFILE,
     lane_settings,
     observing,
     publish_items,
@@ -42,15 +41,7 @@ def decode_mp4(path: Path) -> tuple[int, tuple[int, int]]:
 
 
 async def committed_offsets(bootstrap: str, topics: Topics, lane: RouteLane) -> int:
-    consumer = AIOKafkaConsumer(**PROFILE.consumer_kwargs(bootstrap, group_id(lane)))
-    await consumer.start()
-    try:
-        total = 0
-        for partition in range(topics.partitions()[topics.lane(lane)]):
-            total += await consumer.committed(TopicPartition(topics.lane(lane), partition)) or 0
-        return total
-    finally:
-        await consumer.stop()
+    return sum((await committed(bootstrap, group_id(lane), [topics.lane(lane)])).values())
 
 
 @pytest.mark.parametrize("lane", [RouteLane.anisora, RouteLane.phr00t, RouteLane.shared])

@@ -12,8 +12,9 @@ import pytest
 from gpu_consumers.worker import LaneWorker
 from schemas import ModelName, RouteLane, TaskStatus, Topics
 from schemas.envelope import utc_now
-from schemas.tasks import GenerationTask, TaskEvent
+from schemas.tasks import TaskEvent
 from tests.broker_io import publish
+from tests.factories import task_event
 from tests.integration.gpu_consumers.gpu_lane_harness import (
     lane_settings,
     observing,
@@ -27,13 +28,8 @@ OLD = 1000
 
 
 def done_event(task_id: str, age: timedelta) -> TaskEvent:
-    at = utc_now() - age
-    return TaskEvent(
-        occurred_at=at,
-        task=GenerationTask(id=task_id, model="phr00t", type="text_to_video", status=TaskStatus.done,
-                            created_at=at, updated_at=at),
-        lane=RouteLane.phr00t, worker_id="earlier-worker", artifact_path=f"/tmp/{task_id}.mp4",
-    )
+    return task_event(TaskStatus.done, task_id, RouteLane.phr00t, task_type="text_to_video", at=utc_now() - age,
+                      worker_id="earlier-worker", artifact_path=f"/tmp/{task_id}.mp4")
 
 
 async def write_history(bootstrap: str, topics: Topics, recent: list[str]) -> None:

@@ -13,29 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from schemas import GenerationTask, ModelName, Priority, RouteLane, TaskEvent, TaskStatus, Topics
+from schemas import ModelName, Priority, RouteLane, TaskEvent, TaskStatus, Topics
 from schemas.settings import Settings
 from streams.simulate.kafka_input import read_kafka
 from streams.simulate.run import simulate
 from streams.simulate.scenario import Scenario
 from streams.simulate.window import Window
-from tests.factories import request
-from tests.integration.admission.harness import (
-    Agent,
-    Record,
-    decided_topics,
-    lane_events,
-    publish,
-    read_log,
-)
+from tests.broker_io import Logged, Placed, decided_topics, publish_now, read_log
+from tests.factories import request, task_event
+from tests.integration.admission.harness import Agent, lane_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 def done(i: int, at: datetime) -> TaskEvent:
-    task = GenerationTask(id=f"earlier-{i}", model="phr00t", type="image_to_video", status=TaskStatus.done,
-                          created_at=at, updated_at=at)
-    return TaskEvent(occurred_at=at, task=task, lane=RouteLane.phr00t, duration_seconds=0.5, artifact_path="/a.mp4")
+    return task_event(TaskStatus.done, f"earlier-{i}", at=at, worker_id=None, duration_seconds=0.5,
+                      artifact_path="/a.mp4")
 
 
 def record(bootstrap: str, topics: Topics) -> None:
@@ -50,16 +43,16 @@ def record(bootstrap: str, topics: Topics) -> None:
                             width=1280 if i % 2 else 832, height=720 if i % 2 else 480,
                             submitted_at=base))
     reqs.append(request(ModelName.anisora, task_id="sim-3", submitted_at=base))  # re-sent id
-    records: list[tuple[str, bytes, bytes | None, int | None, int | None]] = []
-    records += [(topics.events_lane, e.to_wire(), b"lane", 0, ms) for e in lanes]
-    records += [(topics.events_task, done(i, base).to_wire(), b"t", 0, ms) for i in range(3)]
+    records: list[Placed] = []
+    records += [Placed(topics.events_lane, b"lane", e.to_wire(), 0, ms) for e in lanes]
+    records += [Placed(topics.events_task, b"t", done(i, base).to_wire(), 0, ms) for i in range(3)]
     start = int((base + timedelta(seconds=1)).timestamp() * 1000)
-    records += [(topics.tasks_requested, r.to_wire(), None, 0, start + 10 * i) for i, r in enumerate(reqs)]
-    records.append((topics.tasks_requested, b"{not json", None, 0, start + 10 * len(reqs)))
-    asyncio.run(publish(bootstrap, records))
+    records += [Placed(topics.tasks_requested, None, r.to_wire(), 0, start + 10 * i) for i, r in enumerate(reqs)]
+    records.append(Placed(topics.tasks_requested, None, b"{not json", 0, start + 10 * len(reqs)))
+    publish_now(bootstrap, records)
 
 
-def every_request_decided(records: list[Record]) -> bool:
+def every_request_decided(records: list[Logged]) -> bool:
     """Each of the 40 ids, the re-sent one's replay and the malformed record have a decision."""
     ids = {r.value.get("task_id") for r in records}
     replayed = any(r.value.get("replayed") for r in records)

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from schemas import (
     AdmissionDecision,
     DecisionOutcome,
-    GenerationTask,
     LaneEvent,
     ModelName,
     Priority,
@@ -45,7 +44,7 @@ from streams.admission.state import (
     fold_task_event,
 )
 from tests.admission_states import state
-from tests.factories import T0, at, degrade, heartbeat, request
+from tests.factories import T0, at, degrade, heartbeat, request, task_event
 
 CONFIG = AdmissionConfig(critical_producers=frozenset({"ops"}), default_service_s=1.0)
 MAX_DEPTH = 25
@@ -57,13 +56,11 @@ def source(offset: int) -> SourceRecord:
 
 def worker_event(task_id: str, status: TaskStatus, lane: RouteLane, now: datetime,
                  duration: float | None = None) -> TaskEvent:
-    task = GenerationTask(id=task_id, model="anisora", type="image_to_video", status=status,
-                          error_msg="x" if status is TaskStatus.failed else None,
-                          created_at=T0, updated_at=now)
-    return TaskEvent(task=task, lane=lane, occurred_at=now,
-                     error_code="pipeline_error" if status is TaskStatus.failed else None,
-                     artifact_path="/a.mp4" if status is TaskStatus.done else None,
-                     duration_seconds=duration if status is TaskStatus.done else None)
+    return task_event(status, task_id, lane, model="anisora", at=now, created_at=T0, worker_id=None,
+                      error_msg="x" if status is TaskStatus.failed else None,
+                      error_code="pipeline_error" if status is TaskStatus.failed else None,
+                      artifact_path="/a.mp4" if status is TaskStatus.done else None,
+                      duration_seconds=duration if status is TaskStatus.done else None)
 
 
 def invalid_body(task_id: str) -> bytes:

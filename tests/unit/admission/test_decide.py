@@ -8,9 +8,6 @@ from schemas import (
     Availability,
     DecisionOutcome,
     EncodingProfile,
-    GenerationTask,
-    LaneEvent,
-    LaneEventType,
     LaneMode,
     MemoryEventType,
     ModelName,
@@ -25,7 +22,7 @@ from streams.admission.core.lane_queue import expected_wait
 from streams.admission.decide import apply, decide
 from streams.admission.state import AdmissionConfig, fold_lane_event, fold_task_event
 from tests.admission_states import state
-from tests.factories import T0, at, degrade, heartbeat, request
+from tests.factories import T0, at, degrade, heartbeat, lane_state, request, task, task_event
 
 
 def fill(s, n, priority=Priority.standard, model=ModelName.anisora, when=T0):  # type: ignore[no-untyped-def]
@@ -180,8 +177,7 @@ def test_stale_heartbeat_fails_closed() -> None:
 
 def test_lane_marked_unavailable() -> None:
     s = state()
-    fold_lane_event(s, LaneEvent(event_type=LaneEventType.lane_state, lane_key=RouteLane.anisora,
-                                 availability=Availability.unavailable, occurred_at=T0))
+    fold_lane_event(s, lane_state(RouteLane.anisora, when=T0, availability=Availability.unavailable))
     assert decide(s, request(), T0).decision.code is RejectionCode.lane_unavailable
 
 
@@ -248,8 +244,7 @@ def test_decide_is_pure_and_deterministic() -> None:
 def test_illegal_availability_transition_is_refused() -> None:
     s = state()
     for availability in (Availability.unavailable, Availability.cold):
-        fold_lane_event(s, LaneEvent(event_type=LaneEventType.lane_state, lane_key=RouteLane.phr00t,
-                                     availability=availability, occurred_at=T0))
+        fold_lane_event(s, lane_state(RouteLane.phr00t, when=T0, availability=availability))
     assert s.lane(RouteLane.phr00t).availability is Availability.unavailable
     assert s.counters.illegal_lane_transitions == 1
 
@@ -302,14 +297,12 @@ def test_model_fallback_survives_a_rebuild_from_the_same_events() -> None:
 
 
 def started_event(task_id: str) -> TaskEvent:
-    task = GenerationTask(id=task_id, model="anisora", type="image_to_video",
-                          status=TaskStatus.processing, created_at=T0, updated_at=T0)
-    return TaskEvent(task=task, lane=RouteLane.shared, worker_id="w1")
+    return task_event(TaskStatus.processing, lane=RouteLane.shared, worker_id="w1",
+                      task=task(TaskStatus.processing, id=task_id, model="anisora", created_at=T0, updated_at=T0))
 
 
 def done_event(task_id: str, seconds: float, lane: RouteLane = RouteLane.shared,
                model: str = "anisora") -> TaskEvent:
-    task = GenerationTask(id=task_id, model=model, type="image_to_video",
-                          status=TaskStatus.done, created_at=T0, updated_at=T0)
-    return TaskEvent(task=task, lane=lane, worker_id="w1", duration_seconds=seconds,
-                     artifact_path="file:///out.mp4")
+    return task_event(TaskStatus.done, lane=lane, worker_id="w1", duration_seconds=seconds,
+                      artifact_path="file:///out.mp4",
+                      task=task(TaskStatus.done, id=task_id, model=model, created_at=T0, updated_at=T0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import zlib
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,6 @@ from schemas import (
     Availability,
     FallbackReason,
     LaneEvent,
-    LaneEventType,
     LaneKey,
     LaneMode,
     RouteLane,
@@ -23,13 +23,13 @@ from schemas.lane import AVAILABILITY_TRANSITIONS
 from streams.admission.errors import SnapshotUnusable
 from streams.admission.snapshot import decode_snapshot, encode_snapshot, state_document
 from streams.admission.state import INITIAL_AVAILABILITY, AdmissionState, fold_lane_event
+from tests import factories
 from tests.admission_states import state
 from tests.factories import T0, at, degrade
 
 
-def lane_state(lane: RouteLane, when: float = 0.0, **fields: object) -> LaneEvent:
-    return LaneEvent(event_type=LaneEventType.lane_state, lane_key=lane, occurred_at=at(when),
-                     **fields)  # type: ignore[arg-type]
+def lane_state(lane: RouteLane, when: float = 0.0, **fields: Any) -> LaneEvent:
+    return factories.lane_state(lane, when=at(when), **fields)
 
 
 def seed_lane(availability: Availability = Availability.ready) -> VideoExecutionLane:

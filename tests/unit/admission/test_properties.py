@@ -12,12 +12,10 @@ from hypothesis import strategies as st
 from schemas import (
     AdmissionDecision,
     DecisionOutcome,
-    GenerationTask,
     ModelName,
     Priority,
     RejectionCode,
     RouteLane,
-    TaskEvent,
     TaskStatus,
 )
 from schemas.export import json_schema
@@ -30,7 +28,7 @@ from streams.admission.state import (
     fold_task_event,
 )
 from tests.admission_states import state
-from tests.factories import T0, degrade, heartbeat, request
+from tests.factories import T0, degrade, heartbeat, request, task, task_event
 
 #: Seconds between steps: exact binary fractions, so the clock hits the 15 s staleness and 30 s
 #: expiry boundaries exactly as often as it crosses them.
@@ -64,9 +62,9 @@ def run(steps: list, s: AdmissionState) -> list[AdmissionDecision]:  # type: ign
         if kind == "start":
             queued = list(s.queue(RouteLane.shared).items)
             if queued:
-                task = GenerationTask(id=queued[0], model="anisora", type="image_to_video",
-                                      status=TaskStatus.processing, created_at=T0, updated_at=T0)
-                fold_task_event(s, TaskEvent(task=task, lane=RouteLane.shared))
+                started = task(TaskStatus.processing, id=queued[0], model="anisora", created_at=T0, updated_at=T0)
+                fold_task_event(s, task_event(TaskStatus.processing, lane=RouteLane.shared, worker_id=None,
+                                              task=started))
             continue
         if kind == "degrade_phr00t":
             fold_lane_event(s, degrade(RouteLane.phr00t, when=now))

@@ -21,7 +21,6 @@ from gpu_consumers.pipelines import RunOptions, load_pipeline, resolve_device
 from gpu_consumers.task_events import TaskContext
 from schemas import (
     AdmissionDecision,
-    DecisionOutcome,
     GenerationRequest,
     LaneMode,
     MemoryDiagnosticEvent,
@@ -35,7 +34,7 @@ from schemas import (
 )
 from schemas.envelope import Envelope, utc_now
 from schemas.settings import load_settings
-from tests.factories import tiny_request
+from tests.factories import accepted, tiny_request
 
 
 def lane_device() -> str:
@@ -44,10 +43,7 @@ def lane_device() -> str:
 
 def item(task_id: str, model: ModelName = ModelName.phr00t, **fields: object) -> AdmissionDecision:
     request = tiny_request(model, task_id=task_id, prompt="a kite", seed=3, **fields)
-    return AdmissionDecision(
-        outcome=DecisionOutcome.accepted, task_id=task_id, lane=RouteLane.shared,
-        lane_mode=LaneMode.degraded_shared, request=request,
-    )
+    return accepted(request, lane=RouteLane.shared, lane_mode=LaneMode.degraded_shared)
 
 
 def make_runner(

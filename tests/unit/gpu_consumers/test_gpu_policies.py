@@ -17,9 +17,7 @@ from gpu_consumers.queue_wait import expired
 from schemas import (
     AdmissionDecision,
     Availability,
-    DecisionOutcome,
     GenerationRequest,
-    HostPressure,
     LaneMode,
     ModelName,
     Priority,
@@ -36,10 +34,7 @@ def request(model: ModelName = ModelName.phr00t, **fields: object) -> Generation
 
 
 def decision(mode: LaneMode, occurred_at: datetime) -> AdmissionDecision:
-    return AdmissionDecision(
-        outcome=DecisionOutcome.accepted, task_id="t-1", lane=RouteLane.shared, lane_mode=mode,
-        request=request(), occurred_at=occurred_at,
-    )
+    return factories.accepted(request(), lane=RouteLane.shared, lane_mode=mode, occurred_at=occurred_at)
 
 
 def test_boundary_refuses_instead_of_rounding() -> None:
@@ -133,7 +128,7 @@ def test_repeated_load_failures_make_the_lane_unavailable_and_a_load_recovers_it
 def test_heartbeat_is_schema_valid_for_every_lane() -> None:
     status = LaneStatus(max_load_failures=3)
     status.load_failed("x" * 500)
-    host = HostPressure(load1=0.5, cpu_cores=2, gpu_sessions_in_use=1, gpu_session_quota=1)
+    host = factories.host(load1=0.5, cpu_cores=2, gpu_sessions_in_use=1, gpu_session_quota=1, artifact_write_ms=None)
     for lane in RouteLane:
         event = heartbeat_event(lane, "w-1", status.view(), host, T0)
         assert event.mode is None and event.availability is Availability.cold

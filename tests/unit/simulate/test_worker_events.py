@@ -13,11 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import (
-    Availability,
-    GenerationTask,
-    HostPressure,
-    LaneEvent,
-    LaneEventType,
     LaneMode,
     RouteLane,
     TaskErrorCode,
@@ -34,14 +29,15 @@ from streams.simulate.workers import (
     heartbeat,
     started_event,
 )
+from tests import factories
 from tests.factories import at
 
 
 def wire(job: Job, status: TaskStatus, when: datetime, **fields: Any) -> TaskEvent:
-    task = GenerationTask(id=job.task_id, model=job.model, type="image_to_video", status=status,
-                          created_at=when, updated_at=when,
-                          error_msg="dropped" if status is TaskStatus.failed else None)
-    return TaskEvent(occurred_at=when, task=task, lane=job.lane, **fields)
+    # only what `fields` names: the factory's defaults for a done or failed event would differ
+    unset = {"worker_id": None, "artifact_path": None, "error_code": None}
+    return factories.task_event(status, job.task_id, job.lane, model=job.model, at=when,
+                                error_msg="dropped" if status is TaskStatus.failed else None, **{**unset, **fields})
 
 
 def job() -> Job:
@@ -68,10 +64,8 @@ def test_a_simulated_heartbeat_is_the_facts_of_the_wire_one() -> None:
     workers = LaneWorkers(RouteLane.shared, 4)
     for busy in (False, True):
         when = at(4 + busy)
-        real = lane_facts(LaneEvent(
-            event_type=LaneEventType.heartbeat, lane_key=RouteLane.shared, worker_id="sim-shared-3",
-            availability=Availability.ready, warm=True, occurred_at=when,
-            host=HostPressure(load1=0.0, cpu_cores=8, gpu_sessions_in_use=int(busy))))
+        real = lane_facts(factories.heartbeat(RouteLane.shared, when, worker="sim-shared-3", host=factories.host(
+            load1=0.0, cpu_cores=8, gpu_sessions_in_use=int(busy), artifact_write_ms=None)))
         assert heartbeat(RouteLane.shared, workers.ids[3], busy, when.timestamp()) == real
 
 
