@@ -138,6 +138,9 @@ class AdmissionService:
             self.settings.kafka_bootstrap, max_batch_size=1_048_576))
         await self.producer.start()
         self.outputs = OutputBatches(self.producer)
+        t = self.topics
+        await self.outputs.resolve([*(t.lane(lane) for lane in RouteLane), t.tasks_accepted, t.tasks_rejected,
+                                    t.events_task, t.events_memory])
         requested = await self.producer.partitions_for(self.topics.tasks_requested)
         if len(requested) != 1:
             log.warning("%s has %d partitions: decisions across them are not totally ordered, so a "
@@ -256,10 +259,11 @@ class AdmissionService:
                 async with intake.busy:
                     if intake.generation != generation:
                         continue
+                    add = self.outputs_add
                     for record in batch:
                         for topic, key, value in self.on_request(record.value, record.partition,
                                                                  record.offset, record.timestamp / 1000):
-                            await self.outputs_add(topic, key, value)
+                            add(topic, key, value)
                     # delivered in the background while the next batch is decided
                     await intake.schedule(batch, [self.flush()])
         except asyncio.CancelledError:
@@ -326,12 +330,12 @@ class AdmissionService:
 
     # --- outputs -------------------------------------------------------------------------
     async def send(self, topic: str, key: str | None, value: bytes) -> None:
-        await self.outputs_add(topic, key.encode() if key is not None else None, value)
+        self.outputs_add(topic, key.encode() if key is not None else None, value)
 
-    async def outputs_add(self, topic: str, key: bytes | None, value: bytes) -> None:
+    def outputs_add(self, topic: str, key: bytes | None, value: bytes) -> None:
         # Enqueue only; delivery is awaited in `flush` (batches fill while we decide on).
         assert self.outputs is not None
-        await self.outputs.add(topic, key, value)
+        self.outputs.add(topic, key, value)
 
     async def flush(self) -> None:
         """Wait for every output handed over so far to be acknowledged (before offsets are marked

@@ -28,24 +28,29 @@ class OutputBatches:
         self.pending: list[asyncio.Future[Any]] = []
         self.lock = asyncio.Lock()
 
-    async def partition(self, topic: str, key: bytes | None) -> int:
+    async def resolve(self, topics: list[str]) -> None:
+        """Look up the partitions of every topic admission writes, once, before the first `add`:
+        `add` then stays synchronous (it runs two or three times per decision)."""
+        for topic in topics:
+            self.partitions[topic] = sorted(await self.producer.partitions_for(topic))
+
+    def partition(self, topic: str, key: bytes | None) -> int:
         parts = self.partitions.get(topic)
         if parts is None:
-            parts = self.partitions[topic] = sorted(await self.producer.partitions_for(topic))
+            raise LookupError(f"admission writes to {topic}, which was not resolved at start")
         if len(parts) == 1:
             return parts[0]
         return int(self.partitioner(key, parts, parts))
 
-    async def add(self, topic: str, key: bytes | None, value: bytes) -> None:
-        tp = (topic, await self.partition(topic, key))
+    def add(self, topic: str, key: bytes | None, value: bytes) -> None:
+        tp = (topic, self.partition(topic, key))
         builder = self.open.get(tp)
         if builder is None:
             builder = self.open[tp] = self.producer.create_batch()
         if builder.append(timestamp=None, key=key, value=value) is None:
             self.full.append((*tp, builder))
             builder = self.open[tp] = self.producer.create_batch()
-            if builder.append(timestamp=None, key=key, value=value) is None:
-                raise ValueError(f"a {len(value)}-byte record does not fit an empty batch for {topic}")
+            builder.append(timestamp=None, key=key, value=value)  # an empty batch takes any record
 
     @property
     def queued(self) -> int:
