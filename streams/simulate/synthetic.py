@@ -11,16 +11,15 @@ from datetime import UTC, datetime, timedelta
 
 from schemas import (
     GenerationRequest,
-    GenerationTask,
     LaneEvent,
     LaneEventType,
     LaneMode,
     ModelName,
     Priority,
     RouteLane,
-    TaskEvent,
     TaskStatus,
 )
+from schemas.task_events import task_event
 from streams.admission.core.facts import RequestFacts
 from streams.admission.ingest import request_facts
 from streams.simulate.history import Arrival, History, TimedEvent
@@ -41,10 +40,8 @@ def done_runs(service_s: float, runs: int = 3) -> list[TimedEvent]:
     for model in ModelName:
         for i in range(runs):
             at = EPOCH - timedelta(seconds=3600 - i)
-            task = GenerationTask(id=f"seed-{model.value}-{i}", model=model.value, type="image_to_video",
-                                  status=TaskStatus.done, created_at=at, updated_at=at)
-            event = TaskEvent(occurred_at=at, task=task, lane=RouteLane(model.value), duration_seconds=service_s,
-                              artifact_path="/a.mp4")
+            event = task_event(f"seed-{model.value}-{i}", model.value, "image_to_video", TaskStatus.done, at, at,
+                               lane=RouteLane(model.value), duration_seconds=service_s, artifact_path="/a.mp4")
             out.append(TimedEvent(at.timestamp(), event))
     return out
 
