@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _PENDING, _FAILED, _DONE = TaskStatus.pending, TaskStatus.failed, TaskStatus.done
 _SHARED = RouteLane.shared
+_NOT_EARLY: tuple[None, float] = (None, 0.0)
 
 
 class _Refused(Exception):
@@ -189,12 +190,15 @@ def fold_verdict(state: AdmissionState, verdict: Verdict) -> None:
             offsets = state.decided_offsets[position[0]] = DecidedOffsets()
         offsets.add(position[1])
     task_id = verdict.task_id
-    if task_id is None or not verdict.fresh:
+    if task_id is None or verdict.replayed or verdict.decided_earlier:  # not `fresh`
         return
     at = verdict.at
     if verdict.lane is not None:
-        sweep_expired(state, at)
-    previous = state.record(task_id, at)
+        for item in state.queues[_SHARED].expired(at):  # `sweep_expired`, inline
+            state.drop_from_queues(item.task_id)
+    previous = state.tasks.get(task_id)  # `state.record`, inline
+    if previous is not None and at - previous.decided_ts > state.config.dedup_retention_s:
+        previous = None
     if verdict.reason == "preempted":
         if previous is not None and previous.preempted:
             return
@@ -212,7 +216,7 @@ def fold_verdict(state: AdmissionState, verdict: Verdict) -> None:
         return
     accepted = verdict.outcome is DecisionOutcome.accepted
     record = TaskRecord(status=_PENDING if accepted else _FAILED, decided_ts=at, verdict=verdict)
-    early, _ = state.early.pop(task_id, (None, 0.0))
+    early = state.early.pop(task_id, _NOT_EARLY)[0] if state.early else None
     if accepted and early is not None and early is not _PENDING:
         record.status = early  # the worker's events were read first; they are later in fact
     state.remember(task_id, record)
