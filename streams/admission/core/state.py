@@ -204,6 +204,9 @@ class DecidedOffsets:
     holes: OrderedDict[int, None] = field(default_factory=OrderedDict)
 
     def add(self, offset: int) -> None:
+        if offset == self.upto + 1:  # the next offset, as a live partition decides them
+            self.upto = offset
+            return
         if offset > self.upto:
             if self.upto >= 0:
                 for missing in range(self.upto + 1, min(offset, self.upto + 1 + MAX_OFFSET_HOLES)):
