@@ -205,7 +205,9 @@ class Simulation:
 
     def _arrive(self, arrival: Arrival) -> None:
         ts = arrival.ts
-        facts = arrival_facts(arrival, self.topic)
+        facts = arrival.facts
+        if facts is None:
+            facts = arrival_facts(arrival, self.topic)
         if self.beating and ts - self.last_beat >= self.beat_s:
             self._beat(ts, arrival.at.timestamp())
         verdict = self.decide(arrival, facts)
