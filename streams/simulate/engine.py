@@ -7,6 +7,7 @@ recorded ones from before the window), capacity changes, then requests (a reques
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import random
@@ -155,6 +156,18 @@ class Simulation:
 
     # --- the run -----------------------------------------------------------------------------
     def run(self) -> Answers:
+        # Every decision leaves long-lived objects without cycles (the dedup memory keeps each
+        # task's verdict): the cyclic collector would scan them again and again as the run grows
+        # and never free one. It pauses for the run; reference counting still frees the rest.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _run(self) -> Answers:
         self._schedule_inputs()
         heap, pop, step, arrive = self.heap, heapq.heappop, self._step, self._arrive
         events = 0
