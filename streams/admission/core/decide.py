@@ -161,8 +161,7 @@ def _decide(state: AdmissionState, facts: RequestFacts, at: float, rt: Route, un
     ready_s = capacity.time_to_ready_s
     if priority is not _CRITICAL:  # `may_degrade`
         if degraded:
-            granted, stepped = step_down(facts)
-            steps = tuple(stepped)
+            granted, steps = step_down(facts)
         if ready_s > 0:
             steps += (Step("time_to_ready", "0s", f"{ready_s:g}s"),)
 
