@@ -50,20 +50,23 @@ def fold_heartbeat(state: AdmissionState, beat: HeartbeatFacts) -> None:
     lane = state.lanes[beat.lane]
     cfg = state.config
     at = beat.at
-    previous = lane.workers.get(beat.worker_id)
-    if previous is not None and previous.seen_at > at:
+    worker_id = beat.worker_id
+    previous = lane.workers.get(worker_id)
+    if previous is not None and previous.beat.at > at:
         return  # an older heartbeat arriving late says nothing new
     over_since = None
     if beat.load1 > beat.cpu_cores * cfg.cpu_starvation_factor:
         over_since = previous.cpu_over_since if previous is not None and previous.cpu_over_since is not None else at
-    signal = lane.workers[beat.worker_id] = WorkerSignal(beat, over_since)
-    if lane.oldest_seen is not None and at < lane.oldest_seen:
-        lane.oldest_seen = at
+    signal = lane.workers[worker_id] = WorkerSignal(beat, over_since)
+    oldest = lane.oldest_seen
+    if oldest is not None and at < oldest:
+        lane.oldest_seen = oldest = at
     health = lane.health
-    if health is not None and (previous is None or signal.worker_id not in health.live
+    if health is not None and (previous is None or worker_id not in health.live
                                or previous.standing(cfg) != signal.standing(cfg)):
         lane.health = None
-    _forget_gone_workers(lane, at, cfg.dedup_retention_s)
+    if oldest is None or longer_than(at, oldest, cfg.dedup_retention_s):  # someone may be gone
+        _forget_gone_workers(lane, at, cfg.dedup_retention_s)
 
 
 def _forget_gone_workers(lane: LaneState, now: float, retention_s: float) -> None:
