@@ -4,6 +4,7 @@ whose string hashing (set and dict iteration order) differs."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import subprocess
@@ -58,3 +59,15 @@ def test_answers_do_not_depend_on_hash_order() -> None:
     other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                            check=True, timeout=120)
     assert other.stdout.strip() == answers_document()
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it() -> None:
+    h = busy_history(seconds=10.0)
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            simulate_scenario(h, Settings(), SCENARIO)
+            assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
