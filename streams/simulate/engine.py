@@ -218,7 +218,7 @@ class Simulation:
 
     def _arrive(self, arrival: Arrival) -> None:
         ts = arrival.ts
-        facts = arrival.facts
+        facts: RequestFacts | UnparsedFacts | None = arrival.facts
         if facts is None:
             facts = arrival_facts(arrival, self.topic)
         if self.beating and ts - self.last_beat >= self.beat_s:
