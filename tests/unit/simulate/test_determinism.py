@@ -14,6 +14,7 @@ from pathlib import Path
 from schemas import ModelName, RouteLane
 from schemas.settings import Settings
 from streams.simulate import synthetic
+from streams.simulate.core import read_once
 from streams.simulate.history import History
 from streams.simulate.reconstruct import AUTHORISED_PRODUCER
 from streams.simulate.run import simulate_scenario
@@ -71,3 +72,14 @@ def test_a_run_leaves_the_garbage_collector_as_it_found_it() -> None:
             assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_a_history_read_once_answers_as_one_read_in_every_run() -> None:
+    h = busy_history(seconds=30.0)
+    # As the Kafka input holds them: the record's bytes beside the decoded request.
+    h.arrivals = [dataclasses.replace(a, payload=a.request.to_wire()) if a.request is not None else a
+                  for a in h.arrivals]
+    topic = Settings().topics.tasks_requested
+    once = read_once(h, topic)
+    assert all(a.facts is not None for a in once.arrivals) and all(a.facts is None for a in h.arrivals)
+    assert simulate_scenario(once, Settings(), SCENARIO) == simulate_scenario(h, Settings(), SCENARIO)
