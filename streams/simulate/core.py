@@ -20,7 +20,7 @@ from streams.admission.state import (
     config_from_settings,
     queue_limits,
 )
-from streams.simulate.history import Arrival
+from streams.simulate.history import Arrival, History
 from streams.simulate.reconstruct import AUTHORISED_PRODUCER
 
 
@@ -46,6 +46,16 @@ def arrival_facts(arrival: Arrival, topic: str) -> RequestFacts | UnparsedFacts 
     if arrival.request is not None:
         return request_facts(arrival.request, source, arrival.at)
     return None
+
+
+def read_once(history: History, topic: str) -> History:
+    """`history` with each request read into its arrival's facts: every run of one history (the
+    modelled set-up, each scenario, each search probe) decides the same facts, so they are read
+    (parsed and validated) once, not once per run. An arrival with no request (bad bytes, a
+    carried-over rejection) is left as it is: it is read where it is decided, as before."""
+    arrivals = [replace(a, facts=arrival_facts(a, topic)) if a.facts is None and a.request is not None else a
+                for a in history.arrivals]
+    return replace(history, arrivals=arrivals)
 
 
 def decide_arrival(state: AdmissionState, arrival: Arrival, topic: str,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas import GenerationRequest, LaneEvent, TaskEvent
-from streams.admission.core.facts import RequestFacts
+from streams.admission.core.facts import RequestFacts, UnparsedFacts
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,11 @@ class RecordedDecision:
     events_lane_upto: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Arrival:
-    """One record of `tasks.requested` at its log time."""
+    """One record of `tasks.requested` at its log time. Made once and never changed; not frozen,
+    since a frozen dataclass sets each field through `object.__setattr__` and a day of traffic
+    makes millions of them."""
 
     ts: float
     at: datetime
@@ -54,9 +56,9 @@ class Arrival:
     #: False when the request's size was not recorded (a refusal read from ClickHouse): its
     #: service time is then sampled from its model's runs as they were, never scaled.
     shape_known: bool = True
-    #: The request as the core's facts, when it was made as facts (a synthetic day): no wire
-    #: record to read.
-    facts: RequestFacts | None = None
+    #: The record as the core's facts, when it was made as facts (a synthetic day) or already
+    #: read once for every run of its history (`streams.simulate.core.read_once`).
+    facts: RequestFacts | UnparsedFacts | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from streams.admission.core.elastic import step_down
 from streams.admission.core.priority import may_degrade
 from streams.admission.ingest import request_facts
 from streams.simulate.answers import Answers, recorded_answers
+from streams.simulate.core import read_once
 from streams.simulate.engine import Simulation, recorded_workers
 from streams.simulate.fidelity import Fidelity, check
 from streams.simulate.history import History
@@ -60,13 +61,15 @@ def granted_requests(history: History) -> dict[str, JobShape]:
     return out
 
 
-def service_times(history: History, seed: int) -> ServiceTimes:
-    return recorded_service_times(history, granted_requests(history), seed)
+def service_times(history: History, seed: int, granted: dict[str, JobShape] | None = None) -> ServiceTimes:
+    """`granted`: `granted_requests(history)`, when the caller already has it."""
+    return recorded_service_times(history, granted_requests(history) if granted is None else granted, seed)
 
 
 def simulate_scenario(history: History, settings: Settings, scenario: Scenario,
-                      policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY) -> Answers:
-    times = service_times(history, scenario.seed)
+                      policy: DegradedQueuePolicy = DEGRADED_QUEUE_POLICY,
+                      granted: dict[str, JobShape] | None = None) -> Answers:
+    times = service_times(history, scenario.seed, granted)
     return Simulation(history, settings, scenario, times, policy, outside_contract=label(policy)).run()
 
 
@@ -80,17 +83,21 @@ def simulate(history: History, settings: Settings, scenarios: list[Scenario],
     """
     fidelity = check(history, replay_recorded(history, settings))
     workers = {lane.value: n for lane, n in recorded_workers(history).items()}
+    # Every run below decides the same requests and samples the same service times: both are
+    # read from the history once (before any search process forks, so the probes share them).
+    granted = granted_requests(history)
+    runs = read_once(history, settings.topics.tasks_requested)
     report = Report(
         origin=history.origin, start=history.start, end=history.end, requests=len(history.arrivals),
         fidelity=fidelity, recorded=recorded_answers(history, workers),
-        modelled=simulate_scenario(history, settings, RECORDED),
+        modelled=simulate_scenario(runs, settings, RECORDED, granted=granted),
         outside_contract=label(policy), max_depth=policy.max_depth,
     )
     for scenario in scenarios:
-        report.scenarios.append(simulate_scenario(history, settings, scenario, policy))
+        report.scenarios.append(simulate_scenario(runs, settings, scenario, policy, granted))
     base = scenarios[0] if scenarios else RECORDED
     if search_lanes:
-        with parallel(lambda s: simulate_scenario(history, settings, s, policy), jobs) as probe:
+        with parallel(lambda s: simulate_scenario(runs, settings, s, policy, granted), jobs) as probe:
             for lane in search_lanes:
                 report.searches.append(search_workers(base, lane, probe, len(history.arrivals), max_rate,
                                                       upper, jobs))

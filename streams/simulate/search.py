@@ -4,8 +4,9 @@ The search assumes fewer refusals with more workers (see tests/unit/simulate for
 holds): it keeps an interval [lo, hi] whose `hi` meets the target, and each round probes `jobs`
 worker counts that split it evenly, as one simulation each, side by side in `jobs` worker
 processes. With one job that is plain bisection; with more, the interval shrinks by `jobs + 1`
-per round for the same wall time. The candidates of a round depend only on the interval, so a
-search finds the same count whatever runs the probes.
+per round for the same wall time, and the upper bound is probed only if no count below it
+passes. The candidates of a round depend only on the interval (and on whether its `hi` was
+probed), so a search finds the same count whatever runs the probes.
 """
 
 from __future__ import annotations
@@ -67,23 +68,29 @@ def search_workers(base: Scenario, lane: RouteLane, probe: Prober, requests: int
     def ok(n: int) -> bool:
         return probes[n] <= max_rate * requests
 
-    # One job checks the upper bound first, as bisection does; more probe it with the first round.
-    run([upper] if jobs == 1 else sorted({upper, *candidates(0, upper, jobs - 1)}))
-    if not ok(upper):
-        return SearchResult(lane, max_rate, None, upper, probes)
-    lo, hi = 0, upper  # invariant: ok(hi); the answer is in [lo, hi]
-    while lo < hi:
-        known = [n for n in sorted(probes) if lo <= n < hi]
-        if not known:
-            run(candidates(lo, hi, jobs))
-            known = [n for n in sorted(probes) if lo <= n < hi]
+    # One job checks the upper bound first, as bisection does. More jobs split the whole range in
+    # their first round: a passing count below `upper` means `upper` passes too (the assumption
+    # above), so `upper` itself is probed only once every count probed so far failed.
+    if jobs == 1:
+        run([upper])
+    lo, hi = 0, upper  # the answer, if any, is in [lo, hi]
+    while True:
+        known = [n for n in sorted(probes) if lo <= n <= hi]
         passing = [n for n in known if ok(n)]
         if passing:
             hi = passing[0]
         failing = [n for n in known if n < hi and not ok(n)]
         if failing:
             lo = failing[-1] + 1
-    return SearchResult(lane, max_rate, hi, upper, probes)
+        if upper in probes and not ok(upper):
+            return SearchResult(lane, max_rate, None, upper, probes)
+        checked = hi in probes
+        if checked and lo == hi:
+            return SearchResult(lane, max_rate, hi, upper, probes)
+        if checked or not probes:
+            run(candidates(lo, hi, jobs))
+        else:
+            run(sorted({hi, *(candidates(lo, hi, jobs - 1) if lo < hi else ())}))
 
 
 def serial(run: Callable[[Scenario], Answers]) -> Prober:

@@ -11,16 +11,15 @@ from datetime import UTC, datetime, timedelta
 
 from schemas import (
     GenerationRequest,
-    GenerationTask,
     LaneEvent,
     LaneEventType,
     LaneMode,
     ModelName,
     Priority,
     RouteLane,
-    TaskEvent,
     TaskStatus,
 )
+from schemas.task_events import task_event
 from streams.admission.core.facts import RequestFacts
 from streams.admission.ingest import request_facts
 from streams.simulate.history import Arrival, History, TimedEvent
@@ -41,10 +40,8 @@ def done_runs(service_s: float, runs: int = 3) -> list[TimedEvent]:
     for model in ModelName:
         for i in range(runs):
             at = EPOCH - timedelta(seconds=3600 - i)
-            task = GenerationTask(id=f"seed-{model.value}-{i}", model=model.value, type="image_to_video",
-                                  status=TaskStatus.done, created_at=at, updated_at=at)
-            event = TaskEvent(occurred_at=at, task=task, lane=RouteLane(model.value), duration_seconds=service_s,
-                              artifact_path="/a.mp4")
+            event = task_event(f"seed-{model.value}-{i}", model.value, "image_to_video", TaskStatus.done, at, at,
+                               lane=RouteLane(model.value), duration_seconds=service_s, artifact_path="/a.mp4")
             out.append(TimedEvent(at.timestamp(), event))
     return out
 
@@ -75,15 +72,18 @@ def arrivals(rate: float, seconds: float, models: tuple[ModelName, ...] = tuple(
     """Arrivals built lazily (a day at 50/s would not fit in memory as a list of requests), made
     as the core's facts: the template request's, read once, with each arrival's id and time."""
     bases = {(m, p): request_facts(template(m, "t", p), None, EPOCH) for m in models for p in priorities}
+    # Models alternate and each full round of them takes the next priority: the template of
+    # arrival i is `turns[i % len(turns)]`.
+    turns = [bases[models[j % len(models)], priorities[(j // len(models)) % len(priorities)]]
+             for j in range(len(models) * len(priorities))]
     n = int(rate * seconds)
     step = 1.0 / rate
     start = EPOCH.timestamp()
     for i in range(n):
         ts = start + i * step
         at = datetime.fromtimestamp(ts, UTC)
-        key = (models[i % len(models)], priorities[(i // len(models)) % len(priorities)])
-        facts = with_identity(bases[key], f"s{i}", at.timestamp(), i)
-        yield Arrival(ts=ts, at=at, partition=0, offset=i, request=None, facts=facts)
+        facts = with_identity(turns[i % len(turns)], f"s{i}", at.timestamp(), i)
+        yield Arrival(ts, at, 0, i, None, facts=facts)
 
 
 #: Priorities taken in turn by `authorised_arrivals` (a pair of requests, one per model, per turn).

@@ -18,9 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("schemas", "streams", "gpu_consumers")
 
 #: Files that still hold their own copy, each with why; delete an entry once it is gone.
-ADOPT_AT_MERGE = {
-    "streams/simulate/synthetic.py": "its seed history adopts schemas.task_events (outside this change)",
-}
+ADOPT_AT_MERGE: dict[str, str] = {}
 
 
 def users(pattern: str) -> set[str]:

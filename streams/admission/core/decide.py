@@ -10,21 +10,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from schemas.enums import DecisionOutcome, LaneMode, RejectionCode, RouteLane
+from schemas.enums import DecisionOutcome, LaneMode, Priority, RejectionCode, RouteLane
 from streams.admission.core.elastic import step_down
 from streams.admission.core.facts import FieldProblem, RequestFacts, UnparsedFacts
 from streams.admission.core.folds import fold_verdict
-from streams.admission.core.lane_queue import LaneQueue, QueueAdmit, QueuedItem, expected_wait
-from streams.admission.core.priority import authorised, may_degrade
+from streams.admission.core.lane_queue import LaneQueue, QueuedItem, expected_wait
+from streams.admission.core.priority import authorised
 from streams.admission.core.refusal import Refusal
 from streams.admission.core.routing import DEDICATED, DEGRADED, Route
-from streams.admission.core.state import AdmissionState, LaneHealth
+from streams.admission.core.state import AdmissionState
 from streams.admission.core.verdict import Granted, QueueReading, Rule, Step, Trace, Verdict
-from streams.admission.core.withdrawal import Capacity, check_withdrawal
+from streams.admission.core.withdrawal import check_withdrawal
 
 _ACCEPTED, _REJECTED = DecisionOutcome.accepted, DecisionOutcome.rejected
 _DEGRADED_MODE = LaneMode.degraded_shared
 _SHARED = RouteLane.shared
+_CRITICAL = Priority.critical
 
 
 def route(state: AdmissionState, facts: RequestFacts) -> Route:
@@ -55,27 +56,35 @@ def decide(state: AdmissionState, facts: RequestFacts, at: float) -> Verdict:
        reads a depth (see `Verdict.expired`).
     3. The rules, in order: readable input, authorised priority, withdrawal, queue policy.
     """
-    previous = state.record(facts.task_id, at)
-    unreadable = unreadable_input(facts, state.config.input_image_schemes)
+    cfg = state.config
+    task_id = facts.task_id
+    # `state.record` and `unreadable_input` written out: this runs once per request.
+    previous = state.tasks.get(task_id)
+    if previous is not None and at - previous.decided_ts > cfg.dedup_retention_s:
+        previous = None
+    scheme = facts.input_scheme
+    unreadable = None if scheme is None or scheme in cfg.input_image_schemes else unreadable_input(
+        facts, cfg.input_image_schemes)
     if previous is not None:
         if unreadable is not None:
             stray = _rejection(facts, unreadable, at, None, None, None, 0, (None, None),
                                Trace(Rule.decided_earlier))
             stray.decided_earlier = True
             return stray
-        return Verdict(outcome=previous.answer.outcome, task_id=facts.task_id, at=at, origin=facts.origin,
+        return Verdict(outcome=previous.answer.outcome, task_id=task_id, at=at, origin=facts.origin,
                        position=facts.position, replayed=True, replay_of=previous.answer,
                        trace=Trace(Rule.replay))
-    rt = route(state, facts)
+    rt = DEDICATED[facts.model]
+    if state.lanes[rt.lane].routing is _DEGRADED_MODE:
+        rt = DEGRADED[facts.model]
     shared = state.queues[_SHARED]
     expired = shared.expired(at)
-    view = state
-    if expired:
-        drop = {item.task_id for item in expired}
-        view = replace(state, queues={**state.queues, _SHARED: shared.without(drop)})
+    if not expired:
+        return _decide(state, facts, at, rt, unreadable, 0)
+    drop = {item.task_id for item in expired}
+    view = replace(state, queues={**state.queues, _SHARED: shared.without(drop)})
     verdict = _decide(view, facts, at, rt, unreadable, len(expired))
-    if expired:
-        verdict.expired = expired
+    verdict.expired = expired
     return verdict
 
 
@@ -117,25 +126,20 @@ def _decide(state: AdmissionState, facts: RequestFacts, at: float, rt: Route, un
     cfg = state.config
     queue = state.queues[rt.lane]
     folded = state.folded_positions()
-
-    def reject(refusal: Refusal, rule: Rule, depth: int | None = None, wait: float | None = None,
-               health: LaneHealth | None = None, reading: QueueReading | None = None) -> Verdict:
-        return _rejection(facts, refusal, at, rt, depth, wait, cfg.retry_after_s, folded,
-                          Trace(rule, rt, reading, health))
-
     if unreadable is not None:
-        return reject(unreadable, Rule.input)
+        return _rejection(facts, unreadable, at, rt, None, None, cfg.retry_after_s, folded,
+                          Trace(Rule.input, rt))
     priority = facts.priority
     if not authorised(priority, facts.producer, cfg.critical_producers):
-        return reject(Refusal(
+        return _rejection(facts, Refusal(
             RejectionCode.priority_not_authorised,
             "Priority not authorised",
             f"producer {facts.producer!r} may not submit critical work",
-        ), Rule.authorisation)
+        ), at, rt, None, None, cfg.retry_after_s, folded, Trace(Rule.authorisation, rt))
     capacity, health = check_withdrawal(state, rt, at, priority)
     if isinstance(capacity, Refusal):
-        return reject(capacity, Rule.withdrawal, len(queue.items), health=health)
-    assert isinstance(capacity, Capacity)
+        return _rejection(facts, capacity, at, rt, len(queue.items), None, cfg.retry_after_s, folded,
+                          Trace(Rule.withdrawal, rt, None, health))
     service_s = state.service_seconds(rt.lane, facts.model_name)
     workers = capacity.workers
     victim = None
@@ -145,27 +149,32 @@ def _decide(state: AdmissionState, facts: RequestFacts, at: float, rt: Route, un
         if isinstance(admitted, Refusal):
             wait = expected_wait(len(queue.items), service_s, workers)
             reading = _reading(queue, expired, service_s, workers, wait)
-            return reject(admitted, Rule.queue, len(queue.items), wait, health, reading)
-        assert isinstance(admitted, QueueAdmit)
+            return _rejection(facts, admitted, at, rt, len(queue.items), wait, cfg.retry_after_s, folded,
+                              Trace(Rule.queue, rt, reading, health))
         victim, ahead, wait = admitted.victim, admitted.depth_ahead, admitted.wait_s
     else:
         ahead = len(queue.items)
-        wait = expected_wait(ahead, service_s, workers)
+        wait = ahead * service_s / (workers if workers > 1 else 1)  # `expected_wait`, inline
 
     granted: Granted | None = None
-    steps: list[Step] = []
-    if degraded and may_degrade(priority):
-        granted, steps = step_down(facts)
-    if capacity.time_to_ready_s > 0 and may_degrade(priority):
-        steps.append(Step("time_to_ready", "0s", f"{capacity.time_to_ready_s:g}s"))
+    steps: tuple[Step, ...] = ()
+    ready_s = capacity.time_to_ready_s
+    if priority is not _CRITICAL:  # `may_degrade`
+        if degraded:
+            granted, steps = step_down(facts)
+        if ready_s > 0:
+            steps += (Step("time_to_ready", "0s", f"{ready_s:g}s"),)
 
+    policy = queue.policy
+    reading = QueueReading(len(queue.items), expired, service_s, workers, wait, policy.max_depth,
+                           policy.max_wait_s)
     verdict = Verdict(
         outcome=_ACCEPTED, task_id=facts.task_id, at=at, origin=facts.origin,
         model=facts.model, priority=priority, lane=rt.lane, mode=rt.mode,
-        queue_depth=ahead + 1, wait_s=wait, time_to_ready_s=capacity.time_to_ready_s,
-        steps=tuple(steps), granted=granted, position=facts.position, folded=folded,
+        queue_depth=ahead + 1, wait_s=wait, time_to_ready_s=ready_s,
+        steps=steps, granted=granted, position=facts.position, folded=folded,
         model_name=facts.model_name, task_type=facts.task_type, created_at=facts.submitted_at,
-        trace=Trace(Rule.accepted, rt, _reading(queue, expired, service_s, workers, wait), health),
+        trace=Trace(Rule.accepted, rt, reading, health),
     )
     if victim is not None:
         verdict.preempted = _preemption(victim, queue, rt, facts, at, folded, cfg.retry_after_s)

@@ -8,6 +8,8 @@ Encoding H.264 high -> main.
 
 from __future__ import annotations
 
+import functools
+
 from schemas.enums import EncodingProfile
 from streams.admission.core.facts import RequestFacts
 from streams.admission.core.verdict import Granted, Step
@@ -16,9 +18,16 @@ TARGET_SHORT_SIDE = 480
 FPS_HALVING_ABOVE = 24
 
 
-def step_down(facts: RequestFacts) -> tuple[Granted | None, list[Step]]:
+def step_down(facts: RequestFacts) -> tuple[Granted | None, tuple[Step, ...]]:
     """The shape admitted in degraded mode and the steps taken (None: nothing to step down)."""
-    w, h, fps, frames, profile = facts.width, facts.height, facts.fps, facts.num_frames, facts.encoding_profile
+    return stepped_shape(facts.width, facts.height, facts.fps, facts.num_frames, facts.encoding_profile)
+
+
+# Requests come in few shapes, and a degraded lane steps down every one of them: the answer (a
+# pure function of the shape, made of frozen values) is kept for the shapes seen most recently.
+@functools.lru_cache(maxsize=1024)
+def stepped_shape(w: int, h: int, fps: int, frames: int, profile: EncodingProfile,
+                  ) -> tuple[Granted | None, tuple[Step, ...]]:
     steps: list[Step] = []
     short, long_ = min(w, h), max(w, h)
     nw, nh = w, h
@@ -36,5 +45,5 @@ def step_down(facts: RequestFacts) -> tuple[Granted | None, list[Step]]:
         nprofile = EncodingProfile.h264_main
         steps.append(Step("encoding_profile", "h264_high", "h264_main"))
     if not steps:
-        return None, steps
-    return Granted(nw, nh, nfps, nframes, nprofile), steps
+        return None, ()
+    return Granted(nw, nh, nfps, nframes, nprofile), tuple(steps)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _PENDING, _FAILED, _DONE = TaskStatus.pending, TaskStatus.failed, TaskStatus.done
 _SHARED = RouteLane.shared
+_NOT_EARLY: tuple[None, float] = (None, 0.0)
 
 
 class _Refused(Exception):
@@ -49,20 +50,23 @@ def fold_heartbeat(state: AdmissionState, beat: HeartbeatFacts) -> None:
     lane = state.lanes[beat.lane]
     cfg = state.config
     at = beat.at
-    previous = lane.workers.get(beat.worker_id)
-    if previous is not None and previous.seen_at > at:
+    worker_id = beat.worker_id
+    previous = lane.workers.get(worker_id)
+    if previous is not None and previous.beat.at > at:
         return  # an older heartbeat arriving late says nothing new
     over_since = None
     if beat.load1 > beat.cpu_cores * cfg.cpu_starvation_factor:
         over_since = previous.cpu_over_since if previous is not None and previous.cpu_over_since is not None else at
-    signal = lane.workers[beat.worker_id] = WorkerSignal(beat, over_since)
-    if lane.oldest_seen is not None and at < lane.oldest_seen:
-        lane.oldest_seen = at
+    signal = lane.workers[worker_id] = WorkerSignal(beat, over_since)
+    oldest = lane.oldest_seen
+    if oldest is not None and at < oldest:
+        lane.oldest_seen = oldest = at
     health = lane.health
-    if health is not None and (previous is None or signal.worker_id not in health.live
+    if health is not None and (previous is None or worker_id not in health.live
                                or previous.standing(cfg) != signal.standing(cfg)):
         lane.health = None
-    _forget_gone_workers(lane, at, cfg.dedup_retention_s)
+    if oldest is None or longer_than(at, oldest, cfg.dedup_retention_s):  # someone may be gone
+        _forget_gone_workers(lane, at, cfg.dedup_retention_s)
 
 
 def _forget_gone_workers(lane: LaneState, now: float, retention_s: float) -> None:
@@ -189,12 +193,15 @@ def fold_verdict(state: AdmissionState, verdict: Verdict) -> None:
             offsets = state.decided_offsets[position[0]] = DecidedOffsets()
         offsets.add(position[1])
     task_id = verdict.task_id
-    if task_id is None or not verdict.fresh:
+    if task_id is None or verdict.replayed or verdict.decided_earlier:  # not `fresh`
         return
     at = verdict.at
     if verdict.lane is not None:
-        sweep_expired(state, at)
-    previous = state.record(task_id, at)
+        for item in state.queues[_SHARED].expired(at):  # `sweep_expired`, inline
+            state.drop_from_queues(item.task_id)
+    previous = state.tasks.get(task_id)  # `state.record`, inline
+    if previous is not None and at - previous.decided_ts > state.config.dedup_retention_s:
+        previous = None
     if verdict.reason == "preempted":
         if previous is not None and previous.preempted:
             return
@@ -212,7 +219,7 @@ def fold_verdict(state: AdmissionState, verdict: Verdict) -> None:
         return
     accepted = verdict.outcome is DecisionOutcome.accepted
     record = TaskRecord(status=_PENDING if accepted else _FAILED, decided_ts=at, verdict=verdict)
-    early, _ = state.early.pop(task_id, (None, 0.0))
+    early = state.early.pop(task_id, _NOT_EARLY)[0] if state.early else None
     if accepted and early is not None and early is not _PENDING:
         record.status = early  # the worker's events were read first; they are later in fact
     state.remember(task_id, record)

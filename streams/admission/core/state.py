@@ -33,6 +33,7 @@ MAX_OFFSET_HOLES = 10_000
 #: Availability of a lane whose first `lane_state` event does not state one: `ready` may move to
 #: any state, so the event is judged exactly as if no availability were known.
 INITIAL_AVAILABILITY = Availability.ready
+_NOT_FOLLOWING: tuple[int | None, int | None] = (None, None)
 
 
 @dataclass(slots=True)
@@ -203,6 +204,9 @@ class DecidedOffsets:
     holes: OrderedDict[int, None] = field(default_factory=OrderedDict)
 
     def add(self, offset: int) -> None:
+        if offset == self.upto + 1:  # the next offset, as a live partition decides them
+            self.upto = offset
+            return
         if offset > self.upto:
             if self.upto >= 0:
                 for missing in range(self.upto + 1, min(offset, self.upto + 1 + MAX_OFFSET_HOLES)):
@@ -312,7 +316,8 @@ class AdmissionState:
 
     def drop_from_queues(self, task_id: str) -> None:
         for queue in self.queues.values():
-            queue.remove(task_id)
+            if task_id in queue.items:
+                queue.remove(task_id)
 
     def forget_before(self, horizon: float) -> None:
         """Evict decided tasks whose decision is older than `horizon`, and early events as old:
@@ -336,11 +341,15 @@ class AdmissionState:
         heapq.heappush(self.expiry, (record.decided_ts, task_id))
         if record.decided_ts > self.newest_decision_ts:
             self.newest_decision_ts = record.decided_ts
-            self.forget_before(record.decided_ts - self.config.dedup_retention_s)
+            horizon = record.decided_ts - self.config.dedup_retention_s
+            if self.expiry[0][0] < horizon or self.early:  # anything to forget (`forget_before`)
+                self.forget_before(horizon)
 
     def folded_positions(self) -> tuple[int | None, int | None]:
         """How far into `events.task` and `events.lane` the state has folded (None: not
         following them)."""
         cfg, upto = self.config, self.folded_upto
+        if not (cfg.events_task_topic or cfg.events_lane_topic):
+            return _NOT_FOLLOWING
         return (upto.get(cfg.events_task_topic, 0) if cfg.events_task_topic else None,
                 upto.get(cfg.events_lane_topic, 0) if cfg.events_lane_topic else None)

@@ -28,6 +28,8 @@ from streams.admission.core.state import (
 #: `until` of a memo no live worker bounds.
 FOREVER = math.inf
 
+_UNAVAILABLE, _COLD = Availability.unavailable, Availability.cold
+
 
 @dataclass(slots=True)
 class Capacity:
@@ -122,15 +124,21 @@ def check_withdrawal(state: AdmissionState, route: Route, now: float, priority: 
     """The lane's capacity for an item of `priority`, or the refusal; with the checks read."""
     cfg = state.config
     lane = state.lanes[route.lane]
-    name = route.lane.value
-    if route.mode is LaneMode.dedicated and lane.availability is Availability.unavailable:
+    # The lane's name (an enum's `.value`) and `lane.availability` are read only where needed:
+    # this runs once per request.
+    if route.mode is LaneMode.dedicated and lane.known and lane.availability_set is _UNAVAILABLE:
         return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
-                       f"lane {name} is marked unavailable"), None
+                       f"lane {route.lane.value} is marked unavailable"), None
     if not lane.workers:
         return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
-                       f"no heartbeat ever received from lane {name}; failing closed",
+                       f"no heartbeat ever received from lane {route.lane.value}; failing closed",
                        reason="missing_signal"), None
     health = health_at(state, lane, route, now)
+    # The common answer first: healthy workers, and `priority` not throttled by the failing ones.
+    if health.healthy and (health.healthy == health.serving or not throttled_first(priority)):
+        cold = (lane.known and lane.availability_set is _COLD) or health.cold
+        return Capacity(workers=health.healthy, time_to_ready_s=cfg.cold_start_s if cold else 0.0), health
+    name = route.lane.value
     if not health.live:
         return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
                        f"last heartbeat from lane {name} is older than {cfg.heartbeat_stale_s:g}s; "
@@ -138,20 +146,17 @@ def check_withdrawal(state: AdmissionState, route: Route, now: float, priority: 
     if not health.serving:
         return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
                        f"every live worker of lane {name} reports unavailable"), health
-    throttled = throttled_first(priority) and health.healthy < health.serving
-    if not health.healthy or throttled:
-        code = health.first_problem
-        assert code is not None  # a serving worker failed a check
-        detail = {
-            RejectionCode.io_saturation: f"artifact write latency above {cfg.io_saturation_ms:g} ms on lane {name}",
-            RejectionCode.cpu_starvation: f"load1 above cores x {cfg.cpu_starvation_factor:g} for more "
-            f"than {cfg.cpu_starvation_s:g}s on lane {name}",
-            RejectionCode.gpu_quota_exhausted: f"GPU sessions at quota on lane {name} and the shared "
-            "fallback is disabled or saturated",
-        }.get(code, f"lane {name} cannot serve")
-        if health.healthy:
-            detail += (f"; {priority.value} work is throttled first ({health.serving - health.healthy} of "
-                       f"{health.serving} live workers fail a check)")
-        return Refusal(code, _TITLES.get(code, "Lane cannot serve"), detail), health
-    cold = lane.availability is Availability.cold or health.cold
-    return Capacity(workers=health.healthy, time_to_ready_s=cfg.cold_start_s if cold else 0.0), health
+    # Serving workers, none healthy, or `priority` is throttled first while some fail a check.
+    code = health.first_problem
+    assert code is not None  # a serving worker failed a check
+    detail = {
+        RejectionCode.io_saturation: f"artifact write latency above {cfg.io_saturation_ms:g} ms on lane {name}",
+        RejectionCode.cpu_starvation: f"load1 above cores x {cfg.cpu_starvation_factor:g} for more "
+        f"than {cfg.cpu_starvation_s:g}s on lane {name}",
+        RejectionCode.gpu_quota_exhausted: f"GPU sessions at quota on lane {name} and the shared "
+        "fallback is disabled or saturated",
+    }.get(code, f"lane {name} cannot serve")
+    if health.healthy:
+        detail += (f"; {priority.value} work is throttled first ({health.serving - health.healthy} of "
+                   f"{health.serving} live workers fail a check)")
+    return Refusal(code, _TITLES.get(code, "Lane cannot serve"), detail), health

@@ -4,6 +4,7 @@ whose string hashing (set and dict iteration order) differs."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 from schemas import ModelName, RouteLane
 from schemas.settings import Settings
 from streams.simulate import synthetic
+from streams.simulate.core import read_once
 from streams.simulate.history import History
 from streams.simulate.reconstruct import AUTHORISED_PRODUCER
 from streams.simulate.run import simulate_scenario
@@ -58,3 +60,26 @@ def test_answers_do_not_depend_on_hash_order() -> None:
     other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                            check=True, timeout=120)
     assert other.stdout.strip() == answers_document()
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it() -> None:
+    h = busy_history(seconds=10.0)
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            simulate_scenario(h, Settings(), SCENARIO)
+            assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_a_history_read_once_answers_as_one_read_in_every_run() -> None:
+    h = busy_history(seconds=30.0)
+    # As the Kafka input holds them: the record's bytes beside the decoded request.
+    h.arrivals = [dataclasses.replace(a, payload=a.request.to_wire()) if a.request is not None else a
+                  for a in h.arrivals]
+    topic = Settings().topics.tasks_requested
+    once = read_once(h, topic)
+    assert all(a.facts is not None for a in once.arrivals) and all(a.facts is None for a in h.arrivals)
+    assert simulate_scenario(once, Settings(), SCENARIO) == simulate_scenario(h, Settings(), SCENARIO)

@@ -58,3 +58,12 @@ def test_a_parallel_search_of_real_simulations_answers_as_a_serial_one() -> None
     assert serial.searches[0].workers is not None
     assert parallel.searches[0].workers == serial.searches[0].workers
     assert parallel.searches[0].probes.items() >= {serial.searches[0].workers: 0}.items()
+
+
+def test_more_jobs_probe_the_upper_bound_only_when_no_smaller_count_passes() -> None:
+    passes_below: list[int] = []
+    search_workers(BASE, RouteLane.shared, fake_probe(20, passes_below), 100, upper=64, jobs=2)
+    assert 64 not in passes_below and passes_below[:2] == [21, 42]
+    fails_below: list[int] = []
+    found = search_workers(BASE, RouteLane.shared, fake_probe(60, fails_below), 100, upper=64, jobs=2)
+    assert found.workers == 60 and 64 in fails_below
