@@ -29,6 +29,8 @@ OWN_CLIENTS = {
     "integration/foundation/test_broker_security.py": "its subject is a client that authenticates (or is refused)",
     "integration/foundation/test_docker_security.py": "its subject is a client under Kafka's ACLs and TLS",
     "integration/foundation/test_no_secrets_leak.py": "its subject is what a refused client logs and raises",
+    "unit/admission/test_output_batches.py": "its subject is record batches built by a producer that is never "
+                                             "started (no broker)",
     "integration/gpu_consumers/test_lane_ledger_holes.py": "it moves the consumer it hands the ledger, as a "
     "broker skipping records would",
 }
