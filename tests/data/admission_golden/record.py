@@ -5,11 +5,14 @@ records (every rule and path: heartbeats under pressure, stale and missing signa
 restore, bursts past the queue policy, expiries, preemptions, re-sends, malformed and invalid
 bytes, unreadable input images, unauthorised `critical`, worker redeliveries). `replay` folds
 and decides it through the agent's decision path (`decide_record`, `apply`, the wire folds) and
-returns every record admission would publish, as (topic, key, value) in publishing order.
+returns every record admission would publish, as (topic, key, value) in publishing order
+(`published`: one decision's records, in the agent's order; `recorded.py` renders its live
+recordings through it too).
 
 `golden.jsonl.gz` was recorded with the admission core as it stood before the plain-data core
 (commit 878855b): `PYTHONPATH=<that checkout> python tests/data/admission_golden/record.py`.
-tests/integration/admission/test_golden_records.py replays it through the current code.
+tests/unit/admission/test_golden_records.py replays it through the current code, and with it the
+soak run and the demo that agent recorded live (`recorded.py`).
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ from schemas import (
     TaskErrorCode,
     TaskEvent,
     TaskStatus,
+    Topics,
 )
-from streams.admission.decide import apply
+from streams.admission.decide import Decision, apply
 from streams.admission.record import decide_record
 from streams.admission.state import (
     AdmissionConfig,
@@ -54,7 +58,8 @@ from tests.factories import STEPS
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden.jsonl.gz"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-REQUESTED, LANE, TASK = "t.tasks.requested", "t.events.lane", "t.events.task"
+TOPICS = Topics(prefix="t.")
+REQUESTED, LANE, TASK = TOPICS.tasks_requested, TOPICS.events_lane, TOPICS.events_task
 CONFIG = AdmissionConfig(critical_producers=frozenset({"ops"}), events_task_topic=TASK, events_lane_topic=LANE)
 
 
@@ -177,10 +182,33 @@ def script(seed: int = 7, requests: int = 700) -> Iterator[tuple[str, int, bytes
             accepted.append((task_id, RouteLane.shared))
 
 
-def replay(records: list[tuple[str, int, bytes]]) -> list[tuple[str, str | None, str]]:
+#: One record admission publishes: topic, key, value (as text).
+Published = tuple[str, str | None, str]
+
+
+def published(outcome: Decision, topics: Topics) -> list[Published]:
+    """The records one decision publishes, in the agent's order (`AdmissionService.outputs_of`)."""
+    out: list[Published] = []
+    for decision in outcome.decisions:
+        wire = decision.to_wire().decode()
+        if decision.outcome is DecisionOutcome.accepted:
+            assert decision.lane is not None
+            if not decision.replayed:
+                out.append((topics.lane(decision.lane), decision.task_id, wire))
+            out.append((topics.tasks_accepted, decision.task_id, wire))
+        else:
+            out.append((topics.tasks_rejected, decision.task_id, wire))
+    for event in outcome.task_events:
+        out.append((topics.events_task, event.task_id, event.to_wire().decode()))
+    for memory in outcome.memory_events:
+        out.append((topics.events_memory, memory.lane.value if memory.lane else None, memory.to_wire().decode()))
+    return out
+
+
+def replay(records: list[tuple[str, int, bytes]]) -> list[Published]:
     state = AdmissionState(config=CONFIG)
     offsets = {REQUESTED: 0, LANE: 0, TASK: 0}
-    out: list[tuple[str, str | None, str]] = []
+    out: list[Published] = []
     for topic, ms, value in records:
         offset = offsets[topic]
         offsets[topic] += 1
@@ -195,19 +223,7 @@ def replay(records: list[tuple[str, int, bytes]]) -> list[tuple[str, str | None,
         now = datetime.fromtimestamp((T0.timestamp() * 1000 + ms) / 1000, UTC)
         outcome = decide_record(state, value, SourceRecord(topic=REQUESTED, partition=0, offset=offset), now)
         apply(state, outcome)
-        for decision in outcome.decisions:
-            wire = decision.to_wire().decode()
-            if decision.outcome is DecisionOutcome.accepted:
-                assert decision.lane is not None
-                if not decision.replayed:
-                    out.append((f"t.lane.{decision.lane.value}", decision.task_id, wire))
-                out.append(("t.tasks.accepted", decision.task_id, wire))
-            else:
-                out.append(("t.tasks.rejected", decision.task_id, wire))
-        for event in outcome.task_events:
-            out.append((TASK, event.task_id, event.to_wire().decode()))
-        for memory in outcome.memory_events:
-            out.append(("t.events.memory", memory.lane.value if memory.lane else None, memory.to_wire().decode()))
+        out += published(outcome, TOPICS)
     return out
 
 
