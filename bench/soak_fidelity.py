@@ -13,7 +13,7 @@
    30 s / `queue_overloaded`), each followed by `critical` ones that preempt; plus re-sends of
    task ids sent before and malformed records (bad JSON, a step count the model does not allow).
    The stand-in hosts' heartbeats report a scripted load: quiet, except one spell past the
-   `cpu_starvation` threshold near the end (`--real-host-load`: this machine's own load, which on
+   `cpu_starvation` threshold long enough to refuse (`--real-host-load`: this machine's own load, which on
    a shared box can withdraw every lane for the whole run).
 3. Waits until every request record has its decision, stops everything it started, then reads
    the five logs back (`--from-kafka`'s reader) and replays them through the simulator's
@@ -54,6 +54,7 @@ from bench.recorded_figures import (
 )
 from gpu_consumers.worker import LaneWorker
 from schemas import (
+    WITHDRAWAL_POLICY,
     FallbackReason,
     GenerationRequest,
     LaneMode,
@@ -102,14 +103,25 @@ class Plan:
     burst_critical: int = 2
     resend_every_s: float = 17.0
     malformed_every_s: float = 23.0
-    #: The stand-in hosts report a quiet load, but over this part of the run one past the
-    #: `cpu_starvation` threshold (1.5 x cores for over 30 s); None: the machine's real load.
+    #: The stand-in hosts report a quiet load, but from this part of the run on one past the
+    #: `cpu_starvation` threshold; None: the machine's real load.
     starved_from: float | None = 0.78
-    starved_until: float = 0.93
+    #: The spell outlasts the policy's sustain time by this much, so `cpu_starvation` refusals
+    #: come whatever the run's length; it starts earlier when the run is too short to hold it.
+    starved_margin_s: float = 20.0
+    starved_by: float = 0.95
 
     @property
     def seconds(self) -> float:
         return self.minutes * 60.0
+
+    def starved_spell(self) -> tuple[float, float] | None:
+        """(start, end) seconds into the run of the scripted starved spell."""
+        if self.starved_from is None:
+            return None
+        length = WITHDRAWAL_POLICY.cpu_starvation_seconds + self.starved_margin_s
+        start = max(0.0, min(self.starved_from * self.seconds, self.starved_by * self.seconds - length))
+        return start, start + length
 
 
 class HostLoad:
@@ -127,11 +139,11 @@ class HostLoad:
         self.started = time.monotonic()
 
     def __call__(self) -> float:
-        plan = self.plan
-        if plan.starved_from is None:
+        spell = self.plan.starved_spell()
+        if spell is None:
             return os.getloadavg()[0]
         elapsed = time.monotonic() - self.started if self.started is not None else -1.0
-        starved = plan.starved_from * plan.seconds <= elapsed < plan.starved_until * plan.seconds
+        starved = spell[0] <= elapsed < spell[1]
         return self.cores * (self.STARVED_PER_CORE if starved else self.QUIET_PER_CORE)
 
 

@@ -43,6 +43,7 @@ def test_a_recorded_soak_run_is_reproduced(kafka_bootstrap: str, topics: Topics,
     assert recorded["rejected queue_overloaded"] > 0 and kafka.preemptions > 0, recorded
     assert sum(n for outcome, n in recorded.items() if outcome.endswith("(replayed)")) > 0, recorded
     assert recorded["rejected malformed_request"] > 0 and recorded["rejected validation_error"] > 0, recorded
+    assert recorded["rejected cpu_starvation"] > 0, recorded  # the scripted starved spell
     assert len(sent.lane_commands) == 2, sent.lane_commands
     for measured in (kafka, chdb):
         assert measured.fidelity.compared >= sent.records, measured.fidelity.line()
