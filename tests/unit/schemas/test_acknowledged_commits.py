@@ -53,25 +53,7 @@ def test_commits_stay_in_input_order_with_one_in_flight() -> None:
     assert asyncio.run(scenario()) == [1, 2]
 
 
-def test_a_failed_output_raises_and_nothing_later_commits() -> None:
-    async def scenario() -> list[int]:
-        commits = AcknowledgedCommits()
-        done: list[int] = []
-        failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        failed.set_exception(OSError("delivery failed"))
-
-        async def commit() -> None:
-            done.append(1)
-
-        await commits.schedule([failed], commit)
-        with pytest.raises(OSError):
-            await commits.schedule([], commit)
-        return done
-
-    assert asyncio.run(scenario()) == []
-
-
-def test_after_a_failed_output_every_later_step_raises_too() -> None:
+def test_a_failed_output_raises_at_every_later_step_and_nothing_commits() -> None:
     async def scenario() -> list[int]:
         commits = AcknowledgedCommits()
         done: list[int] = []
