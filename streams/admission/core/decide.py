@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from schemas.enums import DecisionOutcome, LaneMode, Priority, RejectionCode, RouteLane
+from schemas.enums import DecisionOutcome, LaneMode, RejectionCode, RouteLane
 from streams.admission.core.elastic import step_down
 from streams.admission.core.facts import FieldProblem, RequestFacts, UnparsedFacts
 from streams.admission.core.folds import fold_verdict
 from streams.admission.core.lane_queue import LaneQueue, QueuedItem, expected_wait
-from streams.admission.core.priority import authorised
+from streams.admission.core.priority import authorised, may_degrade
 from streams.admission.core.refusal import Refusal
 from streams.admission.core.routing import DEDICATED, DEGRADED, Route
 from streams.admission.core.state import AdmissionState
@@ -25,7 +25,6 @@ from streams.admission.core.withdrawal import check_withdrawal
 _ACCEPTED, _REJECTED = DecisionOutcome.accepted, DecisionOutcome.rejected
 _DEGRADED_MODE = LaneMode.degraded_shared
 _SHARED = RouteLane.shared
-_CRITICAL = Priority.critical
 
 
 def route(state: AdmissionState, facts: RequestFacts) -> Route:
@@ -56,15 +55,9 @@ def decide(state: AdmissionState, facts: RequestFacts, at: float) -> Verdict:
        reads a depth (see `Verdict.expired`).
     3. The rules, in order: readable input, authorised priority, withdrawal, queue policy.
     """
-    cfg = state.config
     task_id = facts.task_id
-    # `state.record` and `unreadable_input` written out: this runs once per request.
-    previous = state.tasks.get(task_id)
-    if previous is not None and at - previous.decided_ts > cfg.dedup_retention_s:
-        previous = None
-    scheme = facts.input_scheme
-    unreadable = None if scheme is None or scheme in cfg.input_image_schemes else unreadable_input(
-        facts, cfg.input_image_schemes)
+    previous = state.record(task_id, at)
+    unreadable = unreadable_input(facts, state.config.input_image_schemes)
     if previous is not None:
         if unreadable is not None:
             stray = _rejection(facts, unreadable, at, None, None, None, 0, (None, None),
@@ -74,9 +67,7 @@ def decide(state: AdmissionState, facts: RequestFacts, at: float) -> Verdict:
         return Verdict(outcome=previous.answer.outcome, task_id=task_id, at=at, origin=facts.origin,
                        position=facts.position, replayed=True, replay_of=previous.answer,
                        trace=Trace(Rule.replay))
-    rt = DEDICATED[facts.model]
-    if state.lanes[rt.lane].routing is _DEGRADED_MODE:
-        rt = DEGRADED[facts.model]
+    rt = route(state, facts)
     shared = state.queues[_SHARED]
     expired = shared.expired(at)
     if not expired:
@@ -154,12 +145,12 @@ def _decide(state: AdmissionState, facts: RequestFacts, at: float, rt: Route, un
         victim, ahead, wait = admitted.victim, admitted.depth_ahead, admitted.wait_s
     else:
         ahead = len(queue.items)
-        wait = ahead * service_s / (workers if workers > 1 else 1)  # `expected_wait`, inline
+        wait = expected_wait(ahead, service_s, workers)
 
     granted: Granted | None = None
     steps: tuple[Step, ...] = ()
     ready_s = capacity.time_to_ready_s
-    if priority is not _CRITICAL:  # `may_degrade`
+    if may_degrade(priority):
         if degraded:
             granted, steps = step_down(facts)
         if ready_s > 0:

@@ -197,11 +197,8 @@ def fold_verdict(state: AdmissionState, verdict: Verdict) -> None:
         return
     at = verdict.at
     if verdict.lane is not None:
-        for item in state.queues[_SHARED].expired(at):  # `sweep_expired`, inline
-            state.drop_from_queues(item.task_id)
-    previous = state.tasks.get(task_id)  # `state.record`, inline
-    if previous is not None and at - previous.decided_ts > state.config.dedup_retention_s:
-        previous = None
+        sweep_expired(state, at)
+    previous = state.record(task_id, at)
     if verdict.reason == "preempted":
         if previous is not None and previous.preempted:
             return
