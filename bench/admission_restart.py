@@ -70,6 +70,7 @@ from schemas.settings import Settings
 from streams.local_stack.broker import LocalBroker, free_port
 from streams.local_stack.topics import create_topics
 from tests.integration.admission.harness import Agent
+from tests.waiting import wait_until
 
 TASK = "TASKIDTOKEN0000"
 EVENT = "00000000-0000-4000-8000-0000000000ee"
@@ -409,9 +410,15 @@ def main() -> None:
 
         standby = agent("standby", FRAMEGATE_ADMISSION_SNAPSHOTS="true")
         standby_ready, standby_rss, _ = timed_start(standby, 1800)
-        standby.wait_role("standby", 120)
-        active.wait_role("active", 10)
-        print(f"standby: ready {standby_ready:.2f} s, RSS {standby_rss:.0f} MB, role standby")
+        # The group's assignor orders members by their random ids: joining may hand the partition
+        # to the newcomer. Whichever holds it is the active one for the takeover.
+        wait_until(lambda: {active.role(), standby.role()} == {"active", "standby"}, 120, 0.1,
+                   what="one active and one standby admission")
+        newcomer = "standby"
+        if standby.role() == "active":
+            active, standby = standby, active
+            newcomer = "active (the partition moved to it on joining)"
+        print(f"second admission: ready {standby_ready:.2f} s, RSS {standby_rss:.0f} MB, role {newcomer}")
         took, live, got, twice = asyncio.run(takeover(broker.bootstrap, topics, active, args.rate, 5.0, 15.0))
         standby.wait_role("active", 60)
         print(f"standby takeover: kill -9 -> first decision after it {took:.2f} s   [target <= 10 s]; "

@@ -184,10 +184,11 @@ class LogTail:
         timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
         tps: Iterable[TopicPartition] | None = None,
+        max_records: int | None = None,
     ) -> bool:
         """Catch up by reading here: fetch and `handle` until the reported ends of `tps` (default:
         every assigned partition; the others should be paused) are reached and, where they may be
-        too low, on while short fetches still return records. False when the deadline passes
+        too low, on while short fetches still return records; `max_records` per fetch. False when the deadline passes
         first (what was read is handled)."""
         deadline = clock() + timeout_s
         ends = await self.ends(tps)
@@ -198,7 +199,7 @@ class LogTail:
                 return True
             if clock() > deadline:
                 return False
-            taken = await self.fetch(AFTER_END_POLL_MS if at_end else 250)
+            taken = await self.fetch(AFTER_END_POLL_MS if at_end else 250, max_records)
             for tp, records in taken.items():
                 handle(tp, records)
             if at_end:

@@ -39,6 +39,9 @@ from streams.admission.state import (
 
 log = logging.getLogger(__name__)
 
+#: Records per fetch: a catch-up reads long logs, and each fetch round has its own overhead.
+FETCH_RECORDS = 5000
+
 
 @dataclass(frozen=True)
 class Folded:
@@ -155,7 +158,7 @@ class LogFollower:
 
         async with self.lock:
             reached = await self.started().read_to_end(fold_all, max(0.0, deadline - time.monotonic()),
-                                                       tps=parts)
+                                                       tps=parts, max_records=FETCH_RECORDS)
         if not reached:
             raise CatchUpTimeout(f"admission could not read the logs to their end in {timeout_s:g}s")
         return self.started().records_taken - before
@@ -168,7 +171,7 @@ class LogFollower:
     # --- steady state --------------------------------------------------------------------
     async def poll(self, timeout_ms: int) -> list[Folded]:
         async with self.lock:
-            taken = await self.started().fetch(timeout_ms, max_records=5000)
+            taken = await self.started().fetch(timeout_ms, max_records=FETCH_RECORDS)
             return [self.fold(tp.topic, record.offset, record.value)
                     for tp, records in taken.items() for record in records]
 

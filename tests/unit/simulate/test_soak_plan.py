@@ -16,7 +16,7 @@ def test_the_starved_spell_fits_the_run_and_outlasts_the_sustain_time(minutes: f
     assert spell is not None
     start, end = spell
     assert end - start > WITHDRAWAL_POLICY.cpu_starvation_seconds
-    assert 0.0 <= start and end <= plan.seconds
+    assert start >= 0.0 and end <= plan.seconds
 
 
 def test_the_machines_own_load_has_no_scripted_spell() -> None:
