@@ -26,8 +26,8 @@ OWN_CLIENTS = {
     "broker_io.py": "the harness itself",
     "integration/foundation/test_broker_roundtrip.py": "its subject is a consumer group's commit and a new "
     "member starting after it",
-    "integration/foundation/test_broker_security.py": "its subject is a client that authenticates (or is refused)",
-    "integration/foundation/test_docker_security.py": "its subject is a client under Kafka's ACLs and TLS",
+    "secured_clients.py": "clients that authenticate and encrypt, for the broker security tests (tansu's "
+    "and Apache Kafka's): their subject is the client's credentials",
     "integration/foundation/test_no_secrets_leak.py": "its subject is what a refused client logs and raises",
     "unit/admission/test_output_batches.py": "its subject is record batches built by a producer that is never "
                                              "started (no broker)",

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import SecretStr
 
@@ -24,6 +23,7 @@ from schemas.kafka_security import KafkaSecurity
 from schemas.topics import Topics
 from streams.local_stack.broker import LocalBroker, free_port, tansu_binary
 from streams.local_stack.topics import create_topics
+from tests import secured_clients
 from tests.tls_material import make_tls_material
 
 pytestmark = pytest.mark.integration
@@ -38,34 +38,16 @@ def profile(security: KafkaSecurity) -> BrokerProfile:
 
 
 async def start_producer(bootstrap: str, security: KafkaSecurity) -> None:
-    """Start (and stop) a producer built from the profile helpers, bounded in time."""
-    producer = AIOKafkaProducer(**profile(security).producer_kwargs(bootstrap, request_timeout_ms=5_000))
-    try:
-        await asyncio.wait_for(producer.start(), CONNECT_BOUND_S)
-    finally:
-        await producer.stop()
+    await secured_clients.start_producer(bootstrap, profile(security), CONNECT_BOUND_S)
 
 
 async def round_trip(bootstrap: str, security: KafkaSecurity) -> list[bytes]:
     topics = Topics(prefix=f"s{uuid.uuid4().hex[:8]}.")
     await asyncio.wait_for(create_topics(bootstrap, topics, security=security), CONNECT_BOUND_S)
     topic = topics.events_memory
-    producer = AIOKafkaProducer(**profile(security).producer_kwargs(bootstrap, request_timeout_ms=5_000))
-    await asyncio.wait_for(producer.start(), CONNECT_BOUND_S)
-    try:
-        await producer.send_and_wait(topic, b"over an authenticated connection")
-    finally:
-        await producer.stop()
-    consumer = AIOKafkaConsumer(**profile(security).consumer_kwargs(bootstrap, None))
-    await asyncio.wait_for(consumer.start(), CONNECT_BOUND_S)
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        batch = await consumer.getmany(tp, timeout_ms=5_000)
-        return [record.value for record in batch.get(tp, [])]
-    finally:
-        await consumer.stop()
+    await secured_clients.produce_one(bootstrap, profile(security), topic, b"over an authenticated connection",
+                                      CONNECT_BOUND_S)
+    return await secured_clients.read_back(bootstrap, profile(security), topic, CONNECT_BOUND_S, wait_ms=5_000)
 
 
 @pytest.fixture

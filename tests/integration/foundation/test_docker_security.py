@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
 from pydantic import SecretStr
 
@@ -26,6 +25,7 @@ from schemas.topic_ownership import PRINCIPALS
 from schemas.topics import Topics
 from streams.local_stack.broker import free_port
 from streams.local_stack.topics import create_topics
+from tests import secured_clients
 from tests.backends import docker_engine_answers
 from tests.tls_material import TlsMaterial, make_tls_material
 
@@ -114,25 +114,11 @@ def _profile(security: KafkaSecurity) -> BrokerProfile:
 
 
 async def _produce(bootstrap: str, security: KafkaSecurity, topic: str, value: bytes) -> None:
-    producer = AIOKafkaProducer(**_profile(security).producer_kwargs(bootstrap, request_timeout_ms=10_000))
-    await asyncio.wait_for(producer.start(), BOUND_S)
-    try:
-        await asyncio.wait_for(producer.send_and_wait(topic, value), BOUND_S)
-    finally:
-        await producer.stop()
+    await secured_clients.produce_one(bootstrap, _profile(security), topic, value, BOUND_S)
 
 
 async def _read(bootstrap: str, security: KafkaSecurity, topic: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(**_profile(security).consumer_kwargs(bootstrap, None))
-    await asyncio.wait_for(consumer.start(), BOUND_S)
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        batch = await consumer.getmany(tp, timeout_ms=10_000)
-        return [r.value for r in batch.get(tp, [])]
-    finally:
-        await consumer.stop()
+    return await secured_clients.read_back(bootstrap, _profile(security), topic, BOUND_S)
 
 
 def test_round_trip_over_sasl_ssl_with_least_privilege(secured_kafka: SecuredKafka) -> None:
