@@ -89,15 +89,14 @@ def test_gateway_feed(built: None, settings: Settings) -> None:
     expect_built(lambda: GatewayFeed(settings, none, none, none).run(), "consumer")
 
 
-def test_audit_sink(built: None, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    from streams.audit import sink
+def test_audit_sink(built: None, settings: Settings, clickhouse_dsn: str, clickhouse_database: str) -> None:
     from streams.audit.sink import sink_from_settings
 
-    # The sink opens ClickHouse before it builds its consumer, and one process opens one chDB
-    # path: in the whole suite another test's path is already open. ClickHouse is not what this
-    # test checks, so the sink gets a stand-in client.
-    monkeypatch.setattr(sink, "connect", lambda dsn: object())
-    expect_built(lambda: sink_from_settings(settings).run(asyncio.Event()), "consumer")
+    # The sink opens ClickHouse before it builds its consumer: the session's engine (one chDB
+    # path per process), in a database of this test's own.
+    on_session_clickhouse = settings.model_copy(update={"clickhouse_dsn": clickhouse_dsn,
+                                                        "audit_database": clickhouse_database})
+    expect_built(lambda: sink_from_settings(on_session_clickhouse).run(asyncio.Event()), "consumer")
 
 
 def test_simulate_from_kafka(built: None, settings: Settings) -> None:

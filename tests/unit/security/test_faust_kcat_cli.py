@@ -69,16 +69,22 @@ def test_admission_app_carries_the_credentials(tmp_path: Path) -> None:
 def test_kcat_gets_a_private_config_file_not_arguments(monkeypatch: pytest.MonkeyPatch,
                                                        tmp_path: Path) -> None:
     pytest.importorskip("confluent_kafka")
-    monkeypatch.setattr(kcat.shutil, "which", lambda name: f"/usr/bin/{name}")
+    # a `kcat` on the PATH (never run: the command line and its config file are the subject)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    binary = bin_dir / "kcat"
+    binary.write_text("#!/bin/sh\nexit 0\n")
+    binary.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
     argv, _env = kcat.kcat_command(["-L", "-b", "h:1"], tmp_path, {}, security=scram())
-    assert argv[:2] == ["/usr/bin/kcat", "-F"] and argv[3:] == ["-L", "-b", "h:1"]
+    assert argv[:2] == [str(binary), "-F"] and argv[3:] == ["-L", "-b", "h:1"]
     assert not any(SECRET in arg for arg in argv)
     config = Path(argv[2])
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     lines = config.read_text().splitlines()
     assert "security.protocol=sasl_plaintext" in lines and f"sasl.password={SECRET}" in lines
     plain, _env = kcat.kcat_command(["-L"], tmp_path, {})
-    assert plain == ["/usr/bin/kcat", "-L"]
+    assert plain == [str(binary), "-L"]
 
 
 def run(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
