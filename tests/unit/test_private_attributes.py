@@ -83,17 +83,18 @@ def test_no_private_names_of_other_objects() -> None:
 
 
 def test_the_scan_catches_each_kind(tmp_path: Path) -> None:
+    # made-up objects and names: any object's private name is reported, whatever its type
     sample = tmp_path / "sample.py"
     sample.write_text(
         "import os\n"
         "import aiokafka\n"
         "from faust.transport import drivers\n"
         "from mode.utils import _private_helper\n"
-        "consumer._hidden_wait = 10\n"
-        "offset = app.consumer._hidden_offsets[tp]\n"
-        "x = getattr(consumer, '_fetcher')\n"
+        "widget._hidden_wait = 10\n"
+        "offset = box.part._hidden_offsets[key]\n"
+        "x = getattr(widget, '_secret')\n"
         "class Thread(drivers.aiokafka.AIOKafkaConsumerThread):\n"
-        "    def _hidden_hook(self, transport): return self._consumer\n"
+        "    def _hidden_hook(self, transport): return self._inner\n"
         "class Mine(aiokafka.AIOKafkaConsumer):\n"
         "    def _helper(self): ...\n"
         "os._exit(0)\n"
@@ -102,9 +103,9 @@ def test_the_scan_catches_each_kind(tmp_path: Path) -> None:
     )
     assert [what for _, what in sorted(findings(sample))] == [
         "from mode.utils import _private_helper",
-        "consumer._hidden_wait",
-        "app.consumer._hidden_offsets",
-        "getattr(consumer, '_fetcher')",
+        "widget._hidden_wait",
+        "box.part._hidden_offsets",
+        "getattr(widget, '_secret')",
         "Thread._hidden_hook overrides a library internal",
         "Mine._helper overrides a library internal",
     ]
