@@ -89,9 +89,7 @@ class LogFollower:
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
-        if self.tail is None:
-            raise RuntimeError("the log follower is not started")
-        return self.tail.consumer
+        return self.started().consumer
 
     async def stop(self) -> None:
         if self.tail is not None:

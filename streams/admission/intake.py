@@ -92,10 +92,6 @@ class RequestIntake(ConsumerRebalanceListener):
             raise RuntimeError("the request intake is not started")
         return self.tail
 
-    @property
-    def consumer(self) -> AIOKafkaConsumer | None:
-        return self.tail.consumer if self.tail is not None else None
-
     async def stop(self) -> None:
         """Commit what is decided, then leave the group (the standby takes over at once)."""
         if self.tail is None:

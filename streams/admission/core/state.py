@@ -316,8 +316,7 @@ class AdmissionState:
 
     def drop_from_queues(self, task_id: str) -> None:
         for queue in self.queues.values():
-            if task_id in queue.items:
-                queue.remove(task_id)
+            queue.remove(task_id)
 
     def forget_before(self, horizon: float) -> None:
         """Evict decided tasks whose decision is older than `horizon`, and early events as old:
@@ -341,9 +340,7 @@ class AdmissionState:
         heapq.heappush(self.expiry, (record.decided_ts, task_id))
         if record.decided_ts > self.newest_decision_ts:
             self.newest_decision_ts = record.decided_ts
-            horizon = record.decided_ts - self.config.dedup_retention_s
-            if self.expiry[0][0] < horizon or self.early:  # anything to forget (`forget_before`)
-                self.forget_before(horizon)
+            self.forget_before(record.decided_ts - self.config.dedup_retention_s)
 
     def folded_positions(self) -> tuple[int | None, int | None]:
         """How far into `events.task` and `events.lane` the state has folded (None: not
