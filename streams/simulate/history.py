@@ -36,7 +36,7 @@ class RecordedDecision:
     events_lane_upto: int | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class Arrival:
     """One record of `tasks.requested` at its log time. Made once and never changed; not frozen,
     since a frozen dataclass sets each field through `object.__setattr__` and a day of traffic
@@ -59,6 +59,20 @@ class Arrival:
     #: The record as the core's facts, when it was made as facts (a synthetic day) or already
     #: read once for every run of its history (`streams.simulate.core.read_once`).
     facts: RequestFacts | UnparsedFacts | None = None
+
+    def __init__(self, ts: float, at: datetime, partition: int, offset: int,
+                 request: GenerationRequest | None, payload: bytes | None = None,
+                 carried: RecordedDecision | None = None, shape_known: bool = True,
+                 facts: RequestFacts | UnparsedFacts | None = None) -> None:
+        self.ts = ts
+        self.at = at
+        self.partition = partition
+        self.offset = offset
+        self.request = request
+        self.payload = payload
+        self.carried = carried
+        self.shape_known = shape_known
+        self.facts = facts
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ class JobShape(Protocol):
     def steps(self) -> int: ...
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class Shape:
     """A job's shape as it runs: a request's after an elastic step-down."""
 
@@ -42,6 +42,14 @@ class Shape:
     height: int
     num_frames: int
     steps: int
+
+    def __init__(self, model: ModelName, width: int, height: int, num_frames: int,
+                 steps: int) -> None:
+        self.model = model
+        self.width = width
+        self.height = height
+        self.num_frames = num_frames
+        self.steps = steps
 
 
 def cost(request: JobShape) -> float:

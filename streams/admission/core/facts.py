@@ -23,7 +23,7 @@ from schemas.enums import (
 )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class RequestFacts:
     """A request that passed the contract's validation."""
 
@@ -48,6 +48,28 @@ class RequestFacts:
     origin: str
     #: (partition, offset) of the request record; None for a request with no log position.
     position: tuple[int, int] | None = None
+
+    def __init__(self, task_id: str, model: ModelName, model_name: str, priority: Priority,
+                 task_type: str, producer: str | None, width: int, height: int, fps: int,
+                 num_frames: int, steps: int, encoding_profile: EncodingProfile,
+                 submitted_at: float, input_scheme: str | None, origin: str,
+                 position: tuple[int, int] | None = None) -> None:
+        self.task_id = task_id
+        self.model = model
+        self.model_name = model_name
+        self.priority = priority
+        self.task_type = task_type
+        self.producer = producer
+        self.width = width
+        self.height = height
+        self.fps = fps
+        self.num_frames = num_frames
+        self.steps = steps
+        self.encoding_profile = encoding_profile
+        self.submitted_at = submitted_at
+        self.input_scheme = input_scheme
+        self.origin = origin
+        self.position = position
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +98,7 @@ class UnparsedFacts:
     position: tuple[int, int] | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class HeartbeatFacts:
     """A worker's heartbeat on `events.lane`."""
 
@@ -94,6 +116,24 @@ class HeartbeatFacts:
     quota_exhausted_flag: bool
     at: float
 
+    def __init__(self, lane: RouteLane, worker_id: str, availability: Availability, warm: bool,
+                 served_model: ModelName | None, load1: float, cpu_cores: int,
+                 artifact_write_ms: float | None, gpu_sessions_in_use: int, gpu_session_quota: int,
+                 shared_fallback_enabled: bool, quota_exhausted_flag: bool, at: float) -> None:
+        self.lane = lane
+        self.worker_id = worker_id
+        self.availability = availability
+        self.warm = warm
+        self.served_model = served_model
+        self.load1 = load1
+        self.cpu_cores = cpu_cores
+        self.artifact_write_ms = artifact_write_ms
+        self.gpu_sessions_in_use = gpu_sessions_in_use
+        self.gpu_session_quota = gpu_session_quota
+        self.shared_fallback_enabled = shared_fallback_enabled
+        self.quota_exhausted_flag = quota_exhausted_flag
+        self.at = at
+
 
 @dataclass(frozen=True, slots=True)
 class LaneStateFacts:
@@ -109,7 +149,7 @@ class LaneStateFacts:
     event_id: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class TaskFacts:
     """A task status event on `events.task`."""
 
@@ -121,6 +161,16 @@ class TaskFacts:
     served_s: float | None
     at: float
     event_id: str = ""
+
+    def __init__(self, task_id: str, status: TaskStatus, lane: RouteLane | None, model: str,
+                 served_s: float | None, at: float, event_id: str = '') -> None:
+        self.task_id = task_id
+        self.status = status
+        self.lane = lane
+        self.model = model
+        self.served_s = served_s
+        self.at = at
+        self.event_id = event_id
 
 
 #: Outcomes, re-exported for the edge's readers of decisions.

@@ -21,7 +21,7 @@ from streams.admission.core.config import CONTRACT_QUEUE, QueueLimits
 from streams.admission.core.refusal import Refusal
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class QueuedItem:
     task_id: str
     priority: Priority
@@ -31,12 +31,27 @@ class QueuedItem:
     task_type: str = "unknown"
     submitted_at: float | None = None
 
+    def __init__(self, task_id: str, priority: Priority, enqueued_at: float,
+                 model: ModelName | None, task_type: str = 'unknown',
+                 submitted_at: float | None = None) -> None:
+        self.task_id = task_id
+        self.priority = priority
+        self.enqueued_at = enqueued_at
+        self.model = model
+        self.task_type = task_type
+        self.submitted_at = submitted_at
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class QueueAdmit:
     depth_ahead: int
     wait_s: float
     victim: QueuedItem | None = None
+
+    def __init__(self, depth_ahead: int, wait_s: float, victim: QueuedItem | None = None) -> None:
+        self.depth_ahead = depth_ahead
+        self.wait_s = wait_s
+        self.victim = victim
 
 
 def expected_wait(depth: int, service_s: float, workers: int) -> float:

@@ -36,13 +36,17 @@ INITIAL_AVAILABILITY = Availability.ready
 _NOT_FOLLOWING: tuple[int | None, int | None] = (None, None)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class WorkerSignal:
     """The latest heartbeat of one worker, plus how long its CPU has been over the threshold."""
 
     beat: HeartbeatFacts
     #: Start of the current unbroken run of heartbeats with load1 > cores x factor.
     cpu_over_since: float | None = None
+
+    def __init__(self, beat: HeartbeatFacts, cpu_over_since: float | None = None) -> None:
+        self.beat = beat
+        self.cpu_over_since = cpu_over_since
 
     @property
     def worker_id(self) -> str:
@@ -155,7 +159,7 @@ class LaneState:
         return self.availability_set if self.known else None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class TaskRecord:
     """What admission keeps of one decided task: its status and its own verdict (what a re-send
     is answered with).
@@ -171,6 +175,14 @@ class TaskRecord:
     preempted: bool = False
     #: The verdict as a snapshot stores it; kept once made, so the next snapshot reuses it.
     packed: str | None = None
+
+    def __init__(self, status: TaskStatus, decided_ts: float, verdict: Verdict | None,
+                 preempted: bool = False, packed: str | None = None) -> None:
+        self.status = status
+        self.decided_ts = decided_ts
+        self.verdict = verdict
+        self.preempted = preempted
+        self.packed = packed
 
     @property
     def answer(self) -> Verdict:

@@ -41,7 +41,7 @@ class Rule(StrEnum):
     accepted = "accepted"  # every rule passed
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class QueueReading:
     """What the queue rules read: the routed lane's depth once expired items stopped counting."""
 
@@ -54,8 +54,18 @@ class QueueReading:
     max_depth: int
     max_wait_s: float
 
+    def __init__(self, depth: int, expired: int, service_s: float, workers: int, wait_s: float,
+                 max_depth: int, max_wait_s: float) -> None:
+        self.depth = depth
+        self.expired = expired
+        self.service_s = service_s
+        self.workers = workers
+        self.wait_s = wait_s
+        self.max_depth = max_depth
+        self.max_wait_s = max_wait_s
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class Trace:
     """Which rule decided and the values it read. Built from references the rules already hold
     (the route, the withdrawal memo), so it costs one small object per decision."""
@@ -65,6 +75,13 @@ class Trace:
     queue: QueueReading | None = None
     #: The withdrawal checks of the routed lane's workers (None when the rule did not reach them).
     health: LaneHealth | None = None
+
+    def __init__(self, rule: Rule, route: Route | None = None, queue: QueueReading | None = None,
+                 health: LaneHealth | None = None) -> None:
+        self.rule = rule
+        self.route = route
+        self.queue = queue
+        self.health = health
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +104,7 @@ class Granted:
     encoding_profile: EncodingProfile
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class Verdict:
     """One decision. `kind` names its event id (`decision`, or `preempted:<task>` for the
     rejection of a queued item pushed out by a higher class)."""
@@ -140,6 +157,58 @@ class Verdict:
     #: The event id as read from the log (a decision read back), as text; None: derived from
     #: `origin` and `kind`.
     event_id: str | None = None
+
+    def __init__(self, outcome: DecisionOutcome, task_id: str | None, at: float, origin: str,
+                 kind: str = 'decision', model: ModelName | None = None,
+                 priority: Priority | None = None, lane: RouteLane | None = None,
+                 mode: LaneMode | None = None, queue_depth: int | None = None,
+                 wait_s: float | None = None, time_to_ready_s: float | None = None,
+                 steps: tuple[Step, ...] = (), granted: Granted | None = None,
+                 code: RejectionCode | None = None, title: str | None = None,
+                 detail: str | None = None, retry_after_s: int | None = None,
+                 reason: str | None = None, errors: tuple[FieldProblem, ...] = (),
+                 value: float | None = None, value_unit: str | None = None,
+                 position: tuple[int, int] | None = None,
+                 folded: tuple[int | None, int | None] = (None, None), replayed: bool = False,
+                 replay_of: Verdict | None = None, decided_earlier: bool = False,
+                 model_name: str = 'unknown', task_type: str = 'unknown',
+                 created_at: float | None = None, preempted: Verdict | None = None,
+                 expired: tuple[QueuedItem, ...] = (), trace: Trace | None = None,
+                 event_id: str | None = None) -> None:
+        self.outcome = outcome
+        self.task_id = task_id
+        self.at = at
+        self.origin = origin
+        self.kind = kind
+        self.model = model
+        self.priority = priority
+        self.lane = lane
+        self.mode = mode
+        self.queue_depth = queue_depth
+        self.wait_s = wait_s
+        self.time_to_ready_s = time_to_ready_s
+        self.steps = steps
+        self.granted = granted
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+        self.reason = reason
+        self.errors = errors
+        self.value = value
+        self.value_unit = value_unit
+        self.position = position
+        self.folded = folded
+        self.replayed = replayed
+        self.replay_of = replay_of
+        self.decided_earlier = decided_earlier
+        self.model_name = model_name
+        self.task_type = task_type
+        self.created_at = created_at
+        self.preempted = preempted
+        self.expired = expired
+        self.trace = trace
+        self.event_id = event_id
 
     @property
     def fresh(self) -> bool:

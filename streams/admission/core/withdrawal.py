@@ -31,12 +31,16 @@ FOREVER = math.inf
 _UNAVAILABLE, _COLD = Availability.unavailable, Availability.cold
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class Capacity:
     """The lane can take the item: how many workers serve it and the cold-start allowance."""
 
     workers: int
     time_to_ready_s: float
+
+    def __init__(self, workers: int, time_to_ready_s: float) -> None:
+        self.workers = workers
+        self.time_to_ready_s = time_to_ready_s
 
 
 def cpu_starved(worker: WorkerSignal, config: AdmissionConfig, now: float) -> bool:
