@@ -25,7 +25,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The admission core and the simulator's event loop compiled with mypyc (streams/compiled.py),
+# built again whenever a source changed since; without a C compiler the pure-Python ones run.
 install: $(STAMP)
+	$(BIN)/python -m streams.compiled ensure
 
 # Resolves torch + every extra afresh (nothing is installed) and writes the pinned set.
 lock:
@@ -102,4 +105,5 @@ gpu-verify:
 		--out $(GPU_OUT) $(GPU_ARGS)
 
 clean:
+	test ! -x $(BIN)/python || $(BIN)/python -m streams.compiled clean
 	rm -rf $(VENV) .framegate .mypy_cache .pytest_cache .ruff_cache site .whl

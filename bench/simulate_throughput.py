@@ -33,8 +33,7 @@ from bench.recorded_figures import (
 )
 from schemas import DEGRADED_QUEUE_POLICY, ModelName, RouteLane
 from schemas.settings import Settings
-from streams.admission.core import Verdict
-from streams.admission.core.facts import RequestFacts, UnparsedFacts
+from streams.compiled import SOURCES, built
 from streams.simulate import synthetic
 from streams.simulate.engine import Simulation
 from streams.simulate.history import Arrival
@@ -43,20 +42,6 @@ from streams.simulate.scenario import Scenario
 
 DAY_S = 86_400.0
 WORKERS = 40
-
-
-class Counting(Simulation):
-    """Times the admission core's part of each arrival (parse, `decide`, `apply`); the simulation
-    counts the events it handles itself (arrivals + queue events)."""
-
-    core_s = 0.0
-
-    def decide(self, arrival: Arrival, facts: RequestFacts | UnparsedFacts | None) -> Verdict | None:
-        started = time.perf_counter()
-        try:
-            return super().decide(arrival, facts)
-        finally:
-            self.core_s += time.perf_counter() - started
 
 
 class TimedArrivals:
@@ -80,12 +65,13 @@ class TimedArrivals:
             yield from chunk
 
 
-def build(rate: float, seconds: float, workers: int = WORKERS) -> Counting:
+def build(rate: float, seconds: float, workers: int = WORKERS) -> Simulation:
     lanes = [synthetic.degrade(ModelName.anisora, seconds / 3), synthetic.restore(ModelName.anisora, 2 * seconds / 3)]
     h = synthetic.history(rate, seconds, 1.0, lanes, materialise=False)
     scenario = Scenario(name="bench", workers={lane: workers for lane in RouteLane})
-    sim = Counting(h, Settings(), scenario, service_times(h, 0), DEGRADED_QUEUE_POLICY,
-                   arrivals=TimedArrivals(synthetic.arrivals(rate, seconds)))
+    # The core's part of each arrival (parse, `decide`, `apply`) is timed by the simulation itself.
+    sim = Simulation(h, Settings(), scenario, service_times(h, 0), DEGRADED_QUEUE_POLICY,
+                     arrivals=TimedArrivals(synthetic.arrivals(rate, seconds)), core_clock=time.perf_counter)
     return sim
 
 
@@ -98,6 +84,9 @@ def main() -> None:
                         help="workers per lane (the core checks every live worker per decision)")
     args = parser.parse_args()
 
+    compiled = built()
+    print(f"modules: {len(compiled)} of {len(SOURCES)} compiled (streams/compiled.py)"
+          + ("" if compiled else "; pure Python"))
     sim = build(args.rate, args.seconds, args.workers)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     answers = sim.run()
@@ -132,6 +121,10 @@ def main() -> None:
         print(f"  with the simulator's part at zero, a day would take {core / requests * day_requests * cpu / wall:,.0f} s CPU "
               "(the admission core alone)")
 
+    if compiled:
+        print("profile split: skipped (cProfile cannot see into compiled modules; "
+              "`python -m streams.compiled clean` runs the pure-Python ones)")
+        return
     prof = build(args.rate, args.profile_seconds, args.workers)
     profiler = cProfile.Profile()
     profiler.enable()

@@ -11,10 +11,20 @@ from typing import Any
 import pytest
 
 from schemas.topics import Topics
+from streams import compiled
 from tests.backends import external_clickhouse, external_kafka
 
 # Tests never reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """An extension built before its source last changed would test code that is gone."""
+    old = compiled.stale()
+    if old:
+        pytest.exit(f"compiled modules older than their sources: {', '.join(old)}; rebuild them "
+                    "(`make install`) or run the pure-Python ones (`python -m streams.compiled clean`)",
+                    returncode=2)
 
 
 @pytest.fixture(scope="session")

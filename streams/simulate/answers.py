@@ -7,7 +7,7 @@ frozen result that output and charts read. Timelines are bucketed so a day of tr
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from schemas import DecisionOutcome, TaskStatus
@@ -80,6 +80,11 @@ class Answers:
     refused_series: list[int]
     depth_series: dict[str, list[int]]
     outside_contract: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A search's worker process sends its answers back pickled: rebuilt through `__init__`,
+        # since a compiled frozen dataclass cannot be restored one attribute at a time.
+        return (Answers, tuple(getattr(self, f.name) for f in fields(self)))
 
     def to_json(self) -> dict[str, Any]:
         return {

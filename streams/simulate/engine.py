@@ -11,7 +11,7 @@ import gc
 import heapq
 import itertools
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -73,7 +73,8 @@ _DEGRADED = LaneMode.degraded_shared
 class Simulation:
     def __init__(self, history: History, settings: Settings, scenario: Scenario, times: ServiceTimes,
                  policy: DegradedQueuePolicy, arrivals: Iterable[Arrival] | None = None,
-                 outside_contract: str | None = None) -> None:
+                 outside_contract: str | None = None, core_clock: Callable[[], float] | None = None,
+                 ) -> None:
         self.history = history
         self.settings = settings
         self.scenario = scenario
@@ -90,7 +91,8 @@ class Simulation:
         self.beating = [self.lanes[lane] for lane in RouteLane if lane in self.synthetic]
         self.last_beat = float("-inf")
         self.beat_s = settings.lane_heartbeat_interval_s
-        self.max_wait_s = policy.max_wait_seconds
+        #: The core's limits (`queue_limits`), read by the workers: the same wait drops an item.
+        self.max_wait_s = self.state.config.queue_policy.max_wait_s
         self.elastic = scenario.elastic
         self.preempted: set[str] = set()
         self.tally = Tally(history.start, history.end)
@@ -99,6 +101,10 @@ class Simulation:
         self.rng = random.Random(scenario.seed)
         #: Events the run handled: arrivals, then every queued event up to the window's end.
         self.events = 0
+        #: Given a clock, the run adds up the time the admission core takes (`core_s`): the
+        #: benchmark's split of the simulator's time.
+        self.core_clock = core_clock
+        self.core_s = 0.0
 
     # --- the event queue ---------------------------------------------------------------------
     def push(self, ts: float, kind: int, payload: object) -> None:
@@ -223,7 +229,13 @@ class Simulation:
             facts = arrival_facts(arrival, self.topic)
         if self.beating and ts - self.last_beat >= self.beat_s:
             self._beat(ts, arrival.at.timestamp())
-        verdict = self.decide(arrival, facts)
+        clock = self.core_clock
+        if clock is None:
+            verdict = self.decide(arrival, facts)
+        else:
+            started = clock()
+            verdict = self.decide(arrival, facts)
+            self.core_s += clock() - started
         tally = self.tally
         if verdict is None:
             assert arrival.carried is not None
@@ -253,7 +265,7 @@ class Simulation:
             self._dispatch(workers, ts)
 
     def decide(self, arrival: Arrival, facts: RequestFacts | UnparsedFacts | None) -> core.Verdict | None:
-        """The admission core's part of an arrival (its own method: `bench/` times it apart)."""
+        """The admission core's part of an arrival."""
         return decide_arrival(self.state, arrival, self.topic, facts)
 
     def _dispatch(self, workers: LaneWorkers, ts: float) -> None:
@@ -278,8 +290,8 @@ class Simulation:
     def _account_capacity(self) -> None:
         start, end = self.history.start, self.history.end
         for lane in RouteLane:
-            cuts = sorted({start, end, *(min(end, max(start, start + t)) for g in self.scenario.gpus
-                                         if g.lane is lane for t in (g.from_s, g.until_s))})
+            cuts = sorted({start, end, *[min(end, max(start, start + t)) for g in self.scenario.gpus
+                                         if g.lane is lane for t in (g.from_s, g.until_s)]})
             total = 0.0
             for a, b in itertools.pairwise(cuts):
                 total += (b - a) * self.scenario.workers_at(lane, self.base[lane], a - start)

@@ -11,6 +11,7 @@ import sys
 from pydantic import BaseModel
 
 import streams.admission.core as core_package
+from tests.sources import module_source
 
 #: What the core may import: the contract's enums and fixed tables (plain values), the
 #: derivation of event ids, and its own modules.
@@ -23,7 +24,7 @@ def core_modules() -> list[str]:
 
 
 def imported_names(module: str) -> set[str]:
-    tree = ast.parse(inspect.getsource(sys.modules[module]))
+    tree = ast.parse(module_source(sys.modules[module]))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from schemas.task_events import task_event
 from schemas.tasks import TERMINAL, TRANSITIONS, may_follow, repeats
 from streams.admission import events as admission_events
 from tests.factories import T0
+from tests.sources import module_source
 
 statuses = st.sampled_from(list(TaskStatus))
 
@@ -31,7 +31,7 @@ def test_a_repeat_is_never_a_move_and_nothing_follows_an_end(current: TaskStatus
 
 def test_both_folds_ask_the_one_rule() -> None:
     for module in (gpu_consumers.task_fold, streams.admission.core.folds):
-        source = inspect.getsource(module)
+        source = module_source(module)
         assert "may_follow(" in source and not re.search(r"(?<![A-Z_])TRANSITIONS\[", source), module.__name__
     assert may_follow(TaskStatus.processing, TaskStatus.pending)  # the crash redelivery
     assert TRANSITIONS[TaskStatus.done] == frozenset()

@@ -1,0 +1,58 @@
+"""The compiled modules decide exactly as their pure-Python sources (streams/compiled.py)."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams import compiled
+
+ROOT = compiled.ROOT
+
+
+def answers(tree: Path, out: Path) -> str:
+    """`bench/simulate_answers.py`'s full answers, run with `tree` as the project."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    subprocess.run([sys.executable, "bench/simulate_answers.py", "--json", str(out)], cwd=tree, env=env,
+                   check=True, capture_output=True, timeout=300)
+    return out.read_text()
+
+
+def pure_copy(tmp_path: Path) -> Path:
+    """The project's Python packages without any compiled extension."""
+    tree = tmp_path / "pure"
+    for package in ("schemas", "streams", "gpu_consumers", "bench"):
+        shutil.copytree(ROOT / package, tree / package,
+                        ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    return tree
+
+
+@pytest.mark.skipif(not compiled.built(), reason="no module is compiled here (no C compiler at install)")
+def test_the_compiled_modules_give_the_pure_python_answers(tmp_path: Path) -> None:
+    tree = pure_copy(tmp_path)
+    assert compiled.built(tree) == []
+    run = subprocess.run([sys.executable, "-c", "import importlib; print(importlib.import_module('streams.admission.core.decide').__file__)"],
+                         cwd=tree, check=True, capture_output=True, text=True)
+    assert run.stdout.strip().endswith(".py")  # the copy runs its sources, not the project's extensions
+    assert answers(tree, tmp_path / "pure.json") == answers(ROOT, tmp_path / "compiled.json")
+
+
+def test_an_extension_older_than_its_source_is_stale(tmp_path: Path) -> None:
+    source = compiled.SOURCES[0]
+    (tmp_path / source).parent.mkdir(parents=True)
+    (tmp_path / source).write_text("x = 1\n")
+    assert compiled.built(tmp_path) == [] and compiled.stale(tmp_path) == []
+    py = tmp_path / source
+    ext = py.with_name(py.stem + importlib.machinery.EXTENSION_SUFFIXES[0])
+    ext.write_bytes(b"")
+    os.utime(ext, (1_000_000_000, 1_000_000_000))
+    assert compiled.built(tmp_path) == [source] and compiled.stale(tmp_path) == [source]
+    os.utime(ext, None)
+    os.utime(tmp_path / source, (1_000_000_000, 1_000_000_000))
+    assert compiled.stale(tmp_path) == []
