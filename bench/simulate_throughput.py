@@ -1,9 +1,11 @@
 """`framegate simulate` speed on a synthetic day at 50 requests/s (a benchmark, not a test).
 
-Runs a slice of the day (default 10 minutes of traffic = 30,000 requests) through the simulator
-on one core, prints simulated events/s and the time a whole day (4.32 M requests) takes at that
-rate, then profiles a smaller slice and prints where the time goes (the admission core itself vs
-the simulator around it). `--seconds 86400` runs the whole day instead of projecting it.
+Runs the whole day (4.32 M requests; `--seconds` runs a slice of it and projects the day from
+it) through the simulator on one core, prints simulated events/s, the day's CPU time (user and
+system: the dedup memory holds every task of the day, so its pages are part of the cost) and the
+peak memory, then where the time goes (the admission core itself vs the simulator around it).
+A slice projects low: its dedup memory stays small. With the pure-Python modules it also
+profiles a smaller slice (cProfile cannot see into compiled ones).
 The split is taken from wall time (the core's part timed around each decision, the input per
 chunk built) and also printed as shares of the CPU time, steadier when other processes share
 the machine. Whether a change kept the answers: `bench/simulate_answers.py`.
@@ -11,7 +13,7 @@ the machine. Whether a change kept the answers: `bench/simulate_answers.py`.
 Set-up: both models alternating, 1 s jobs, 40 workers per lane (`--workers`); anisora degraded to the shared
 lane for the middle third of the window (so the queue policy and step-downs are on the path).
 
-Usage: .venv/bin/python bench/simulate_throughput.py [--seconds 600] [--rate 50] [--profile-seconds 60]
+Usage: .venv/bin/python bench/simulate_throughput.py [--seconds 86400] [--rate 50] [--profile-seconds 60]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import cProfile
 import itertools
 import os
 import pstats
+import resource
 import sys
 import time
 from collections.abc import Iterator
@@ -78,7 +81,7 @@ def build(rate: float, seconds: float, workers: int = WORKERS) -> Simulation:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=50.0)
-    parser.add_argument("--seconds", type=float, default=600.0)
+    parser.add_argument("--seconds", type=float, default=DAY_S)
     parser.add_argument("--profile-seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=WORKERS,
                         help="workers per lane (the core checks every live worker per decision)")
@@ -88,17 +91,20 @@ def main() -> None:
     print(f"modules: {len(compiled)} of {len(SOURCES)} compiled (streams/compiled.py)"
           + ("" if compiled else "; pure Python"))
     sim = build(args.rate, args.seconds, args.workers)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    usage0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     answers = sim.run()
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    usage, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall0
+    user, system = usage.ru_utime - usage0.ru_utime, usage.ru_stime - usage0.ru_stime
+    cpu = user + system
     requests = int(args.rate * args.seconds)
     per_request_cpu = cpu / requests
     day_requests = int(args.rate * DAY_S)
     print(f"synthetic traffic: {requests} requests over {args.seconds:g} s at {args.rate:g}/s, "
           f"{args.workers} workers per lane "
           f"({answers.accepted} accepted, refused {answers.refused or '{}'})")
-    print(f"simulated events: {sim.events} in {cpu:.2f} s CPU ({wall:.2f} s wall): "
-          f"{sim.events / cpu:,.0f} events/s, {requests / cpu:,.0f} requests/s")
+    print(f"simulated events: {sim.events} in {cpu:.2f} s CPU ({user:.2f} user + {system:.2f} system; "
+          f"{wall:.2f} s wall): {sim.events / cpu:,.0f} events/s, {requests / cpu:,.0f} requests/s; "
+          f"peak memory {usage.ru_maxrss / 1024:,.0f} MiB")
     day = per_request_cpu * day_requests
     label = "measured" if args.seconds >= DAY_S else "projected from this slice"
     print(f"a day at {args.rate:g} req/s ({day_requests:,} requests): {day:,.0f} s CPU on one core ({label}); "
