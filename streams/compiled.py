@@ -1,4 +1,4 @@
-"""The admission core and the simulator's event loop, compiled with mypyc: what is, and building it.
+"""The admission core and the simulator's event loop compiled with mypyc: which modules, and how.
 
 The same typed sources run either way and decide the same (tests/unit/test_compiled.py runs the
 simulator's digests both ways). Compiled, each module is a C extension beside its `.py` file,
@@ -7,8 +7,7 @@ A dataclass whose instances are made per request has a written `__init__` (`init
 compiles the methods in a class body, not the ones `dataclasses` generates at import.
 
 `make install` builds them (`python -m streams.compiled ensure`: when any is missing or stale)
-where a C compiler is found.
-An extension older than its source would run code that is no longer there: `stale` names them,
+where a C compiler is found. An extension older than its source would run code that is no longer there: `stale` names them,
 and the test suite refuses to start while there are any.
 
 Usage: python -m streams.compiled [status|ensure|build|clean]
