@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.machinery
 import os
 import shutil
@@ -56,3 +57,41 @@ def test_an_extension_older_than_its_source_is_stale(tmp_path: Path) -> None:
     os.utime(ext, None)
     os.utime(tmp_path / source, (1_000_000_000, 1_000_000_000))
     assert compiled.stale(tmp_path) == []
+
+
+def written_inits() -> list[tuple[str, ast.ClassDef]]:
+    """Every dataclass of the compiled modules declared `init=False` (its `__init__` written)."""
+    found = []
+    for source in compiled.SOURCES:
+        for node in ast.walk(ast.parse((ROOT / source).read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                    isinstance(d, ast.Call) and any(k.arg == "init" and isinstance(k.value, ast.Constant)
+                                                    and k.value.value is False for k in d.keywords)
+                    for d in node.decorator_list):
+                found.append((source, node))
+    return found
+
+
+def test_each_written_init_takes_its_fields_in_order_with_their_defaults() -> None:
+    """The fields are stated twice (declared, and taken by `__init__`): they must not drift."""
+    classes = written_inits()
+    assert {node.name for _, node in classes} >= {"Verdict", "RequestFacts", "TaskRecord", "Arrival"}
+    for source, node in classes:
+        declared = [(s.target.id, ast.unparse(s.annotation), ast.unparse(s.value) if s.value else None)
+                    for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
+        init = next(s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__")
+        params = init.args.args[1:]
+        defaults = [None] * (len(params) - len(init.args.defaults)) + [ast.unparse(d) for d in init.args.defaults]
+        taken = [(a.arg, ast.unparse(a.annotation) if a.annotation else "", d) for a, d in zip(params, defaults, strict=True)]
+        where = f"{source}: {node.name}"
+        assert taken == [(n, a, d if not (d or "").startswith("field(") else _field_default(d)) for n, a, d in declared], where
+        assigned = [t.attr for s in init.body if isinstance(s, ast.Assign) for t in s.targets
+                    if isinstance(t, ast.Attribute)]
+        assert assigned == [n for n, _, _ in declared], where
+
+
+def _field_default(text: str) -> str:
+    """`field(default=X, ...)` -> `X`."""
+    call = ast.parse(text, mode="eval").body
+    assert isinstance(call, ast.Call)
+    return next(ast.unparse(k.value) for k in call.keywords if k.arg == "default")

@@ -163,7 +163,7 @@ class TaskFacts:
     event_id: str = ""
 
     def __init__(self, task_id: str, status: TaskStatus, lane: RouteLane | None, model: str,
-                 served_s: float | None, at: float, event_id: str = '') -> None:
+                 served_s: float | None, at: float, event_id: str = "") -> None:
         self.task_id = task_id
         self.status = status
         self.lane = lane

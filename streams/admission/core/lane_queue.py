@@ -32,7 +32,7 @@ class QueuedItem:
     submitted_at: float | None = None
 
     def __init__(self, task_id: str, priority: Priority, enqueued_at: float,
-                 model: ModelName | None, task_type: str = 'unknown',
+                 model: ModelName | None, task_type: str = "unknown",
                  submitted_at: float | None = None) -> None:
         self.task_id = task_id
         self.priority = priority

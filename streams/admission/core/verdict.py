@@ -159,7 +159,7 @@ class Verdict:
     event_id: str | None = None
 
     def __init__(self, outcome: DecisionOutcome, task_id: str | None, at: float, origin: str,
-                 kind: str = 'decision', model: ModelName | None = None,
+                 kind: str = "decision", model: ModelName | None = None,
                  priority: Priority | None = None, lane: RouteLane | None = None,
                  mode: LaneMode | None = None, queue_depth: int | None = None,
                  wait_s: float | None = None, time_to_ready_s: float | None = None,
@@ -171,7 +171,7 @@ class Verdict:
                  position: tuple[int, int] | None = None,
                  folded: tuple[int | None, int | None] = (None, None), replayed: bool = False,
                  replay_of: Verdict | None = None, decided_earlier: bool = False,
-                 model_name: str = 'unknown', task_type: str = 'unknown',
+                 model_name: str = "unknown", task_type: str = "unknown",
                  created_at: float | None = None, preempted: Verdict | None = None,
                  expired: tuple[QueuedItem, ...] = (), trace: Trace | None = None,
                  event_id: str | None = None) -> None:
