@@ -4,7 +4,9 @@ The same typed sources run either way and decide the same (tests/unit/test_compi
 simulator's digests both ways). Compiled, each module is a C extension beside its `.py` file,
 which Python imports in its place; `clean` removes them and the pure-Python modules run again.
 A dataclass whose instances are made per request has a written `__init__` (`init=False`): mypyc
-compiles the methods in a class body, not the ones `dataclasses` generates at import.
+compiles the methods in a class body, not the ones `dataclasses` generates at import. Enum
+members read per request are module constants (`_PENDING = TaskStatus.pending`): reading one
+from its class goes through the enum metaclass's attribute hook every time.
 
 `make install` builds them (`python -m streams.compiled ensure`: when any is missing or stale)
 where a C compiler is found. An extension older than its source would run code that is no longer there: `stale` names them,
@@ -35,6 +37,7 @@ SOURCES = (
     "streams/simulate/service_times.py",
     "streams/simulate/synthetic.py",
     "streams/simulate/workers.py",
+    "schemas/task_transitions.py",
 )
 #: Where mypyc writes its C sources and objects (ignored by git).
 BUILD_DIR = ROOT / ".framegate" / "mypyc"
@@ -68,7 +71,8 @@ def _extensions() -> list[Path]:
     found: list[Path] = []
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         found += ROOT.glob(f"*__mypyc{suffix}")
-        found += (ROOT / "streams").rglob(f"*{suffix}")
+        for package in {source.split("/", 1)[0] for source in SOURCES}:
+            found += (ROOT / package).rglob(f"*{suffix}")
     return sorted(set(found))
 
 

@@ -38,7 +38,7 @@ from streams.simulate.answers import Answers, Tally, answers
 from streams.simulate.core import arrival_facts, decide_arrival, new_state
 from streams.simulate.history import Arrival, History
 from streams.simulate.scenario import Scenario
-from streams.simulate.service_times import JobShape, ServiceTimes, Shape
+from streams.simulate.service_times import ServiceTimes
 from streams.simulate.workers import (
     Job,
     LaneWorkers,
@@ -49,6 +49,8 @@ from streams.simulate.workers import (
 )
 
 _LANE, _DONE, _RECORDED_TASK, _CAPACITY = 0, 1, 2, 3
+_HEARTBEAT = LaneEventType.heartbeat
+_DEDICATED = LaneMode.dedicated
 
 
 def recorded_workers(history: History) -> dict[RouteLane, int]:
@@ -56,7 +58,7 @@ def recorded_workers(history: History) -> dict[RouteLane, int]:
     seen: dict[RouteLane, set[str]] = {lane: set() for lane in RouteLane}
     for timed in history.lane_events:
         event = timed.event
-        if isinstance(event, LaneEvent) and event.event_type is LaneEventType.heartbeat and event.worker_id:
+        if isinstance(event, LaneEvent) and event.event_type is _HEARTBEAT and event.worker_id:
             seen[event.lane_key].add(event.worker_id)
     return {lane: len(ids) for lane, ids in seen.items()}
 
@@ -115,7 +117,7 @@ class Simulation:
         for timed in self.history.lane_events:
             event = timed.event
             assert isinstance(event, LaneEvent)
-            if event.event_type is LaneEventType.heartbeat and event.lane_key in self.synthetic:
+            if event.event_type is _HEARTBEAT and event.lane_key in self.synthetic:
                 continue
             if event.mode is not None and event.lane_key in moded:
                 continue
@@ -250,11 +252,14 @@ class Simulation:
             workers = self.lanes[lane]
             tally.accept(ts, workers.name, verdict.queue_depth or 0)
             # What the GPU runs: the granted shape, or the full one with elastic step-down off.
-            runs: JobShape = facts
             if granted is not None and self.elastic:
-                runs = Shape(facts.model, granted.width, granted.height, granted.num_frames, facts.steps)
-            workers.fifo.append(Job(task_id, verdict.model_name, lane, ts, verdict.mode or LaneMode.dedicated,
-                                    self.times.seconds(task_id, runs, arrival.shape_known)))
+                width, height, frames = granted.width, granted.height, granted.num_frames
+            else:
+                width, height, frames = facts.width, facts.height, facts.num_frames
+            service_s = self.times.seconds_of(task_id, facts.model, width, height, frames, facts.steps,
+                                              arrival.shape_known)
+            workers.fifo.append(Job(task_id, verdict.model_name, lane, ts, verdict.mode or _DEDICATED,
+                                    service_s))
         else:
             tally.refuse(ts, verdict.code.value if verdict.code else "unknown")
         preempted = verdict.preempted

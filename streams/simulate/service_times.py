@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 from schemas import ModelName, TaskEvent, TaskStatus
 from streams.simulate.errors import SimulateError
 from streams.simulate.history import History
+
+T = TypeVar("T")
 
 
 class JobShape(Protocol):
@@ -52,8 +55,12 @@ class Shape:
         self.steps = steps
 
 
+def shape_cost(width: int, height: int, num_frames: int, steps: int) -> float:
+    return float(width * height * num_frames * steps)
+
+
 def cost(request: JobShape) -> float:
-    return float(request.width * request.height * request.num_frames * request.steps)
+    return shape_cost(request.width, request.height, request.num_frames, request.steps)
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,20 @@ class Run:
     seconds: float
     #: Cost of the request as it ran, when known (None: taken as the simulated one's).
     cost: float | None
+
+
+def _choice(rng: random.Random, seq: Sequence[T]) -> T:
+    """What `rng.choice(seq)` picks: CPython draws `getrandbits(len(seq).bit_length())` until
+    it is below the length, and so does this, so a seed picks the same runs. Written out because
+    compiled code then calls it without two interpreted frames per job."""
+    n = len(seq)
+    if not n:
+        raise IndexError("cannot choose from an empty sequence")
+    bits = n.bit_length()
+    r = rng.getrandbits(bits)
+    while r >= n:
+        r = rng.getrandbits(bits)
+    return seq[r]
 
 
 class ServiceTimes:
@@ -89,18 +110,26 @@ class ServiceTimes:
         return found
 
     def seconds(self, task_id: str, request: JobShape, shape_known: bool = True) -> float:
+        return self.seconds_of(task_id, request.model, request.width, request.height, request.num_frames,
+                               request.steps, shape_known)
+
+    def seconds_of(self, task_id: str, model: ModelName, width: int, height: int, num_frames: int,
+                   steps: int, shape_known: bool = True) -> float:
+        """`seconds` of a job given as its shape's values (what the simulation has at hand)."""
         run = self.runs.get(task_id)
         if run is not None:
-            return run.seconds if run.cost is None or not shape_known else run.seconds * cost(request) / run.cost
+            if run.cost is None or not shape_known:
+                return run.seconds
+            return run.seconds * shape_cost(width, height, num_frames, steps) / run.cost
         if not shape_known:
-            return self.rng.choice(self.by_model.get(request.model) or self.everything).seconds
-        key = (request.model, request.width, request.height, request.num_frames)
+            return _choice(self.rng, self.by_model.get(model) or self.everything).seconds
+        key = (model, width, height, num_frames)
         pool, same_shape = self.pools.get(key) or self._pool(key)
-        pick = self.rng.choice(pool)
+        pick = _choice(self.rng, pool)
         if same_shape:
             return cast(float, pick)
         assert isinstance(pick, Run)
-        return pick.seconds if pick.cost is None else pick.seconds * cost(request) / pick.cost
+        return pick.seconds if pick.cost is None else pick.seconds * shape_cost(width, height, num_frames, steps) / pick.cost
 
 
 def recorded_service_times(history: History, granted: dict[str, JobShape], seed: int) -> ServiceTimes:

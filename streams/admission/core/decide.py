@@ -25,6 +25,17 @@ from streams.admission.core.withdrawal import check_withdrawal
 _ACCEPTED, _REJECTED = DecisionOutcome.accepted, DecisionOutcome.rejected
 _DEGRADED_MODE = LaneMode.degraded_shared
 _SHARED = RouteLane.shared
+_VALIDATION_ERROR = RejectionCode.validation_error
+_DECIDED_EARLIER = Rule.decided_earlier
+_REPLAY = Rule.replay
+_UNPARSED = Rule.unparsed
+_INPUT = Rule.input
+_PRIORITY_NOT_AUTHORISED = RejectionCode.priority_not_authorised
+_AUTHORISATION = Rule.authorisation
+_WITHDRAWAL = Rule.withdrawal
+_RULE_ACCEPTED = Rule.accepted
+_QUEUE = Rule.queue
+_QUEUE_OVERLOADED = RejectionCode.queue_overloaded
 
 
 def route(state: AdmissionState, facts: RequestFacts) -> Route:
@@ -42,7 +53,7 @@ def unreadable_input(facts: RequestFacts, schemes: frozenset[str]) -> Refusal | 
     supported = ", ".join(sorted(f"{s}://" if s else "plain paths" for s in schemes))
     msg = f"input_image scheme {scheme + '://' if scheme else '(none)'} is not readable by the lanes; supported: {supported}"
     return Refusal(
-        RejectionCode.validation_error, "Validation error", f"input_image: {msg}",
+        _VALIDATION_ERROR, "Validation error", f"input_image: {msg}",
         errors=(FieldProblem(loc=("input_image",), msg=msg, type="unsupported_scheme"),),
     )
 
@@ -61,12 +72,13 @@ def decide(state: AdmissionState, facts: RequestFacts, at: float) -> Verdict:
     if previous is not None:
         if unreadable is not None:
             stray = _rejection(facts, unreadable, at, None, None, None, 0, (None, None),
-                               Trace(Rule.decided_earlier))
+                               Trace(_DECIDED_EARLIER))
             stray.decided_earlier = True
             return stray
-        return Verdict(outcome=previous.answer.outcome, task_id=task_id, at=at, origin=facts.origin,
-                       position=facts.position, replayed=True, replay_of=previous.answer,
-                       trace=Trace(Rule.replay))
+        answer = previous.answer
+        return Verdict(outcome=answer.outcome, task_id=task_id, at=at, origin=facts.origin,
+                       position=facts.position, replayed=True, replay_of=answer,
+                       trace=Trace(_REPLAY))
     rt = route(state, facts)
     shared = state.queues[_SHARED]
     expired = shared.expired(at)
@@ -85,11 +97,11 @@ def decide_unparsed(state: AdmissionState, facts: UnparsedFacts, at: float) -> V
         outcome=_REJECTED, task_id=facts.task_id, at=at, origin=facts.origin, model=facts.model,
         code=facts.code, title=facts.title, detail=facts.detail, errors=facts.errors,
         position=facts.position, model_name=facts.model_name, task_type=facts.task_type,
-        trace=Trace(Rule.unparsed),
+        trace=Trace(_UNPARSED),
     )
     if facts.task_id is not None and state.record(facts.task_id, at) is not None:
         verdict.decided_earlier = True
-        verdict.trace = Trace(Rule.decided_earlier)
+        verdict.trace = Trace(_DECIDED_EARLIER)
     return verdict
 
 
@@ -119,18 +131,18 @@ def _decide(state: AdmissionState, facts: RequestFacts, at: float, rt: Route, un
     folded = state.folded_positions()
     if unreadable is not None:
         return _rejection(facts, unreadable, at, rt, None, None, cfg.retry_after_s, folded,
-                          Trace(Rule.input, rt))
+                          Trace(_INPUT, rt))
     priority = facts.priority
     if not authorised(priority, facts.producer, cfg.critical_producers):
         return _rejection(facts, Refusal(
-            RejectionCode.priority_not_authorised,
+            _PRIORITY_NOT_AUTHORISED,
             "Priority not authorised",
             f"producer {facts.producer!r} may not submit critical work",
-        ), at, rt, None, None, cfg.retry_after_s, folded, Trace(Rule.authorisation, rt))
+        ), at, rt, None, None, cfg.retry_after_s, folded, Trace(_AUTHORISATION, rt))
     capacity, health = check_withdrawal(state, rt, at, priority)
     if isinstance(capacity, Refusal):
         return _rejection(facts, capacity, at, rt, len(queue.items), None, cfg.retry_after_s, folded,
-                          Trace(Rule.withdrawal, rt, None, health))
+                          Trace(_WITHDRAWAL, rt, None, health))
     service_s = state.service_seconds(rt.lane, facts.model_name)
     workers = capacity.workers
     victim = None
@@ -141,7 +153,7 @@ def _decide(state: AdmissionState, facts: RequestFacts, at: float, rt: Route, un
             wait = expected_wait(len(queue.items), service_s, workers)
             reading = _reading(queue, expired, service_s, workers, wait)
             return _rejection(facts, admitted, at, rt, len(queue.items), wait, cfg.retry_after_s, folded,
-                              Trace(Rule.queue, rt, reading, health))
+                              Trace(_QUEUE, rt, reading, health))
         victim, ahead, wait = admitted.victim, admitted.depth_ahead, admitted.wait_s
     else:
         ahead = len(queue.items)
@@ -165,7 +177,7 @@ def _decide(state: AdmissionState, facts: RequestFacts, at: float, rt: Route, un
         queue_depth=ahead + 1, wait_s=wait, time_to_ready_s=ready_s,
         steps=steps, granted=granted, position=facts.position, folded=folded,
         model_name=facts.model_name, task_type=facts.task_type, created_at=facts.submitted_at,
-        trace=Trace(Rule.accepted, rt, reading, health),
+        trace=Trace(_RULE_ACCEPTED, rt, reading, health),
     )
     if victim is not None:
         verdict.preempted = _preemption(victim, queue, rt, facts, at, folded, cfg.retry_after_s)
@@ -185,7 +197,7 @@ def _preemption(victim: QueuedItem, queue: LaneQueue, rt: Route, by: RequestFact
         outcome=_REJECTED, task_id=victim.task_id, at=at, origin=by.origin,
         kind=f"preempted:{victim.task_id}",
         model=victim.model, priority=victim.priority, lane=rt.lane, mode=rt.mode,
-        queue_depth=depth, code=RejectionCode.queue_overloaded, title="Queue overloaded",
+        queue_depth=depth, code=_QUEUE_OVERLOADED, title="Queue overloaded",
         detail=f"preempted from the full {rt.lane.value} queue by {by.priority.value} task {by.task_id}",
         retry_after_s=retry_after, reason="preempted",
         value=float(depth), value_unit="queue_depth",
@@ -193,7 +205,7 @@ def _preemption(victim: QueuedItem, queue: LaneQueue, rt: Route, by: RequestFact
         position=by.position, folded=folded,
         model_name=victim.model.value if victim.model else "unknown", task_type=victim.task_type,
         created_at=victim.submitted_at,
-        trace=Trace(Rule.queue, rt),
+        trace=Trace(_QUEUE, rt),
     )
 
 

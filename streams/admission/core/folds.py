@@ -8,12 +8,13 @@ follower and the agent's own `apply` may all see the same record.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 
 from schemas.enums import DecisionOutcome, Priority, RouteLane, TaskStatus
 from schemas.lane import AVAILABILITY_TRANSITIONS, MODE_TRANSITIONS, mode_reason_problem
-from schemas.tasks import may_follow
-from streams.admission.core.answer_rows import event_id_text
+from schemas.task_transitions import may_follow
+from streams.admission.core.answer_rows import answer_row, event_id_text
 from streams.admission.core.clock import longer_than
 from streams.admission.core.facts import HeartbeatFacts, LaneStateFacts, TaskFacts
 from streams.admission.core.lane_queue import QueuedItem
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 _PENDING, _FAILED, _DONE = TaskStatus.pending, TaskStatus.failed, TaskStatus.done
 _SHARED = RouteLane.shared
+_ACCEPTED = DecisionOutcome.accepted
+_STANDARD = Priority.standard
 _NOT_EARLY: tuple[None, float] = (None, 0.0)
 
 
@@ -141,6 +144,7 @@ def fold_task(state: AdmissionState, facts: TaskFacts) -> bool:
         early.move_to_end(task_id)
         while len(early) > state.config.max_early_events:
             early.popitem(last=False)
+        state.early_head_at = -math.inf  # the first entry may have changed
     elif found.repeats(status):
         return True
     elif not may_follow(found.status, status):
@@ -206,7 +210,7 @@ def fold_verdict(state: AdmissionState, verdict: Verdict) -> None:
         state.remember(task_id, TaskRecord(
             status=_FAILED,
             decided_ts=previous.decided_ts if previous is not None else at,
-            verdict=verdict,
+            row=answer_row(verdict),
             preempted=True,
         ))
         return
@@ -214,16 +218,18 @@ def fold_verdict(state: AdmissionState, verdict: Verdict) -> None:
         if not previous.preempted and not _same_answer(previous.answer, verdict):
             state.counters.conflicting_decisions += 1
         return
-    accepted = verdict.outcome is DecisionOutcome.accepted
-    record = TaskRecord(status=_PENDING if accepted else _FAILED, decided_ts=at, verdict=verdict)
+    accepted = verdict.outcome is _ACCEPTED
+    record = TaskRecord(status=_PENDING if accepted else _FAILED, decided_ts=at, row=answer_row(verdict))
     early = state.early.pop(task_id, _NOT_EARLY)[0] if state.early else None
+    if early is not None:
+        state.early_head_at = -math.inf  # it may have been the first entry
     if accepted and early is not None and early is not _PENDING:
         record.status = early  # the worker's events were read first; they are later in fact
     state.remember(task_id, record)
     if accepted and record.status is _PENDING and verdict.lane is not None:
         state.queues[verdict.lane].add(QueuedItem(
             task_id=task_id,
-            priority=verdict.priority or Priority.standard,
+            priority=verdict.priority or _STANDARD,
             enqueued_at=at,
             model=verdict.model,
             task_type=verdict.task_type,

@@ -20,6 +20,8 @@ from streams.admission.core.clock import HALF_US, longer_than
 from streams.admission.core.config import CONTRACT_QUEUE, QueueLimits
 from streams.admission.core.refusal import Refusal
 
+_BACKGROUND = Priority.background
+
 
 @dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class QueuedItem:
@@ -98,10 +100,10 @@ class LaneQueue:
 
     def victim_for(self, priority: Priority) -> QueuedItem | None:
         """The newest queued `background` item, if `priority` outranks it."""
-        if priority.rank >= Priority.background.rank:
+        if priority.rank >= _BACKGROUND.rank:
             return None
         for item in reversed(self.items.values()):
-            if item.priority is Priority.background:
+            if item.priority is _BACKGROUND:
                 return item
         return None
 

@@ -9,6 +9,7 @@ deques, and a queue holds only accepted items not yet started.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
@@ -20,8 +21,8 @@ from schemas.enums import (
     RouteLane,
     TaskStatus,
 )
-from schemas.tasks import repeats
-from streams.admission.core.answer_rows import pack, unpack
+from schemas.task_transitions import repeats
+from streams.admission.core.answer_rows import AnswerRow, pack_row, row_verdict, unpack_row
 from streams.admission.core.config import AdmissionConfig
 from streams.admission.core.facts import HeartbeatFacts
 from streams.admission.core.lane_queue import LaneQueue
@@ -33,6 +34,9 @@ MAX_OFFSET_HOLES = 10_000
 #: Availability of a lane whose first `lane_state` event does not state one: `ready` may move to
 #: any state, so the event is judged exactly as if no availability were known.
 INITIAL_AVAILABILITY = Availability.ready
+_DEDICATED = LaneMode.dedicated
+_SHARED = RouteLane.shared
+_PENDING = TaskStatus.pending
 _NOT_FOLLOWING: tuple[int | None, int | None] = (None, None)
 
 
@@ -146,8 +150,8 @@ class LaneState:
     oldest_seen: float | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.routing is None and self.lane is not RouteLane.shared:
-            self.routing = LaneMode.dedicated
+        if self.routing is None and self.lane is not _SHARED:
+            self.routing = _DEDICATED
 
     @property
     def mode(self) -> LaneMode | None:
@@ -161,47 +165,52 @@ class LaneState:
 
 @dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
 class TaskRecord:
-    """What admission keeps of one decided task: its status and its own verdict (what a re-send
-    is answered with).
+    """What admission keeps of one decided task: its status and its own verdict's answer row
+    (what a re-send is answered with; see `answer_rows`).
 
-    A state restored from a snapshot holds each verdict packed (`answer_rows`) until a re-send or
-    a conflicting decision reads it; `answer` unpacks it then.
+    A state restored from a snapshot holds each row packed until a re-send or a conflicting
+    decision reads it; `row_of` unpacks it then.
     """
 
     status: TaskStatus
     #: Log time of the decision, epoch seconds (what the dedup window compares).
     decided_ts: float
-    verdict: Verdict | None
+    row: AnswerRow | None
     preempted: bool = False
-    #: The verdict as a snapshot stores it; kept once made, so the next snapshot reuses it.
+    #: The row as a snapshot stores it; kept once made, so the next snapshot reuses it.
     packed: str | None = None
 
-    def __init__(self, status: TaskStatus, decided_ts: float, verdict: Verdict | None,
+    def __init__(self, status: TaskStatus, decided_ts: float, row: AnswerRow | None,
                  preempted: bool = False, packed: str | None = None) -> None:
         self.status = status
         self.decided_ts = decided_ts
-        self.verdict = verdict
+        self.row = row
         self.preempted = preempted
         self.packed = packed
 
+    def row_of(self) -> AnswerRow:
+        row = self.row
+        if row is None:
+            assert self.packed is not None
+            row = self.row = unpack_row(self.packed)
+        return row
+
     @property
     def answer(self) -> Verdict:
-        if self.verdict is None:
-            assert self.packed is not None
-            self.verdict = unpack(self.packed)
-        return self.verdict
+        """The task's own verdict, as a re-send's answer reads it."""
+        return row_verdict(self.row_of())
 
     def packed_answer(self) -> str:
         if self.packed is None:
-            assert self.verdict is not None
-            self.packed = pack(self.verdict)
+            assert self.row is not None
+            self.packed = pack_row(self.row)
         return self.packed
 
     def repeats(self, status: TaskStatus) -> bool:
         """An event with `status` changes nothing: the same status again (a redelivery, or
         admission's own `pending`), or admission's own `pending` read back after it preempted
         the task."""
-        return repeats(self.status, status) or (status is TaskStatus.pending and self.preempted)
+        return repeats(self.status, status) or (status is _PENDING and self.preempted)
 
 
 @dataclass(slots=True)
@@ -270,6 +279,10 @@ class AdmissionState:
     #: Latest status (and its log time) of tasks whose events arrived before their decision, in
     #: arrival order (see `max_early_events`); aged out with the dedup window.
     early: OrderedDict[str, tuple[TaskStatus, float]] = field(default_factory=OrderedDict)
+    #: The log time of `early`'s first entry when `forget_before` last read it (inf: it was
+    #: empty); -inf once a fold may have changed which entry is first. A memo, so the per-decision
+    #: window check reads the first entry only when it may have aged out; not part of the value.
+    early_head_at: float = field(default=-math.inf, compare=False, repr=False)
     #: Decided `tasks.requested` offsets per partition (redeliveries of these are skipped).
     decided_offsets: dict[int, DecidedOffsets] = field(default_factory=dict)
     #: Next offset to fold per single-partition log topic (keeps the folds idempotent).
@@ -342,10 +355,13 @@ class AdmissionState:
             found = self.tasks.get(task_id)
             if found is not None and found.decided_ts == at:
                 del self.tasks[task_id]
-                if found.status is TaskStatus.pending:
+                if found.status is _PENDING:
                     self.drop_from_queues(task_id)
-        while self.early and next(iter(self.early.values()))[1] < horizon:
-            self.early.popitem(last=False)
+        early = self.early
+        if horizon > self.early_head_at:
+            while early and next(iter(early.values()))[1] < horizon:
+                early.popitem(last=False)
+            self.early_head_at = next(iter(early.values()))[1] if early else math.inf
 
     def remember(self, task_id: str, record: TaskRecord) -> None:
         self.tasks[task_id] = record

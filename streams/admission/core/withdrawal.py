@@ -29,6 +29,12 @@ from streams.admission.core.state import (
 FOREVER = math.inf
 
 _UNAVAILABLE, _COLD = Availability.unavailable, Availability.cold
+_IO_SATURATION = RejectionCode.io_saturation
+_CPU_STARVATION = RejectionCode.cpu_starvation
+_GPU_QUOTA_EXHAUSTED = RejectionCode.gpu_quota_exhausted
+_SHARED = RouteLane.shared
+_DEDICATED = LaneMode.dedicated
+_LANE_UNAVAILABLE = RejectionCode.lane_unavailable
 
 
 @dataclass(slots=True, init=False)  # a written __init__ compiles (streams/compiled.py)
@@ -51,14 +57,14 @@ def cpu_starved(worker: WorkerSignal, config: AdmissionConfig, now: float) -> bo
 def worker_problem(worker: WorkerSignal, route: Route, config: AdmissionConfig, now: float,
                    shared_full: bool) -> RejectionCode | None:
     if worker.io_saturated(config.io_saturation_ms):
-        return RejectionCode.io_saturation
+        return _IO_SATURATION
     if cpu_starved(worker, config, now):
-        return RejectionCode.cpu_starvation
+        return _CPU_STARVATION
     # The shared lane is itself the fallback: its quota is governed by the queue policy. Software
     # fallback is unavailable when the worker disabled it or the shared queue is full.
-    if route.lane is not RouteLane.shared and worker.quota_met and (
+    if route.lane is not _SHARED and worker.quota_met and (
             not worker.beat.shared_fallback_enabled or shared_full):
-        return RejectionCode.gpu_quota_exhausted
+        return _GPU_QUOTA_EXHAUSTED
     return None
 
 
@@ -79,13 +85,13 @@ def lane_health(config: AdmissionConfig, lane: LaneState, route: Route, now: flo
     checks = []
     problems = []
     for w in live:
-        serving = w.availability is not Availability.unavailable
+        serving = w.availability is not _UNAVAILABLE
         problem = worker_problem(w, route, config, now, shared_full) if serving else None
         checks.append(WorkerCheck(w.worker_id, serving, problem))
         if not serving:
             continue
         problems.append(problem)
-        if w.cpu_over_since is not None and problem is not RejectionCode.cpu_starvation:
+        if w.cpu_over_since is not None and problem is not _CPU_STARVATION:
             until = min(until, round(w.cpu_over_since + starving, 6))
     healthy = [c for c in checks if c.serving and c.problem is None]
     by_id = {w.worker_id: w for w in live}
@@ -94,7 +100,7 @@ def lane_health(config: AdmissionConfig, lane: LaneState, route: Route, now: flo
         live=frozenset(by_id),
         serving=len(problems), healthy=len(healthy),
         first_problem=next((p for p in problems if p is not None), None),
-        cold=all(by_id[c.worker_id].availability is Availability.cold or not by_id[c.worker_id].warm
+        cold=all(by_id[c.worker_id].availability is _COLD or not by_id[c.worker_id].warm
                  for c in healthy),
         checks=tuple(checks),
     )
@@ -106,7 +112,7 @@ def health_at(state: AdmissionState, lane: LaneState, route: Route, now: float) 
     The memo is the one thing `decide` writes, and it never changes an answer
     (tests/unit/admission/test_lane_health.py).
     """
-    shared = state.queues[RouteLane.shared]
+    shared = state.queues[_SHARED]
     shared_full = len(shared.items) >= shared.policy.max_depth
     health = lane.health
     if (health is None or health.shared_full is not shared_full
@@ -130,11 +136,11 @@ def check_withdrawal(state: AdmissionState, route: Route, now: float, priority: 
     lane = state.lanes[route.lane]
     # The lane's name (an enum's `.value`) and `lane.availability` are read only where needed:
     # this runs once per request.
-    if route.mode is LaneMode.dedicated and lane.known and lane.availability_set is _UNAVAILABLE:
-        return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
+    if route.mode is _DEDICATED and lane.known and lane.availability_set is _UNAVAILABLE:
+        return Refusal(_LANE_UNAVAILABLE, _TITLES[_LANE_UNAVAILABLE],
                        f"lane {route.lane.value} is marked unavailable"), None
     if not lane.workers:
-        return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
+        return Refusal(_LANE_UNAVAILABLE, _TITLES[_LANE_UNAVAILABLE],
                        f"no heartbeat ever received from lane {route.lane.value}; failing closed",
                        reason="missing_signal"), None
     health = health_at(state, lane, route, now)
@@ -144,20 +150,20 @@ def check_withdrawal(state: AdmissionState, route: Route, now: float, priority: 
         return Capacity(workers=health.healthy, time_to_ready_s=cfg.cold_start_s if cold else 0.0), health
     name = route.lane.value
     if not health.live:
-        return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
+        return Refusal(_LANE_UNAVAILABLE, _TITLES[_LANE_UNAVAILABLE],
                        f"last heartbeat from lane {name} is older than {cfg.heartbeat_stale_s:g}s; "
                        "failing closed", reason="stale_signal"), health
     if not health.serving:
-        return Refusal(RejectionCode.lane_unavailable, _TITLES[RejectionCode.lane_unavailable],
+        return Refusal(_LANE_UNAVAILABLE, _TITLES[_LANE_UNAVAILABLE],
                        f"every live worker of lane {name} reports unavailable"), health
     # Serving workers, none healthy, or `priority` is throttled first while some fail a check.
     code = health.first_problem
     assert code is not None  # a serving worker failed a check
     detail = {
-        RejectionCode.io_saturation: f"artifact write latency above {cfg.io_saturation_ms:g} ms on lane {name}",
-        RejectionCode.cpu_starvation: f"load1 above cores x {cfg.cpu_starvation_factor:g} for more "
+        _IO_SATURATION: f"artifact write latency above {cfg.io_saturation_ms:g} ms on lane {name}",
+        _CPU_STARVATION: f"load1 above cores x {cfg.cpu_starvation_factor:g} for more "
         f"than {cfg.cpu_starvation_s:g}s on lane {name}",
-        RejectionCode.gpu_quota_exhausted: f"GPU sessions at quota on lane {name} and the shared "
+        _GPU_QUOTA_EXHAUSTED: f"GPU sessions at quota on lane {name} and the shared "
         "fallback is disabled or saturated",
     }.get(code, f"lane {name} cannot serve")
     if health.healthy:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from schemas import (
@@ -24,6 +24,7 @@ from schemas import (
     TaskEvent,
     TaskStatus,
 )
+from streams.admission import core
 from streams.admission.core.answer_rows import event_id_text, verdict_row
 from streams.admission.decide import Decision, apply, decide
 from streams.admission.errors import SnapshotUnusable
@@ -399,3 +400,34 @@ def test_unreadable_input_on_a_decided_id_is_a_stray_answer_too() -> None:
     out = world.request(request(ModelName.phr00t, task_id="img", input_image="s3://x/y.png").to_wire(), at(1))
     assert out.decision.decided_earlier and out.decision.code is RejectionCode.validation_error
     assert out.task_events == () and state_document(world.state)["tasks"] == before["tasks"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["early", "decide"]), st.integers(0, 3), st.integers(0, 24)),
+                max_size=60))
+# A decision takes the first entry, and the next one is older than the window.
+@example([("early", 1, 0), ("early", 2, 10), ("decide", 0, 1), ("decide", 1, 1)])
+def test_early_events_age_out_exactly_as_the_window_says(steps: list[tuple[str, int, int]]) -> None:
+    """`forget_before` reads `early`'s first entry only when it may have aged out (a memo): the
+    entries kept are those of a state that reads it at every decision."""
+    retention = 10.0
+    s = AdmissionState(config=AdmissionConfig(dedup_retention_s=retention))
+    expected: dict[str, float] = {}  # the reference: read at every decision
+    clock = 0.0
+    for kind, n, dt in steps:
+        clock += dt / 4
+        task_id = f"t{n}"
+        if kind == "early":
+            when = clock - dt
+            if task_id not in s.tasks and when >= s.newest_decision_ts - retention:
+                expected.pop(task_id, None)
+                expected[task_id] = when
+            core.fold_task(s, core.TaskFacts(task_id, TaskStatus.processing, RouteLane.phr00t, "phr00t", None, when))
+            continue
+        if s.record(task_id, clock) is None:
+            expected.pop(task_id, None)  # its decision takes it
+        newest = s.newest_decision_ts
+        core.apply(s, core.Verdict(DecisionOutcome.rejected, task_id, clock, f"p0o{len(s.tasks)}"))
+        while s.newest_decision_ts > newest and expected and next(iter(expected.values())) < clock - retention:
+            del expected[next(iter(expected))]  # the window moved: what it left behind goes
+    assert {k: v[1] for k, v in s.early.items()} == expected

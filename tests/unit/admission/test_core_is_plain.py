@@ -16,6 +16,7 @@ from tests.sources import module_source
 #: What the core may import: the contract's enums and fixed tables (plain values), the
 #: derivation of event ids, and its own modules.
 ALLOWED_FROM_SCHEMAS = {"schemas", "schemas.enums", "schemas.policy", "schemas.lane", "schemas.tasks",
+                        "schemas.task_transitions",
                         "schemas.event_ids", "schemas.admission_defaults"}
 
 

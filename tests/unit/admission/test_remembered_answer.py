@@ -1,8 +1,8 @@
 """What admission remembers of a decision answers a re-send exactly as the decision itself would.
 
-The dedup memory keeps verdicts (plain data), not the decision's JSON: a decision read back from
-the log, and the same after a snapshot round trip, must render the replay the JSON of its
-non-default fields gave.
+The dedup memory keeps each verdict as a row of plain values, not the decision's JSON: a decision
+read back from the log, the row kept of it, and the same after a snapshot round trip, must render
+the replay the JSON of its non-default fields gave.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from schemas import (
     SourceRecord,
 )
 from schemas.decisions import Degradation
-from streams.admission.core.answer_rows import pack, unpack
+from streams.admission.core.answer_rows import answer_row, pack, row_verdict, unpack
 from streams.admission.core.verdict import Verdict
 from streams.admission.events import event_id
 from streams.admission.ingest import decision_verdict
@@ -78,3 +78,6 @@ def test_a_remembered_decision_replays_as_its_json_did(decision: AdmissionDecisi
     assert decision.task_id is not None
     restored = unpack(pack(remembered))
     assert replay_of(restored).to_wire() == expected
+    kept = row_verdict(answer_row(remembered))  # what the dedup memory holds between snapshots
+    assert replay_of(kept).to_wire() == expected
+    assert kept.answer_key() == remembered.answer_key() == restored.answer_key()
