@@ -6,6 +6,7 @@ frozen result that output and charts read. Timelines are bucketed so a day of tr
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -25,7 +26,8 @@ class Tally:
     refused: Counter[str] = field(default_factory=Counter)
     #: Accepted items dropped unstarted by a worker after the policy's wait (`queue_timeout`).
     expired: int = 0
-    waits: list[float] = field(default_factory=list)
+    #: One per started job: kept as machine doubles, not float objects (a day holds millions).
+    waits: array[float] = field(default_factory=lambda: array("d"))
     peak_depth: dict[str, int] = field(default_factory=dict)
     busy_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     #: Worker-seconds available per lane over the window.

@@ -64,7 +64,7 @@ def decide_arrival(state: AdmissionState, arrival: Arrival, topic: str,
     facts = facts if facts is not None else arrival_facts(arrival, topic)
     if facts is None:
         return None
-    at = arrival.at.timestamp()
+    at = arrival.epoch()
     if isinstance(facts, UnparsedFacts):
         verdict = core.decide_unparsed(state, facts, at)
     else:

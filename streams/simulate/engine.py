@@ -159,7 +159,7 @@ class Simulation:
                                    origin=f"p{arrival.partition}o{offset}", position=(arrival.partition, offset))
                 yield Arrival(arrival.ts, arrival.at, arrival.partition, offset, None,
                               arrival.payload if n == 0 else None, arrival.carried, arrival.shape_known,
-                              facts=copy)
+                              facts=copy, at_ts=arrival.at_ts)
                 offset += 1
 
     # --- the run -----------------------------------------------------------------------------
@@ -230,7 +230,7 @@ class Simulation:
         if facts is None:
             facts = arrival_facts(arrival, self.topic)
         if self.beating and ts - self.last_beat >= self.beat_s:
-            self._beat(ts, arrival.at.timestamp())
+            self._beat(ts, arrival.epoch())
         clock = self.core_clock
         if clock is None:
             verdict = self.decide(arrival, facts)

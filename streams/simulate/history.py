@@ -59,11 +59,13 @@ class Arrival:
     #: The record as the core's facts, when it was made as facts (a synthetic day) or already
     #: read once for every run of its history (`streams.simulate.core.read_once`).
     facts: RequestFacts | UnparsedFacts | None = None
+    #: `at` as epoch seconds, when its maker had them at hand (a synthetic day); see `epoch`.
+    at_ts: float | None = None
 
     def __init__(self, ts: float, at: datetime, partition: int, offset: int,
                  request: GenerationRequest | None, payload: bytes | None = None,
                  carried: RecordedDecision | None = None, shape_known: bool = True,
-                 facts: RequestFacts | UnparsedFacts | None = None) -> None:
+                 facts: RequestFacts | UnparsedFacts | None = None, at_ts: float | None = None) -> None:
         self.ts = ts
         self.at = at
         self.partition = partition
@@ -73,6 +75,12 @@ class Arrival:
         self.carried = carried
         self.shape_known = shape_known
         self.facts = facts
+        self.at_ts = at_ts
+
+    def epoch(self) -> float:
+        """`at` as epoch seconds (what the core decides at)."""
+        at_ts = self.at_ts
+        return at_ts if at_ts is not None else self.at.timestamp()
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,8 @@ def arrivals(rate: float, seconds: float, models: tuple[ModelName, ...] = tuple(
     for i in range(n):
         ts = start + i * step
         at = datetime.fromtimestamp(ts, UTC)
-        facts = with_identity(turns[i % len(turns)], f"s{i}", at.timestamp(), i)
-        yield Arrival(ts, at, 0, i, None, facts=facts)
+        at_ts = at.timestamp()
+        yield Arrival(ts, at, 0, i, None, facts=with_identity(turns[i % len(turns)], f"s{i}", at_ts, i), at_ts=at_ts)
 
 
 #: Priorities taken in turn by `authorised_arrivals` (a pair of requests, one per model, per turn).
