@@ -39,6 +39,9 @@ SOURCES = (
     "streams/simulate/workers.py",
     "schemas/task_transitions.py",
 )
+#: The extension every compiled module's shim imports: inside a package, so it is found wherever
+#: the project is imported from (a name at the top level would be found only from the project root).
+GROUP = "streams.compiled_group"
 #: Where mypyc writes its C sources and objects (ignored by git).
 BUILD_DIR = ROOT / ".framegate" / "mypyc"
 
@@ -57,6 +60,11 @@ def built(root: Path = ROOT) -> list[str]:
     return [s for s in SOURCES if extension(s, root) is not None]
 
 
+def group_built(root: Path = ROOT) -> bool:
+    """The shared library every shim imports is in its package."""
+    return extension(GROUP.replace(".", "/") + "__mypyc.py", root) is not None
+
+
 def stale(root: Path = ROOT) -> list[str]:
     """Sources changed after their extension was built."""
     out = []
@@ -70,7 +78,7 @@ def stale(root: Path = ROOT) -> list[str]:
 def _extensions() -> list[Path]:
     found: list[Path] = []
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        found += ROOT.glob(f"*__mypyc{suffix}")
+        found += ROOT.glob(f"*__mypyc{suffix}")  # a group library named at the top level (mypyc's default)
         for package in {source.split("/", 1)[0] for source in SOURCES}:
             found += (ROOT / package).rglob(f"*{suffix}")
     return sorted(set(found))
@@ -113,7 +121,7 @@ def build() -> None:
     with tempfile.TemporaryDirectory(dir=BUILD_DIR) as temp:
         setup(
             name="framegate-compiled",
-            ext_modules=mypycify(list(SOURCES), opt_level="3", target_dir=str(BUILD_DIR / "c")),
+            ext_modules=mypycify(list(SOURCES), opt_level="3", target_dir=str(BUILD_DIR / "c"), group_name=GROUP),
             script_args=["--quiet", "build_ext", "--inplace", "--build-temp", temp, "--build-lib", temp],
         )
 
@@ -121,7 +129,7 @@ def build() -> None:
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "status"
     if command == "ensure":  # what `make install` runs: build unless every module is built and current
-        if len(built()) == len(SOURCES) and not stale():
+        if len(built()) == len(SOURCES) and not stale() and group_built():
             return 0
         command = "build"
     if command == "build":

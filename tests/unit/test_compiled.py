@@ -44,6 +44,20 @@ def test_the_compiled_modules_give_the_pure_python_answers(tmp_path: Path) -> No
     assert answers(tree, tmp_path / "pure.json") == answers(ROOT, tmp_path / "compiled.json")
 
 
+@pytest.mark.skipif(not compiled.built(), reason="no module is compiled here (no C compiler at install)")
+def test_the_compiled_modules_import_from_any_directory(tmp_path: Path) -> None:
+    """Each module's shim imports the group's shared library from inside a package, so the
+    installed project runs compiled wherever it is started, not only from its root."""
+    assert compiled.group_built()
+    modules = [s.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for s in compiled.SOURCES]
+    code = "import importlib, sys\nfor m in sys.argv[1:]: print(importlib.import_module(m).__file__)"
+    run = subprocess.run([sys.executable, "-c", code, *modules], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    files = run.stdout.split()
+    assert len(files) == len(modules) and not [f for f in files if f.endswith(".py")]
+
+
 def test_an_extension_older_than_its_source_is_stale(tmp_path: Path) -> None:
     source = compiled.SOURCES[0]
     (tmp_path / source).parent.mkdir(parents=True)
