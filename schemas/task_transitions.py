@@ -1,7 +1,9 @@
 """The status rules of a task on `events.task`: which moves are allowed and what is a repeat.
 
-Plain enums and functions, no wire model, so the compiled admission core (`streams/compiled.py`)
-runs them natively; `schemas.tasks` re-exports them beside the records they govern.
+Plain enums and functions, no wire model: the admission core reads them without loading the
+pydantic records, and `schemas.tasks` re-exports them beside the records they govern. Not compiled:
+`schemas` is imported by processes (the GPU workers' kit) that must not load `streams`, where the
+compiled modules' shared library lives.
 """
 
 from schemas.enums import TaskStatus

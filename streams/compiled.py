@@ -37,7 +37,6 @@ SOURCES = (
     "streams/simulate/service_times.py",
     "streams/simulate/synthetic.py",
     "streams/simulate/workers.py",
-    "schemas/task_transitions.py",
 )
 #: The extension every compiled module's shim imports: inside a package, so it is found wherever
 #: the project is imported from (a name at the top level would be found only from the project root).
@@ -79,7 +78,7 @@ def _extensions() -> list[Path]:
     found: list[Path] = []
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         found += ROOT.glob(f"*__mypyc{suffix}")  # a group library named at the top level (mypyc's default)
-        for package in {source.split("/", 1)[0] for source in SOURCES}:
+        for package in ("schemas", "streams"):
             found += (ROOT / package).rglob(f"*{suffix}")
     return sorted(set(found))
 
