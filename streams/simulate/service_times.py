@@ -109,13 +109,9 @@ class ServiceTimes:
         found = self.pools[key] = (shape, True) if shape else (self.by_model.get(model.value) or self.everything, False)
         return found
 
-    def seconds(self, task_id: str, request: JobShape, shape_known: bool = True) -> float:
-        return self.seconds_of(task_id, request.model, request.width, request.height, request.num_frames,
-                               request.steps, shape_known)
-
     def seconds_of(self, task_id: str, model: ModelName, width: int, height: int, num_frames: int,
                    steps: int, shape_known: bool = True) -> float:
-        """`seconds` of a job given as its shape's values (what the simulation has at hand)."""
+        """GPU seconds of a job, given as its shape's values (what the simulation has at hand)."""
         run = self.runs.get(task_id)
         if run is not None:
             if run.cost is None or not shape_known:

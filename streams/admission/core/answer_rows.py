@@ -103,11 +103,3 @@ def pack_row(row: AnswerRow) -> str:
 
 def unpack_row(text: str) -> AnswerRow:
     return _from_json(json.loads(text))
-
-
-def pack(v: Verdict) -> str:
-    return pack_row(answer_row(v))
-
-
-def unpack(text: str) -> Verdict:
-    return row_verdict(unpack_row(text))

@@ -23,7 +23,7 @@ from schemas import (
     SourceRecord,
 )
 from schemas.decisions import Degradation
-from streams.admission.core.answer_rows import answer_row, pack, row_verdict, unpack
+from streams.admission.core.answer_rows import answer_row, pack_row, row_verdict, unpack_row
 from streams.admission.core.verdict import Verdict
 from streams.admission.events import event_id
 from streams.admission.ingest import decision_verdict
@@ -76,7 +76,7 @@ def test_a_remembered_decision_replays_as_its_json_did(decision: AdmissionDecisi
     remembered = decision_verdict(decision)
     assert replay_of(remembered).to_wire() == expected
     assert decision.task_id is not None
-    restored = unpack(pack(remembered))
+    restored = row_verdict(unpack_row(pack_row(answer_row(remembered))))
     assert replay_of(restored).to_wire() == expected
     kept = row_verdict(answer_row(remembered))  # what the dedup memory holds between snapshots
     assert replay_of(kept).to_wire() == expected
